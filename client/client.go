@@ -1,0 +1,161 @@
+// Package client is the Go API for pipelines that hand uploads to partflow: it validates a
+// request, writes the upload's record to Redis and enqueues its start task; then it reports
+// status and waits for uploads to finish. It needs Redis only: S3 credentials live in workers.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/partflow/partflow/internal/source"
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/storage"
+	"github.com/partflow/partflow/tasks"
+)
+
+// ErrInvalid wraps every validation error of a request.
+var ErrInvalid = errors.New("invalid request")
+
+// ErrNotFound is returned for an unknown (or expired) upload or migration.
+var ErrNotFound = state.ErrNotFound
+
+// Config configures a Client.
+type Config struct {
+	// Retention is how long finished records are kept; 0 means the default (7 days).
+	Retention time.Duration
+}
+
+// Client enqueues uploads and reads their state.
+type Client struct {
+	rdb   redis.UniversalClient
+	store *state.Store
+	queue *asynq.Client
+}
+
+// New returns a Client on rdb. Close it to release the task queue; rdb stays open.
+func New(rdb redis.UniversalClient, cfg Config) (*Client, error) {
+	store, err := state.New(rdb, state.Config{Retention: cfg.Retention})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{rdb: rdb, store: store, queue: asynq.NewClientFromRedisClient(rdb)}, nil
+}
+
+// Close releases the client (not the Redis connection it was given).
+func (c *Client) Close() error { return c.queue.Close() }
+
+// PutRequest asks for one object to be uploaded.
+type PutRequest struct {
+	Source      string // a path relative to the volume root, or an http(s) URL
+	Bucket      string
+	Key         string
+	PartSize    int64 // 0 for the default (16 MiB)
+	ContentType string
+	Metadata    map[string]string
+}
+
+// Validate checks the request without touching Redis or S3.
+func (r PutRequest) Validate() error {
+	if err := ValidateSource(r.Source); err != nil {
+		return err
+	}
+	if err := storage.ValidateObject(storage.Object{Bucket: r.Bucket, Key: r.Key}); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if r.PartSize != 0 && (r.PartSize < storage.MinPartSize || r.PartSize > storage.MaxPartSize) {
+		return fmt.Errorf("%w: part size %d is outside S3's limits [%d, %d]", ErrInvalid, r.PartSize,
+			storage.MinPartSize, storage.MaxPartSize)
+	}
+	return nil
+}
+
+// ValidateSource checks that src is a path relative to the volume root or an http(s) URL.
+func ValidateSource(src string) error {
+	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+		u, err := url.Parse(src)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("%w: source %q is not a valid URL", ErrInvalid, src)
+		}
+		return nil
+	}
+	if strings.Contains(src, "://") {
+		return fmt.Errorf("%w: source %q: only http:// and https:// URLs are supported", ErrInvalid, src)
+	}
+	if _, err := source.CleanPath(src); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// Put enqueues one upload as a migration of one and returns its ID.
+func (c *Client) Put(ctx context.Context, r PutRequest) (state.UploadID, error) {
+	if err := r.Validate(); err != nil {
+		return state.UploadID{}, err
+	}
+	mid := state.NewMigrationID()
+	if _, err := c.store.CreateMigration(ctx, state.NewMigration{ID: mid, Bucket: r.Bucket, Source: r.Source,
+		Queue: tasks.QueueDefault}); err != nil {
+		return state.UploadID{}, err
+	}
+	id := state.DeriveUploadID(mid, r.Bucket, r.Key)
+	if _, err := c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: r.Source, Bucket: r.Bucket, Key: r.Key,
+		ContentType: r.ContentType, Metadata: r.Metadata, PartSize: r.PartSize}); err != nil {
+		return state.UploadID{}, err
+	}
+	if err := c.store.SealMigration(ctx, mid); err != nil {
+		return state.UploadID{}, err
+	}
+	if _, err := c.queue.EnqueueContext(ctx, tasks.NewStartTask(id)); err != nil &&
+		!errors.Is(err, asynq.ErrTaskIDConflict) {
+		return state.UploadID{}, fmt.Errorf("client: enqueue start of %s: %w", id, err)
+	}
+	return id, nil
+}
+
+// Upload returns an upload's record.
+func (c *Client) Upload(ctx context.Context, id state.UploadID) (state.Upload, error) {
+	return c.store.Get(ctx, id)
+}
+
+// Migration returns a migration's record.
+func (c *Client) Migration(ctx context.Context, id string) (state.Migration, error) {
+	return c.store.GetMigration(ctx, id)
+}
+
+// WaitUpload blocks until the upload is terminal or ctx ends, calling progress (if not nil)
+// with the record whenever it changes. It listens to progress events and also polls, so a
+// lost event only delays it.
+func (c *Client) WaitUpload(ctx context.Context, id state.UploadID, progress func(state.Upload)) (state.Upload, error) {
+	sub := c.rdb.Subscribe(ctx, state.EventsChannel)
+	defer sub.Close()
+	events := sub.Channel()
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	var last int64 = -1
+	for {
+		u, err := c.store.Get(ctx, id)
+		if err != nil {
+			return u, err
+		}
+		if u.Version != last && progress != nil {
+			progress(u)
+		}
+		last = u.Version
+		if u.State.Terminal() {
+			return u, nil
+		}
+		select {
+		case <-ctx.Done():
+			return u, ctx.Err()
+		case <-events:
+		case <-poll.C:
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package localstack
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+const redisInstallHint = "install it with: apt-get install redis-server"
+
+// RedisServerPath returns the path of redis-server. When it is missing and
+// the process runs as root on a machine with apt-get, it installs the Debian
+// package first (one installer at a time across processes).
+func RedisServerPath(ctx context.Context) (string, error) {
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p, nil
+	}
+	apt, err := exec.LookPath("apt-get")
+	if err != nil || os.Geteuid() != 0 {
+		return "", fmt.Errorf("localstack: redis-server not found in PATH: %s", redisInstallHint)
+	}
+	if err := aptInstallRedis(ctx, apt); err != nil {
+		return "", fmt.Errorf("localstack: install redis-server: %w (%s)", err, redisInstallHint)
+	}
+	for _, p := range []string{"redis-server", "/usr/bin/redis-server"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("localstack: redis-server still not found after apt-get install: %s", redisInstallHint)
+}
+
+func aptInstallRedis(ctx context.Context, apt string) error {
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "partflow-apt-install.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close() // releases the flock
+	if err := lockFile(lock); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		return nil // another process installed it while we waited
+	}
+	for _, args := range [][]string{
+		{"update", "-qq"},
+		{"install", "-y", "-qq", "redis-server"},
+	} {
+		cmd := exec.CommandContext(ctx, apt, args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, lastLines(string(out), 10))
+		}
+	}
+	return nil
+}
+
+// RedisConfig configures StartRedis.
+type RedisConfig struct {
+	// Dir holds the log and the AOF files. Required.
+	Dir string
+	// Port to listen on at 127.0.0.1; 0 picks a free port.
+	Port int
+	// AppendOnly turns on AOF persistence (appendfsync everysec).
+	AppendOnly bool
+	// Password, if set, is required from clients (requirepass).
+	Password string
+}
+
+func (c *RedisConfig) validate() error {
+	if c.Dir == "" {
+		return errors.New("RedisConfig.Dir is empty")
+	}
+	abs, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return fmt.Errorf("RedisConfig.Dir: %w", err)
+	}
+	c.Dir = abs
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("RedisConfig.Port %d out of range", c.Port)
+	}
+	return nil
+}
+
+// Redis is a running redis-server child process.
+type Redis struct {
+	cfg  RedisConfig // Port is the actual port
+	path string
+
+	mu   sync.Mutex
+	proc *process
+}
+
+// StartRedis starts redis-server on 127.0.0.1 and waits until it answers PING.
+func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("localstack: start redis: %w", err)
+	}
+	path, err := RedisServerPath(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("localstack: start redis: %w", err)
+	}
+	r := &Redis{cfg: cfg, path: path}
+	proc, port, err := launch(ctx, r.spec(cfg.Port))
+	if err != nil {
+		return nil, err
+	}
+	r.cfg.Port = port
+	r.proc = proc
+	return r, nil
+}
+
+func (r *Redis) spec(port int) launchSpec {
+	logPath := filepath.Join(r.cfg.Dir, "redis.log")
+	return launchSpec{
+		name:    "redis",
+		port:    port,
+		logPath: logPath,
+		command: func(port int) (string, []string, []string) {
+			aof := "no"
+			if r.cfg.AppendOnly {
+				aof = "yes"
+			}
+			args := []string{
+				"--port", strconv.Itoa(port),
+				"--bind", "127.0.0.1",
+				"--dir", r.cfg.Dir,
+				"--save", "",
+				"--appendonly", aof,
+				"--appendfsync", "everysec",
+				"--maxmemory-policy", "noeviction",
+				"--protected-mode", "no",
+				"--daemonize", "no",
+				"--logfile", logPath,
+			}
+			if r.cfg.Password != "" {
+				args = append(args, "--requirepass", r.cfg.Password)
+			}
+			return r.path, args, os.Environ()
+		},
+		probe: func(ctx context.Context, addr string) error { return redisPing(ctx, addr, r.cfg.Password) },
+	}
+}
+
+// Addr returns "127.0.0.1:PORT".
+func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.cfg.Port)) }
+
+// Port returns the port the server listens on.
+func (r *Redis) Port() int { return r.cfg.Port }
+
+// Dir returns the server's data directory.
+func (r *Redis) Dir() string { return r.cfg.Dir }
+
+// Password returns the configured password ("" for none).
+func (r *Redis) Password() string { return r.cfg.Password }
+
+// URL returns "redis://127.0.0.1:PORT/0", with the password if one is set.
+func (r *Redis) URL() string {
+	u := url.URL{Scheme: "redis", Host: r.Addr(), Path: "/0"}
+	if r.cfg.Password != "" {
+		u.User = url.UserPassword("", r.cfg.Password)
+	}
+	return u.String()
+}
+
+// LogPath returns the path of the server's log file.
+func (r *Redis) LogPath() string { return filepath.Join(r.cfg.Dir, "redis.log") }
+
+// Stop sends SIGTERM (Redis flushes its AOF), waits, and sends SIGKILL after
+// 5 s. Stopping a stopped server is a no-op.
+func (r *Redis) Stop() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc.stop(stopGrace)
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (r *Redis) Kill() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc.kill()
+}
+
+// Restart stops the server (if it still runs) and starts it again on the same
+// port and directory, so AOF data survives. It waits until PING answers.
+func (r *Redis) Restart(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// An error only says the old process had already died; start anyway.
+	_ = r.proc.stop(stopGrace)
+	proc, _, err := launch(ctx, r.spec(r.cfg.Port))
+	if err != nil {
+		return fmt.Errorf("localstack: restart redis: %w", err)
+	}
+	r.proc = proc
+	return nil
+}
+
+// redisPing authenticates if needed and expects +PONG.
+func redisPing(ctx context.Context, addr, password string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	var req strings.Builder
+	if password != "" {
+		fmt.Fprintf(&req, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(password), password)
+	}
+	req.WriteString("*1\r\n$4\r\nPING\r\n")
+	if _, err := conn.Write([]byte(req.String())); err != nil {
+		return err
+	}
+	br := bufio.NewReader(conn)
+	if password != "" {
+		if line, err := br.ReadString('\n'); err != nil {
+			return err
+		} else if !strings.HasPrefix(line, "+OK") {
+			return fmt.Errorf("AUTH answered %q", strings.TrimSpace(line))
+		}
+	}
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

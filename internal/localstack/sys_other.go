@@ -1,0 +1,15 @@
+//go:build unix && !linux
+
+package localstack
+
+import (
+	"os"
+	"syscall"
+)
+
+func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+// listensOn cannot check socket ownership here; the probe alone decides.
+func listensOn(pid, port int) bool { return true }
+
+func lockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }

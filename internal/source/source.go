@@ -1,0 +1,44 @@
+// Package source reads the bytes partflow uploads: files on the shared volume (and, later,
+// URLs). A source is fixed by a fingerprint when its upload is planned; every read checks the
+// fingerprint again, so a source that changes mid-upload is detected instead of producing an
+// object stitched from two versions.
+package source
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors a source returns. All of them are permanent: retrying does not help.
+var (
+	ErrInvalid    = errors.New("invalid source")     // malformed path or URL, escapes the volume root
+	ErrNotFound   = errors.New("source not found")   // no such file
+	ErrNotRegular = errors.New("not a regular file") // a directory, device, socket, ...
+	ErrChanged    = errors.New("source changed")     // the fingerprint no longer matches
+	ErrShort      = errors.New("source shorter than planned")
+)
+
+// Permanent reports whether err is one that retrying cannot fix.
+func Permanent(err error) bool {
+	for _, e := range []error{ErrInvalid, ErrNotFound, ErrNotRegular, ErrChanged, ErrShort} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Info describes a source at one moment.
+type Info struct {
+	Size        int64
+	Fingerprint string // changes whenever the content may have changed
+}
+
+// Reader reads sources named by strings (a volume path or a URL).
+type Reader interface {
+	// Stat returns the source's size and fingerprint.
+	Stat(ctx context.Context, src string) (Info, error)
+	// ReadAt fills buf with the bytes at offset off, failing with ErrChanged if the source no
+	// longer matches want.
+	ReadAt(ctx context.Context, src string, want Info, off int64, buf []byte) error
+}

@@ -1,0 +1,68 @@
+-- lib.lua: helpers prepended to every partflow script (not a script of its own).
+-- Every script that includes it takes the upload keys in this order:
+--   KEYS[1] upload hash, KEYS[2] parts hash (part number -> ETag), KEYS[3] migration hash
+-- and ARGV[1] retention in seconds for terminal records, ARGV[2] the events channel.
+
+local upload_key, parts_key, migration_key = KEYS[1], KEYS[2], KEYS[3]
+local retention, channel = tonumber(ARGV[1]), ARGV[2]
+
+-- Milliseconds from the Redis server's clock, so every worker shares one clock.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function num(v) return tonumber(v) or 0 end
+
+local terminal_counter = {completed = 'uploads_completed', failed = 'uploads_failed', cancelled = 'uploads_cancelled'}
+
+-- The uploads index key of the migration (same hash tag as the migration hash).
+local function uploads_index_key()
+  return string.sub(migration_key, 1, -string.len('migration') - 1) .. 'uploads'
+end
+
+-- Publish the upload's current progress as one JSON event.
+local function publish()
+  local f = redis.call('HMGET', upload_key, 'id', 'migration', 'state', 'version', 'parts_done', 'parts', 'bytes_done', 'size', 'error')
+  redis.call('PUBLISH', channel, cjson.encode({
+    upload = f[1], migration = f[2], state = f[3], version = num(f[4]),
+    parts_done = num(f[5]), parts = num(f[6]), bytes_done = num(f[7]), size = num(f[8]),
+    error = f[9] or nil}))
+end
+
+-- Expire a sealed migration once every upload in it is terminal; keep it while any is live.
+local function settle_migration()
+  local m = redis.call('HMGET', migration_key, 'sealed', 'uploads_total', 'uploads_completed', 'uploads_failed', 'uploads_cancelled')
+  if m[1] == '1' and num(m[3]) + num(m[4]) + num(m[5]) >= num(m[2]) then
+    redis.call('EXPIRE', migration_key, retention)
+    redis.call('EXPIRE', uploads_index_key(), retention)
+  else
+    redis.call('PERSIST', migration_key)
+    redis.call('PERSIST', uploads_index_key())
+  end
+end
+
+-- Move the upload from state `from` to state `to`: bump the version, keep the migration's
+-- counters in step, expire terminal records (and keep live ones) and publish an event.
+-- Returns the new version.
+local function move(from, to, now)
+  redis.call('HSET', upload_key, 'state', to, 'updated', now)
+  local version = redis.call('HINCRBY', upload_key, 'version', 1)
+  if from ~= to then
+    if terminal_counter[from] then redis.call('HINCRBY', migration_key, terminal_counter[from], -1) end
+    if terminal_counter[to] then redis.call('HINCRBY', migration_key, terminal_counter[to], 1) end
+  end
+  if terminal_counter[to] then
+    redis.call('EXPIRE', upload_key, retention)
+    redis.call('EXPIRE', parts_key, retention)
+  else
+    redis.call('PERSIST', upload_key)
+    redis.call('PERSIST', parts_key)
+  end
+  redis.call('HSET', migration_key, 'updated', now)
+  settle_migration()
+  publish()
+  return version
+end
+
+-- Script body follows.

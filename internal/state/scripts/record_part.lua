@@ -1,0 +1,29 @@
+-- record_part.lua: record one uploaded part, idempotently.
+-- KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash (see lib.lua)
+-- ARGV[1] retention seconds, ARGV[2] events channel,
+-- ARGV[3] part number, ARGV[4] the part's ETag, ARGV[5] the part's length in bytes
+-- Returns {result, state, parts_done, parts}: result is
+--   'recorded'  newly stored; parts done, bytes done and version went up
+--   'duplicate' already stored with the same ETag; nothing changed
+--   'changed'   already stored with a different ETag: the source changed, the upload is now failed
+--   'state'     the upload is not uploading (completing, completed, failed, cancelled, planned)
+--   'missing'   no such upload
+local n, etag, length = ARGV[3], ARGV[4], num(ARGV[5])
+local cur = redis.call('HMGET', upload_key, 'state', 'parts_done', 'parts')
+if not cur[1] then return {'missing', '', 0, 0} end
+local state, done, parts = cur[1], num(cur[2]), num(cur[3])
+if state ~= 'uploading' then return {'state', state, done, parts} end
+local old = redis.call('HGET', parts_key, n)
+if old == etag then return {'duplicate', state, done, parts} end
+if old then
+  redis.call('HSET', upload_key, 'error', 'source changed: part ' .. n .. ' was uploaded with ETag ' ..
+    old .. ' and now has ETag ' .. etag)
+  move(state, 'failed', now_ms())
+  return {'changed', 'failed', done, parts}
+end
+redis.call('HSET', parts_key, n, etag)
+done = redis.call('HINCRBY', upload_key, 'parts_done', 1)
+redis.call('HINCRBY', upload_key, 'bytes_done', length)
+redis.call('HINCRBY', migration_key, 'bytes_done', length)
+move(state, state, now_ms())
+return {'recorded', state, done, parts}

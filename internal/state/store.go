@@ -1,0 +1,466 @@
+// Package state keeps partflow's upload and migration records in Redis.
+//
+// Every change of an upload goes through one Lua script (embedded from scripts/*.lua), so a
+// transition, its version bump, its migration's counters, the expiry of terminal records and
+// the progress event happen atomically. Transitions are compare-and-swap operations on the
+// upload's version; see the package's scripts for the exact rules.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// State is the life-cycle state of an upload.
+type State string
+
+// The states of an upload: planned → uploading → completing → completed, or failed or cancelled.
+const (
+	Planned    State = "planned"
+	Uploading  State = "uploading"
+	Completing State = "completing"
+	Completed  State = "completed"
+	Failed     State = "failed"
+	Cancelled  State = "cancelled"
+)
+
+// Terminal reports whether no work is left for an upload in state s.
+func (s State) Terminal() bool { return s == Completed || s == Failed || s == Cancelled }
+
+// ErrNotFound is returned for an upload or migration that does not exist (or has expired).
+var ErrNotFound = errors.New("not found")
+
+// Config configures a Store.
+type Config struct {
+	// Retention is how long terminal uploads and finished migrations are kept. Default 7 days.
+	Retention time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.Retention < 0 {
+		return fmt.Errorf("state: Retention must not be negative, got %v", c.Retention)
+	}
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.Retention < time.Second {
+		return fmt.Errorf("state: Retention must be at least 1s, got %v", c.Retention)
+	}
+	return nil
+}
+
+// Store reads and changes upload and migration records.
+type Store struct {
+	rdb       redis.UniversalClient
+	retention string // seconds, as the scripts take it
+}
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Store{rdb: rdb, retention: strconv.FormatInt(int64(cfg.Retention/time.Second), 10)}, nil
+}
+
+// run runs an upload script with the shared leading arguments (retention, channel).
+func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	return script.Run(ctx, s.rdb, keys, append([]any{s.retention, EventsChannel}, args...)...)
+}
+
+// Migration is a migration record: a set of uploads enqueued together, with counters.
+type Migration struct {
+	ID       string
+	Bucket   string
+	Prefix   string
+	Source   string // what was migrated: a directory, a manifest, or the source of a single put
+	Queue    string // the asynq queue of its part tasks
+	Sealed   bool   // every upload has been enqueued
+	Total    int64  // uploads
+	Done     int64  // uploads completed
+	Failed   int64  // uploads failed
+	Canceled int64  // uploads cancelled
+
+	BytesTotal int64 // of the uploads planned so far
+	BytesDone  int64
+	Created    time.Time
+	Updated    time.Time
+}
+
+// Finished reports whether the migration is sealed and every upload in it is terminal.
+func (m Migration) Finished() bool { return m.Sealed && m.Done+m.Failed+m.Canceled >= m.Total }
+
+// NewMigration describes a migration to create.
+type NewMigration struct {
+	ID     string
+	Bucket string
+	Prefix string
+	Source string
+	Queue  string
+}
+
+// CreateMigration creates the migration record unless it exists. It reports whether it was created.
+func (s *Store) CreateMigration(ctx context.Context, m NewMigration) (bool, error) {
+	if err := ValidateMigrationID(m.ID); err != nil {
+		return false, err
+	}
+	keys := uploadKeys(UploadID{Migration: m.ID})
+	n, err := s.run(ctx, createMigrationScript, keys,
+		"id", m.ID, "bucket", m.Bucket, "prefix", m.Prefix, "source", m.Source, "queue", m.Queue).Int()
+	if err != nil {
+		return false, fmt.Errorf("state: create migration %s: %w", m.ID, err)
+	}
+	if err := s.touchIndex(ctx, m.ID); err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// SealMigration marks a migration as fully enqueued.
+func (s *Store) SealMigration(ctx context.Context, id string) error {
+	n, err := s.run(ctx, sealMigrationScript, uploadKeys(UploadID{Migration: id})).Int()
+	if err != nil {
+		return fmt.Errorf("state: seal migration %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("state: seal migration %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// touchIndex records the migration in the global index. The index lives in another Cluster
+// slot than the migration, so it is written outside the scripts; it is a hint for listing,
+// never the source of truth.
+func (s *Store) touchIndex(ctx context.Context, migrationID string) error {
+	err := s.rdb.ZAdd(ctx, MigrationsIndexKey, redis.Z{Score: float64(time.Now().UnixMilli()), Member: migrationID}).Err()
+	if err != nil {
+		return fmt.Errorf("state: index migration %s: %w", migrationID, err)
+	}
+	return nil
+}
+
+// GetMigration reads a migration record.
+func (s *Store) GetMigration(ctx context.Context, id string) (Migration, error) {
+	if err := ValidateMigrationID(id); err != nil {
+		return Migration{}, err
+	}
+	h, err := s.rdb.HGetAll(ctx, migrationKey(id)).Result()
+	if err != nil {
+		return Migration{}, fmt.Errorf("state: get migration %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Migration{}, fmt.Errorf("state: migration %s: %w", id, ErrNotFound)
+	}
+	f := fields(h)
+	return Migration{
+		ID: id, Bucket: h["bucket"], Prefix: h["prefix"], Source: h["source"], Queue: h["queue"],
+		Sealed: h["sealed"] == "1", Total: f.int("uploads_total"), Done: f.int("uploads_completed"),
+		Failed: f.int("uploads_failed"), Canceled: f.int("uploads_cancelled"),
+		BytesTotal: f.int("bytes_total"), BytesDone: f.int("bytes_done"),
+		Created: f.time("created"), Updated: f.time("updated"),
+	}, nil
+}
+
+// MigrationUploads returns up to limit upload IDs of a migration in creation order, starting at offset.
+func (s *Store) MigrationUploads(ctx context.Context, migrationID string, offset, limit int64) ([]UploadID, error) {
+	ids, err := s.rdb.ZRange(ctx, migrationUploadsKey(migrationID), offset, offset+limit-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: list uploads of %s: %w", migrationID, err)
+	}
+	out := make([]UploadID, 0, len(ids))
+	for _, raw := range ids {
+		id, err := ParseUploadID(raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// Upload is an upload record.
+type Upload struct {
+	ID          UploadID
+	Source      string
+	Bucket      string
+	Key         string
+	ContentType string
+	Metadata    map[string]string
+
+	// Known once the upload is planned (state uploading or later).
+	Size        int64
+	Fingerprint string // of the source when it was planned; parts check it before reading
+	PartSize    int64
+	Parts       int
+	S3UploadID  string // empty for objects sent as one PutObject
+
+	State      State
+	Version    int64
+	PartsDone  int
+	BytesDone  int64
+	ClaimUntil time.Time // of the finalizer that last moved it to completing
+	Error      string    // why it failed
+	ETag       string    // of the completed object
+	Created    time.Time
+	Updated    time.Time
+}
+
+// NewUpload describes an upload to create in state planned.
+type NewUpload struct {
+	ID          UploadID
+	Source      string
+	Bucket      string
+	Key         string
+	ContentType string
+	Metadata    map[string]string
+	PartSize    int64 // requested part size; 0 for the default. Planning may grow it.
+}
+
+// CreateUpload creates an upload in state planned and counts it in its migration, which must
+// exist. It reports false, changing nothing, when the upload exists already.
+func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
+	meta, err := json.Marshal(u.Metadata)
+	if err != nil {
+		return false, fmt.Errorf("state: create upload %s: metadata: %w", u.ID, err)
+	}
+	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID),
+		"id", u.ID.String(), "migration", u.ID.Migration, "source", u.Source, "bucket", u.Bucket,
+		"key", u.Key, "content_type", u.ContentType, "metadata", string(meta),
+		"part_size", strconv.FormatInt(u.PartSize, 10)).Int()
+	if err != nil {
+		return false, fmt.Errorf("state: create upload %s: %w", u.ID, err)
+	}
+	if n < 0 {
+		return false, fmt.Errorf("state: create upload %s: migration %s: %w", u.ID, u.ID.Migration, ErrNotFound)
+	}
+	return n == 1, nil
+}
+
+// Get reads an upload record.
+func (s *Store) Get(ctx context.Context, id UploadID) (Upload, error) {
+	h, err := s.rdb.HGetAll(ctx, uploadKeys(id)[0]).Result()
+	if err != nil {
+		return Upload{}, fmt.Errorf("state: get upload %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Upload{}, fmt.Errorf("state: upload %s: %w", id, ErrNotFound)
+	}
+	f := fields(h)
+	u := Upload{
+		ID: id, Source: h["source"], Bucket: h["bucket"], Key: h["key"], ContentType: h["content_type"],
+		Size: f.int("size"), Fingerprint: h["fingerprint"], PartSize: f.int("part_size"),
+		Parts: int(f.int("parts")), S3UploadID: h["s3_upload_id"], State: State(h["state"]),
+		Version: f.int("version"), PartsDone: int(f.int("parts_done")), BytesDone: f.int("bytes_done"),
+		ClaimUntil: f.time("claim_until"), Error: h["error"], ETag: h["etag"],
+		Created: f.time("created"), Updated: f.time("updated"),
+	}
+	if m := h["metadata"]; m != "" && m != "null" {
+		if err := json.Unmarshal([]byte(m), &u.Metadata); err != nil {
+			return Upload{}, fmt.Errorf("state: upload %s: metadata: %w", id, err)
+		}
+	}
+	return u, nil
+}
+
+// PartETags returns the recorded parts of an upload, sorted by part number.
+func (s *Store) PartETags(ctx context.Context, id UploadID) ([]PartETag, error) {
+	h, err := s.rdb.HGetAll(ctx, uploadKeys(id)[1]).Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: parts of %s: %w", id, err)
+	}
+	parts := make([]PartETag, 0, len(h))
+	for k, etag := range h {
+		n, err := strconv.Atoi(k)
+		if err != nil {
+			return nil, fmt.Errorf("state: parts of %s: bad part number %q", id, k)
+		}
+		parts = append(parts, PartETag{Number: n, ETag: etag})
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
+	return parts, nil
+}
+
+// PartETag is one recorded part.
+type PartETag struct {
+	Number int
+	ETag   string
+}
+
+// PartRecorded reports whether part n of an upload is recorded.
+func (s *Store) PartRecorded(ctx context.Context, id UploadID, n int) (bool, error) {
+	ok, err := s.rdb.HExists(ctx, uploadKeys(id)[1], strconv.Itoa(n)).Result()
+	if err != nil {
+		return false, fmt.Errorf("state: part %d of %s: %w", n, id, err)
+	}
+	return ok, nil
+}
+
+// Result tells what a script did.
+type Result string
+
+// Results of Transition, ClaimComplete and RecordPart; see the scripts for their meaning.
+const (
+	OK         Result = "ok"
+	Missing    Result = "missing"
+	Stale      Result = "version"    // the version moved on (CAS lost)
+	WrongState Result = "state"      // the current state does not allow the change
+	Claimed    Result = "claimed"    // another finalizer holds an unexpired claim
+	Incomplete Result = "incomplete" // not every part is recorded
+	Recorded   Result = "recorded"
+	Duplicate  Result = "duplicate"
+	Changed    Result = "changed" // a part came back with another ETag: the upload failed
+)
+
+// Outcome is what a transition found or did.
+type Outcome struct {
+	Result  Result
+	State   State // after the transition when Result is OK, else the current one
+	Version int64 // likewise
+}
+
+// AnyVersion makes a Transition skip the version comparison.
+const AnyVersion int64 = -1
+
+// Transition moves upload id to state `to` if its state is one of `from` and (unless version
+// is AnyVersion) its version equals version, writing fields with the change. Fields are
+// name/value pairs of the upload record (for example "error", reason).
+func (s *Store) Transition(ctx context.Context, id UploadID, version int64, from []State, to State, fields ...string) (Outcome, error) {
+	expected := ""
+	if version != AnyVersion {
+		expected = strconv.FormatInt(version, 10)
+	}
+	names := make([]string, len(from))
+	for i, st := range from {
+		names[i] = string(st)
+	}
+	args := []any{expected, strings.Join(names, " "), string(to)}
+	for _, f := range fields {
+		args = append(args, f)
+	}
+	res, err := s.run(ctx, transitionScript, uploadKeys(id), args...).Slice()
+	if err != nil {
+		return Outcome{}, fmt.Errorf("state: %s → %s: %w", id, to, err)
+	}
+	return Outcome{Result: Result(asString(res[0])), State: State(asString(res[1])), Version: asInt(res[2])}, nil
+}
+
+// Plan is what upload:start learned about the source and decided about the parts.
+type Plan struct {
+	Size        int64
+	Fingerprint string
+	PartSize    int64
+	Parts       int
+	S3UploadID  string
+}
+
+func (p Plan) fields() []string {
+	return []string{
+		"size", strconv.FormatInt(p.Size, 10), "fingerprint", p.Fingerprint,
+		"part_size", strconv.FormatInt(p.PartSize, 10), "parts", strconv.Itoa(p.Parts),
+		"s3_upload_id", p.S3UploadID,
+	}
+}
+
+// StartUploading moves a planned upload (read at version) to uploading with its plan.
+func (s *Store) StartUploading(ctx context.Context, id UploadID, version int64, p Plan) (Outcome, error) {
+	return s.Transition(ctx, id, version, []State{Planned}, Uploading, p.fields()...)
+}
+
+// CompleteSingle moves a planned upload (read at version) that went as one PutObject to completed.
+func (s *Store) CompleteSingle(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
+	return s.Transition(ctx, id, version, []State{Planned}, Completed, append(p.fields(), "etag", etag)...)
+}
+
+// Fail moves a live upload to failed with a reason a user can read. It does nothing to an
+// upload that is already terminal.
+func (s *Store) Fail(ctx context.Context, id UploadID, reason string) (Outcome, error) {
+	return s.Transition(ctx, id, AnyVersion, []State{Planned, Uploading, Completing}, Failed, "error", reason)
+}
+
+// Claim is the finalizer's hold on an upload in state completing.
+type Claim struct {
+	Outcome
+	Until time.Time // when the claim lapses and another finalizer may take over
+}
+
+// ClaimComplete is the finalizer's CAS: it moves an upload read at version from uploading
+// (or completing, when the previous claim has lapsed) to completing, holding the claim for d.
+// The returned version is the caller's token for Complete.
+func (s *Store) ClaimComplete(ctx context.Context, id UploadID, version int64, d time.Duration) (Claim, error) {
+	res, err := s.run(ctx, claimCompleteScript, uploadKeys(id), version, d.Milliseconds()).Slice()
+	if err != nil {
+		return Claim{}, fmt.Errorf("state: claim completion of %s: %w", id, err)
+	}
+	return Claim{
+		Outcome: Outcome{Result: Result(asString(res[0])), State: State(asString(res[1])), Version: asInt(res[2])},
+		Until:   time.UnixMilli(asInt(res[3])),
+	}, nil
+}
+
+// Complete moves an upload from completing to completed if its version is still the one its
+// claim returned, recording the object's ETag.
+func (s *Store) Complete(ctx context.Context, id UploadID, version int64, etag string) (Outcome, error) {
+	return s.Transition(ctx, id, version, []State{Completing}, Completed, "etag", etag)
+}
+
+// PartOutcome is what RecordPart found or did.
+type PartOutcome struct {
+	Result    Result
+	State     State
+	PartsDone int
+	Parts     int
+}
+
+// AllDone reports whether every part of the upload is recorded.
+func (p PartOutcome) AllDone() bool { return p.Parts > 0 && p.PartsDone >= p.Parts }
+
+// RecordPart records part n with its ETag and length. Recording the same ETag again changes
+// nothing; a different ETag fails the upload (the source changed).
+func (s *Store) RecordPart(ctx context.Context, id UploadID, n int, etag string, length int64) (PartOutcome, error) {
+	res, err := s.run(ctx, recordPartScript, uploadKeys(id), n, etag, length).Slice()
+	if err != nil {
+		return PartOutcome{}, fmt.Errorf("state: record part %d of %s: %w", n, id, err)
+	}
+	return PartOutcome{Result: Result(asString(res[0])), State: State(asString(res[1])),
+		PartsDone: int(asInt(res[2])), Parts: int(asInt(res[3]))}, nil
+}
+
+// fields reads typed values from a record hash.
+type fields map[string]string
+
+func (f fields) int(name string) int64 {
+	n, _ := strconv.ParseInt(f[name], 10, 64)
+	return n
+}
+
+func (f fields) time(name string) time.Time {
+	ms := f.int(name)
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func asInt(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case string:
+		i, _ := strconv.ParseInt(n, 10, 64)
+		return i
+	}
+	return 0
+}

@@ -1,0 +1,386 @@
+package state_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/testenv"
+)
+
+type bundle struct {
+	ctx   context.Context
+	rdb   *redis.Client
+	store *state.Store
+}
+
+// setup starts a throwaway redis-server for the test.
+func setup(t *testing.T) bundle {
+	t.Helper()
+	rdb := testenv.RedisClient(t, testenv.Redis(t))
+	store, err := state.New(rdb, state.Config{Retention: time.Hour})
+	require.NoError(t, err)
+	return bundle{ctx: context.Background(), rdb: rdb, store: store}
+}
+
+// newUpload creates a sealed migration of one planned upload.
+func (b bundle) newUpload(t *testing.T) state.UploadID {
+	t.Helper()
+	mid := state.NewMigrationID()
+	created, err := b.store.CreateMigration(b.ctx, state.NewMigration{ID: mid, Bucket: "bkt", Queue: "default"})
+	require.NoError(t, err)
+	require.True(t, created)
+	id := state.DeriveUploadID(mid, "bkt", "key")
+	created, err = b.store.CreateUpload(b.ctx, state.NewUpload{ID: id, Source: "a/b", Bucket: "bkt", Key: "key",
+		Metadata: map[string]string{"owner": "ops"}})
+	require.NoError(t, err)
+	require.True(t, created)
+	require.NoError(t, b.store.SealMigration(b.ctx, mid))
+	return id
+}
+
+// startUploading plans the upload with the given number of 5-byte parts.
+func (b bundle) startUploading(t *testing.T, id state.UploadID, parts int) state.Upload {
+	t.Helper()
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	out, err := b.store.StartUploading(b.ctx, id, u.Version, state.Plan{
+		Size: int64(parts * 5), Fingerprint: "fp", PartSize: 5, Parts: parts, S3UploadID: "s3id"})
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result)
+	u, err = b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	return u
+}
+
+func TestCreateUploadIsIdempotent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+
+	created, err := b.store.CreateUpload(b.ctx, state.NewUpload{ID: id, Source: "other", Bucket: "bkt", Key: "key"})
+	require.NoError(t, err)
+	require.False(t, created, "second create of the same upload must be a no-op")
+
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, state.Planned, u.State)
+	require.Equal(t, "a/b", u.Source, "the first record must be kept")
+	require.Equal(t, map[string]string{"owner": "ops"}, u.Metadata)
+	require.EqualValues(t, 1, u.Version)
+
+	m, err := b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, m.Total)
+	ids, err := b.store.MigrationUploads(b.ctx, id.Migration, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []state.UploadID{id}, ids)
+}
+
+func TestCreateUploadNeedsMigration(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.store.CreateUpload(b.ctx, state.NewUpload{ID: state.DeriveUploadID("nomigration", "k")})
+	require.ErrorIs(t, err, state.ErrNotFound)
+}
+
+func TestGetMissing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.store.Get(b.ctx, state.DeriveUploadID("m1", "x"))
+	require.ErrorIs(t, err, state.ErrNotFound)
+	_, err = b.store.GetMigration(b.ctx, "m1")
+	require.ErrorIs(t, err, state.ErrNotFound)
+}
+
+func TestStartUploadingIsACompareAndSwap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	plan := state.Plan{Size: 10, Fingerprint: "fp", PartSize: 5, Parts: 2, S3UploadID: "s3"}
+
+	out, err := b.store.StartUploading(b.ctx, id, 7, plan)
+	require.NoError(t, err)
+	require.Equal(t, state.Stale, out.Result, "a stale version must lose")
+
+	out, err = b.store.StartUploading(b.ctx, id, 1, plan)
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result)
+	require.Equal(t, state.Uploading, out.State)
+	require.EqualValues(t, 2, out.Version)
+
+	out, err = b.store.StartUploading(b.ctx, id, 2, plan)
+	require.NoError(t, err)
+	require.Equal(t, state.WrongState, out.Result, "uploading cannot be planned again")
+
+	m, err := b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.EqualValues(t, 10, m.BytesTotal)
+}
+
+func TestRecordPart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	b.startUploading(t, id, 2)
+
+	out, err := b.store.RecordPart(b.ctx, id, 1, "etag1", 5)
+	require.NoError(t, err)
+	require.Equal(t, state.PartOutcome{Result: state.Recorded, State: state.Uploading, PartsDone: 1, Parts: 2}, out)
+
+	out, err = b.store.RecordPart(b.ctx, id, 1, "etag1", 5)
+	require.NoError(t, err)
+	require.Equal(t, state.Duplicate, out.Result)
+	require.Equal(t, 1, out.PartsDone, "a duplicate must not count twice")
+
+	out, err = b.store.RecordPart(b.ctx, id, 2, "etag2", 5)
+	require.NoError(t, err)
+	require.True(t, out.AllDone())
+
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.EqualValues(t, 10, u.BytesDone)
+	require.EqualValues(t, 4, u.Version, "planned(1) → uploading(2) → two parts recorded (4)")
+	parts, err := b.store.PartETags(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, []state.PartETag{{Number: 1, ETag: "etag1"}, {Number: 2, ETag: "etag2"}}, parts)
+}
+
+func TestRecordPartWithAnotherETagFailsTheUpload(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	b.startUploading(t, id, 3)
+
+	_, err := b.store.RecordPart(b.ctx, id, 2, "aaaa", 5)
+	require.NoError(t, err)
+	out, err := b.store.RecordPart(b.ctx, id, 2, "bbbb", 5)
+	require.NoError(t, err)
+	require.Equal(t, state.Changed, out.Result)
+
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, state.Failed, u.State)
+	require.Contains(t, u.Error, "source changed")
+	m, err := b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, m.Failed)
+
+	out, err = b.store.RecordPart(b.ctx, id, 3, "cccc", 5)
+	require.NoError(t, err)
+	require.Equal(t, state.WrongState, out.Result, "a failed upload records nothing")
+}
+
+func TestRecordPartRace(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	const parts = 20
+	b.startUploading(t, id, parts)
+
+	// 10 goroutines per part, all recording the same ETag at once.
+	var wg sync.WaitGroup
+	results := make(chan state.Result, parts*10)
+	for n := 1; n <= parts; n++ {
+		for range 10 {
+			wg.Go(func() {
+				out, err := b.store.RecordPart(b.ctx, id, n, "etag", 5)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				results <- out.Result
+			})
+		}
+	}
+	wg.Wait()
+	close(results)
+	count := map[state.Result]int{}
+	for r := range results {
+		count[r]++
+	}
+	require.Equal(t, map[state.Result]int{state.Recorded: parts, state.Duplicate: parts * 9}, count)
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, parts, u.PartsDone)
+	require.EqualValues(t, parts*5, u.BytesDone)
+}
+
+func TestClaimCompleteRace(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	u := b.startUploading(t, id, 1)
+
+	out, err := b.store.ClaimComplete(b.ctx, id, u.Version, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, state.Incomplete, out.Result, "no claim before every part is recorded")
+
+	_, err = b.store.RecordPart(b.ctx, id, 1, "e", 5)
+	require.NoError(t, err)
+	u, err = b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	claims := make(chan state.Claim, 50)
+	for range 50 {
+		wg.Go(func() {
+			c, err := b.store.ClaimComplete(b.ctx, id, u.Version, time.Minute)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			claims <- c
+		})
+	}
+	wg.Wait()
+	close(claims)
+	var won []state.Claim
+	for c := range claims {
+		if c.Result == state.OK {
+			won = append(won, c)
+		} else {
+			require.Contains(t, []state.Result{state.Stale, state.Claimed}, c.Result)
+		}
+	}
+	require.Len(t, won, 1, "exactly one finalizer must win the CAS")
+
+	// Another finalizer that read the new version still cannot take over an unexpired claim.
+	c, err := b.store.ClaimComplete(b.ctx, id, won[0].Version, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, state.Claimed, c.Result)
+
+	out2, err := b.store.Complete(b.ctx, id, won[0].Version, "final-2")
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out2.Result)
+	out2, err = b.store.Complete(b.ctx, id, won[0].Version, "final-2")
+	require.NoError(t, err)
+	require.NotEqual(t, state.OK, out2.Result, "exactly one transition to completed")
+}
+
+func TestLapsedClaimIsTakenOverAndTheDeadFinalizerLoses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	u := b.startUploading(t, id, 1)
+	_, err := b.store.RecordPart(b.ctx, id, 1, "e", 5)
+	require.NoError(t, err)
+	u, err = b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+
+	dead, err := b.store.ClaimComplete(b.ctx, id, u.Version, time.Millisecond)
+	require.NoError(t, err)
+	require.Equal(t, state.OK, dead.Result)
+
+	var next state.Claim
+	require.Eventually(t, func() bool {
+		next, err = b.store.ClaimComplete(b.ctx, id, dead.Version, time.Minute)
+		return err == nil && next.Result == state.OK
+	}, 5*time.Second, 5*time.Millisecond, "waiting for the 1ms claim to lapse so a new finalizer can claim")
+	require.Greater(t, next.Version, dead.Version)
+
+	late, err := b.store.Complete(b.ctx, id, dead.Version, "x")
+	require.NoError(t, err)
+	require.Equal(t, state.Stale, late.Result, "the dead finalizer's late write must lose")
+
+	done, err := b.store.Complete(b.ctx, id, next.Version, "x")
+	require.NoError(t, err)
+	require.Equal(t, state.OK, done.Result)
+}
+
+func TestTerminalRecordsExpireAndMigrationSettles(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	b.startUploading(t, id, 1)
+	keyTTL := func(pattern string) time.Duration {
+		keys, err := b.rdb.Keys(b.ctx, pattern).Result()
+		require.NoError(t, err)
+		require.Len(t, keys, 1, pattern)
+		ttl, err := b.rdb.TTL(b.ctx, keys[0]).Result()
+		require.NoError(t, err)
+		return ttl
+	}
+	uploadPattern := "partflow:{" + id.Migration + "}:upload:" + id.String()
+	migrationPattern := "partflow:{" + id.Migration + "}:migration"
+	require.Less(t, keyTTL(uploadPattern), time.Duration(0), "a live upload must not expire")
+
+	out, err := b.store.Fail(b.ctx, id, "boom")
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result)
+	require.InDelta(t, time.Hour.Seconds(), keyTTL(uploadPattern).Seconds(), 5)
+	require.InDelta(t, time.Hour.Seconds(), keyTTL(migrationPattern).Seconds(), 5,
+		"a sealed migration whose uploads are all terminal expires")
+
+	// failed → uploading (resume) keeps everything again.
+	out, err = b.store.Transition(b.ctx, id, out.Version, []state.State{state.Failed}, state.Uploading)
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result)
+	require.Less(t, keyTTL(uploadPattern), time.Duration(0))
+	require.Less(t, keyTTL(migrationPattern), time.Duration(0))
+	m, err := b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.EqualValues(t, 0, m.Failed, "leaving failed must uncount it")
+
+	out, err = b.store.Fail(b.ctx, id, "again")
+	require.NoError(t, err)
+	out, err = b.store.Fail(b.ctx, id, "twice")
+	require.NoError(t, err)
+	require.Equal(t, state.WrongState, out.Result, "a terminal upload is not failed twice")
+	m, err = b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, m.Failed)
+	require.True(t, m.Finished())
+}
+
+func TestCompleteSingleCountsBytes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	out, err := b.store.CompleteSingle(b.ctx, id, 1, state.Plan{Size: 42, Fingerprint: "fp", PartSize: 100, Parts: 1}, "md5")
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result)
+	m, err := b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.Equal(t, [4]int64{1, 1, 42, 42}, [4]int64{m.Total, m.Done, m.BytesTotal, m.BytesDone})
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "md5", u.ETag)
+}
+
+func TestEventsArePublished(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	sub := b.rdb.Subscribe(b.ctx, state.EventsChannel)
+	defer sub.Close()
+	_, err := sub.Receive(b.ctx) // subscription confirmed
+	require.NoError(t, err)
+
+	id := b.newUpload(t)
+	b.startUploading(t, id, 1)
+	_, err = b.store.RecordPart(b.ctx, id, 1, "e", 5)
+	require.NoError(t, err)
+
+	var states []string
+	for len(states) < 3 {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		msg, err := sub.ReceiveMessage(ctx)
+		cancel()
+		require.NoError(t, err, "waiting for event %d (got %v)", len(states)+1, states)
+		var ev struct {
+			Upload    string `json:"upload"`
+			State     string `json:"state"`
+			PartsDone int    `json:"parts_done"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(msg.Payload), &ev))
+		require.Equal(t, id.String(), ev.Upload)
+		states = append(states, ev.State)
+	}
+	require.Equal(t, []string{"planned", "uploading", "uploading"}, states)
+}

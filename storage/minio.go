@@ -1,0 +1,399 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+)
+
+// Config configures a Minio client.
+type Config struct {
+	// Endpoint is "http://host:port" or "https://host:port".
+	Endpoint string
+	// AccessKey and SecretKey are the static credentials. The secret never
+	// appears in errors or String output.
+	AccessKey, SecretKey string
+	// Region defaults to "us-east-1".
+	Region string
+	// MaxIdleConns is the keep-alive pool size per host, default 16. Set
+	// it to the number of concurrent requests (the worker's concurrency) so
+	// parts do not open a new connection each.
+	MaxIdleConns int
+	// Transport replaces the default transport (a tuned *http.Transport,
+	// see NewTransport); MaxIdleConns and ResponseHeaderTimeout are then
+	// the Transport's business.
+	Transport http.RoundTripper
+	// MaxRetries is how many times minio-go tries a request that failed
+	// with a retryable error (network, 5xx, SlowDown); 0 = minio-go's
+	// default (10), 1 = no retries.
+	MaxRetries int
+	// ResponseHeaderTimeout bounds the wait for response headers after a
+	// request was sent, default 1 hour. It is a backstop for calls whose
+	// context has no deadline: CompleteMultipartUpload answers only once the
+	// server has assembled the object (versitygw's posix backend copies
+	// every part, about 230 MB/s here), so it must stay generous.
+	ResponseHeaderTimeout time.Duration
+}
+
+// DefaultResponseHeaderTimeout is Config.ResponseHeaderTimeout's default.
+const DefaultResponseHeaderTimeout = time.Hour
+
+// validate names the first bad field and fills defaults.
+func (c *Config) validate() error {
+	u, err := url.Parse(c.Endpoint)
+	switch {
+	case c.Endpoint == "":
+		return errors.New("storage: config: Endpoint is required")
+	case err != nil:
+		return fmt.Errorf("storage: config: Endpoint %q: %w", c.Endpoint, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("storage: config: Endpoint %q: scheme must be http or https", c.Endpoint)
+	case u.Host == "":
+		return fmt.Errorf("storage: config: Endpoint %q: no host", c.Endpoint)
+	case u.User != nil:
+		return fmt.Errorf("storage: config: Endpoint: must not contain user info")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+		return fmt.Errorf("storage: config: Endpoint %q: must have no path, query or fragment", c.Endpoint)
+	case c.AccessKey == "":
+		return errors.New("storage: config: AccessKey is required")
+	case c.SecretKey == "":
+		return errors.New("storage: config: SecretKey is required")
+	case c.MaxIdleConns < 0:
+		return fmt.Errorf("storage: config: MaxIdleConns %d is negative", c.MaxIdleConns)
+	case c.MaxRetries < 0:
+		return fmt.Errorf("storage: config: MaxRetries %d is negative", c.MaxRetries)
+	case c.ResponseHeaderTimeout < 0:
+		return fmt.Errorf("storage: config: ResponseHeaderTimeout %s is negative", c.ResponseHeaderTimeout)
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.MaxIdleConns == 0 {
+		c.MaxIdleConns = 16
+	}
+	if c.ResponseHeaderTimeout == 0 {
+		c.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	return nil
+}
+
+// String shows the configuration without the secret key.
+func (c Config) String() string {
+	secret := ""
+	if c.SecretKey != "" {
+		secret = "REDACTED"
+	}
+	return fmt.Sprintf("storage.Config{Endpoint: %q, AccessKey: %q, SecretKey: %s, Region: %q, MaxIdleConns: %d, MaxRetries: %d}",
+		c.Endpoint, c.AccessKey, secret, c.Region, c.MaxIdleConns, c.MaxRetries)
+}
+
+// GoString keeps %#v from printing the secret key.
+func (c Config) GoString() string { return c.String() }
+
+// NewTransport returns the default transport: a clone of
+// http.DefaultTransport speaking HTTP/1.1 with maxIdleConns keep-alive
+// connections per host, bounded dial and TLS handshake times, and
+// responseHeaderTimeout to wait for response headers.
+func NewTransport(maxIdleConns int, responseHeaderTimeout time.Duration) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ForceAttemptHTTP2 = false // parallel parts want parallel connections
+	tr.MaxIdleConnsPerHost = maxIdleConns
+	tr.MaxConnsPerHost = 0
+	tr.MaxIdleConns = max(tr.MaxIdleConns, maxIdleConns)
+	tr.IdleConnTimeout = 90 * time.Second
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = responseHeaderTimeout
+	tr.ExpectContinueTimeout = time.Second
+	tr.DisableCompression = true // objects with Content-Encoding: gzip stay as stored
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	return tr
+}
+
+// Minio implements Multipart with minio-go's low-level *minio.Core.
+type Minio struct {
+	core      *minio.Core
+	endpoint  string
+	transport *http.Transport // the default transport, nil when Config.Transport was given
+
+	// Page sizes for ListParts and ListUploads; 0 lets the server choose
+	// (1000). Tests set them small to exercise pagination.
+	partsPageSize   int
+	uploadsPageSize int
+}
+
+var _ Multipart = (*Minio)(nil)
+
+// NewMinio validates cfg and returns a client for its endpoint. It makes no
+// request; use BucketExists to check the endpoint and credentials.
+func NewMinio(cfg Config) (*Minio, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.Endpoint) // validated
+	tr := cfg.Transport
+	var own *http.Transport
+	if tr == nil {
+		own = NewTransport(cfg.MaxIdleConns, cfg.ResponseHeaderTimeout)
+		tr = own
+	}
+	core, err := minio.NewCore(u.Host, &minio.Options{
+		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:       u.Scheme == "https",
+		Region:       cfg.Region,
+		BucketLookup: minio.BucketLookupPath,
+		Transport:    tr,
+		MaxRetries:   cfg.MaxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: new client for %s: %w", cfg.Endpoint, err)
+	}
+	return &Minio{core: core, endpoint: cfg.Endpoint, transport: own}, nil
+}
+
+// CloseIdleConnections closes the idle keep-alive connections of the
+// default transport (a Config.Transport is the caller's to close), for a
+// clean shutdown.
+func (m *Minio) CloseIdleConnections() {
+	if m.transport != nil {
+		m.transport.CloseIdleConnections()
+	}
+}
+
+// String names the endpoint (never the credentials).
+func (m *Minio) String() string { return "storage.Minio(" + m.endpoint + ")" }
+
+// checkBucket applies minio-go's own bucket name rules up front: minio-go
+// reports a bad name as a plain error from some calls and sends it to the
+// server from others.
+func checkBucket(bucket string) error {
+	if err := s3utils.CheckValidBucketName(bucket); err != nil {
+		return fmt.Errorf("%w: %q: %s", ErrInvalidBucketName, bucket, err.Error())
+	}
+	return nil
+}
+
+func putOptions(opts ObjectOptions) minio.PutObjectOptions {
+	return minio.PutObjectOptions{
+		ContentType:          opts.ContentType,
+		UserMetadata:         opts.Metadata,
+		DisableContentSha256: true,
+	}
+}
+
+// CreateUpload implements Multipart.
+func (m *Minio) CreateUpload(ctx context.Context, obj Object, opts ObjectOptions) (string, error) {
+	if err := checkBucket(obj.Bucket); err != nil {
+		return "", fmt.Errorf("storage: create upload of %s: %w", obj, err)
+	}
+	id, err := m.core.NewMultipartUpload(ctx, obj.Bucket, obj.Key, putOptions(opts))
+	if err != nil {
+		return "", fmt.Errorf("storage: create upload of %s: %w", obj, translate(err))
+	}
+	if id == "" {
+		return "", fmt.Errorf("storage: create upload of %s: server returned no upload ID", obj)
+	}
+	return id, nil
+}
+
+// UploadPart implements Multipart.
+func (m *Minio) UploadPart(ctx context.Context, obj Object, uploadID string, number int, body []byte) (Part, error) {
+	if err := checkBucket(obj.Bucket); err != nil {
+		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, err)
+	}
+	if number < 1 || number > MaxParts {
+		return Part{}, fmt.Errorf("storage: upload part %d of %s: part number not in [1, %d]", number, obj, MaxParts)
+	}
+	hexSum, b64Sum := contentMD5(body)
+	// A *bytes.Reader is an io.Seeker, so minio-go rewinds and retries it.
+	res, err := m.core.PutObjectPart(ctx, obj.Bucket, obj.Key, uploadID, number,
+		bytes.NewReader(body), int64(len(body)), minio.PutObjectPartOptions{
+			Md5Base64:            b64Sum,
+			DisableContentSha256: true,
+		})
+	if err != nil {
+		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, translate(err))
+	}
+	if got := NormalizeETag(res.ETag); got != hexSum {
+		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w: server ETag %q, content MD5 %q",
+			number, obj, ErrETagMismatch, got, hexSum)
+	}
+	return Part{Number: number, ETag: hexSum, Size: int64(len(body))}, nil
+}
+
+// ListParts implements Multipart.
+func (m *Minio) ListParts(ctx context.Context, obj Object, uploadID string) ([]Part, error) {
+	if err := checkBucket(obj.Bucket); err != nil {
+		return nil, fmt.Errorf("storage: list parts of %s: %w", obj, err)
+	}
+	var parts []Part
+	marker := 0
+	for {
+		res, err := m.core.ListObjectParts(ctx, obj.Bucket, obj.Key, uploadID, marker, m.partsPageSize)
+		if err != nil {
+			return nil, fmt.Errorf("storage: list parts of %s: %w", obj, translate(err))
+		}
+		for _, p := range res.ObjectParts {
+			parts = append(parts, Part{Number: p.PartNumber, ETag: NormalizeETag(p.ETag), Size: p.Size})
+		}
+		if !res.IsTruncated {
+			return parts, nil
+		}
+		next := res.NextPartNumberMarker
+		if next == 0 && len(res.ObjectParts) > 0 {
+			next = res.ObjectParts[len(res.ObjectParts)-1].PartNumber
+		}
+		if next <= marker {
+			return nil, fmt.Errorf("storage: list parts of %s: truncated page without a later marker (%d after %d)", obj, next, marker)
+		}
+		marker = next
+	}
+}
+
+// CompleteUpload implements Multipart.
+func (m *Minio) CompleteUpload(ctx context.Context, obj Object, uploadID string, parts []Part) (string, error) {
+	if err := checkBucket(obj.Bucket); err != nil {
+		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, err)
+	}
+	if len(parts) == 0 {
+		return "", fmt.Errorf("storage: complete upload of %s: %w: no parts", obj, ErrInvalidPart)
+	}
+	sorted := slices.SortedFunc(slices.Values(parts), func(a, b Part) int { return a.Number - b.Number })
+	complete := make([]minio.CompletePart, len(sorted))
+	for i, p := range sorted {
+		if i > 0 && p.Number == sorted[i-1].Number {
+			return "", fmt.Errorf("storage: complete upload of %s: %w: part %d given twice", obj, ErrInvalidPart, p.Number)
+		}
+		complete[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
+	}
+	res, err := m.core.CompleteMultipartUpload(ctx, obj.Bucket, obj.Key, uploadID, complete, minio.PutObjectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, translate(err))
+	}
+	return NormalizeETag(res.ETag), nil
+}
+
+// AbortUpload implements Multipart.
+func (m *Minio) AbortUpload(ctx context.Context, obj Object, uploadID string) error {
+	if err := checkBucket(obj.Bucket); err != nil {
+		return fmt.Errorf("storage: abort upload of %s: %w", obj, err)
+	}
+	if err := m.core.AbortMultipartUpload(ctx, obj.Bucket, obj.Key, uploadID); err != nil {
+		return fmt.Errorf("storage: abort upload of %s: %w", obj, translate(err))
+	}
+	return nil
+}
+
+// PutObject implements Multipart.
+func (m *Minio) PutObject(ctx context.Context, obj Object, body []byte, opts ObjectOptions) (string, error) {
+	if err := checkBucket(obj.Bucket); err != nil {
+		return "", fmt.Errorf("storage: put %s: %w", obj, err)
+	}
+	if int64(len(body)) > MaxPartSize {
+		return "", fmt.Errorf("storage: put %s: %d bytes exceed the single PUT limit %d", obj, len(body), MaxPartSize)
+	}
+	hexSum, b64Sum := contentMD5(body)
+	res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, bytes.NewReader(body), int64(len(body)), b64Sum, "", putOptions(opts))
+	if err != nil {
+		return "", fmt.Errorf("storage: put %s: %w", obj, translate(err))
+	}
+	if got := NormalizeETag(res.ETag); got != hexSum {
+		return "", fmt.Errorf("storage: put %s: %w: server ETag %q, content MD5 %q", obj, ErrETagMismatch, got, hexSum)
+	}
+	return hexSum, nil
+}
+
+// StatObject implements Multipart.
+func (m *Minio) StatObject(ctx context.Context, obj Object) (ObjectInfo, error) {
+	if err := checkBucket(obj.Bucket); err != nil {
+		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, err)
+	}
+	info, err := m.core.StatObject(ctx, obj.Bucket, obj.Key, minio.StatObjectOptions{})
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, translate(err))
+	}
+	return ObjectInfo{
+		Size:         info.Size,
+		ETag:         NormalizeETag(info.ETag),
+		ContentType:  info.ContentType,
+		LastModified: info.LastModified,
+	}, nil
+}
+
+// ListUploads implements Multipart.
+//
+// versitygw (v1.8.0, posix backend) answers 400 InvalidArgument "Invalid
+// uploadId marker" to the NextUploadIdMarker it returned itself. On that
+// answer ListUploads pages by key marker alone from then on, which can miss
+// further uploads of the key that ends a page (at most one key per page of
+// 1000); a later listing finds them.
+func (m *Minio) ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error) {
+	if err := checkBucket(bucket); err != nil {
+		return nil, fmt.Errorf("storage: list uploads in %s: %w", bucket, err)
+	}
+	var uploads []Upload
+	var keyMarker, idMarker string
+	keyOnly := false
+	for {
+		res, err := m.core.ListMultipartUploads(ctx, bucket, prefix, keyMarker, idMarker, "", m.uploadsPageSize)
+		if err != nil && idMarker != "" && rejectsUploadIDMarker(err) {
+			keyOnly, idMarker = true, ""
+			res, err = m.core.ListMultipartUploads(ctx, bucket, prefix, keyMarker, "", "", m.uploadsPageSize)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("storage: list uploads in %s: %w", bucket, translate(err))
+		}
+		for _, u := range res.Uploads {
+			uploads = append(uploads, Upload{
+				Object:    Object{Bucket: bucket, Key: u.Key},
+				UploadID:  u.UploadID,
+				Initiated: u.Initiated,
+			})
+		}
+		if !res.IsTruncated {
+			return uploads, nil
+		}
+		nextKey, nextID := res.NextKeyMarker, res.NextUploadIDMarker
+		if nextKey == "" && len(res.Uploads) > 0 {
+			last := res.Uploads[len(res.Uploads)-1]
+			nextKey, nextID = last.Key, last.UploadID
+		}
+		if keyOnly {
+			nextID = ""
+		}
+		if nextKey == keyMarker && nextID == idMarker {
+			return nil, fmt.Errorf("storage: list uploads in %s: truncated page without a new marker", bucket)
+		}
+		keyMarker, idMarker = nextKey, nextID
+	}
+}
+
+// rejectsUploadIDMarker reports whether err is a server's refusal of an
+// upload-id-marker.
+func rejectsUploadIDMarker(err error) bool {
+	var resp minio.ErrorResponse
+	return errors.As(err, &resp) && resp.StatusCode == http.StatusBadRequest && resp.Code == "InvalidArgument"
+}
+
+// BucketExists implements Multipart.
+func (m *Minio) BucketExists(ctx context.Context, bucket string) (bool, error) {
+	if err := checkBucket(bucket); err != nil {
+		return false, fmt.Errorf("storage: bucket exists %s: %w", bucket, err)
+	}
+	ok, err := m.core.BucketExists(ctx, bucket)
+	if err != nil {
+		return false, fmt.Errorf("storage: bucket exists %s: %w", bucket, translate(err))
+	}
+	return ok, nil
+}

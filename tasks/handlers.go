@@ -1,0 +1,158 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/partflow/partflow/internal/source"
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/storage"
+)
+
+// Enqueuer enqueues tasks; *asynq.Client is one.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+var _ Enqueuer = (*asynq.Client)(nil)
+
+// Config wires the handlers to their dependencies.
+type Config struct {
+	Store   *state.Store
+	S3      storage.Multipart
+	Sources source.Reader
+	Queue   Enqueuer
+	Logger  *slog.Logger // default slog.Default()
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("tasks: Config.Store is required")
+	case c.S3 == nil:
+		return errors.New("tasks: Config.S3 is required")
+	case c.Sources == nil:
+		return errors.New("tasks: Config.Sources is required")
+	case c.Queue == nil:
+		return errors.New("tasks: Config.Queue is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Handlers runs partflow's tasks.
+type Handlers struct {
+	store   *state.Store
+	s3      storage.Multipart
+	sources source.Reader
+	queue   Enqueuer
+	log     *slog.Logger
+}
+
+// NewHandlers returns the task handlers for cfg.
+func NewHandlers(cfg Config) (*Handlers, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger}, nil
+}
+
+// Register routes partflow's task types on mux.
+func (h *Handlers) Register(mux *asynq.ServeMux) {
+	mux.HandleFunc(TypeStart, h.HandleStartTask)
+	mux.HandleFunc(TypePart, h.HandlePartTask)
+	mux.HandleFunc(TypeFinalize, h.HandleFinalizeTask)
+}
+
+// job is one task run for one upload: the upload record as read at the start of the run and a
+// logger carrying its attributes.
+type job struct {
+	u   state.Upload
+	log *slog.Logger
+}
+
+func (j job) object() storage.Object { return storage.Object{Bucket: j.u.Bucket, Key: j.u.Key} }
+
+// load decodes an upload ID and reads its record. A garbage payload or an unknown upload is a
+// permanent error: there is nothing to retry and, without a record, nothing to mark failed.
+func (h *Handlers) load(ctx context.Context, t *asynq.Task, raw string) (job, error) {
+	id, err := state.ParseUploadID(raw)
+	if err != nil {
+		return job{}, h.garbage(t, err)
+	}
+	u, err := h.store.Get(ctx, id)
+	if errors.Is(err, state.ErrNotFound) {
+		h.log.Warn("UploadUnknown", "task", t.Type(), "upload_id", raw)
+		return job{}, fmt.Errorf("tasks: upload %s does not exist (expired or never created): %w", raw, asynq.SkipRetry)
+	}
+	if err != nil {
+		return job{}, err
+	}
+	return job{u: u, log: h.log.With("upload_id", raw, "bucket", u.Bucket, "key", u.Key)}, nil
+}
+
+func (h *Handlers) garbage(t *asynq.Task, err error) error {
+	h.log.Error("TaskMalformed", "task", t.Type(), "payload_bytes", len(t.Payload()), "error", err)
+	return fmt.Errorf("tasks: malformed %s payload: %w: %w", t.Type(), err, asynq.SkipRetry)
+}
+
+func decode[P any](h *Handlers, t *asynq.Task) (P, error) {
+	var p P
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return p, h.garbage(t, err)
+	}
+	return p, nil
+}
+
+// fail records a permanent failure on the upload and returns the error that tells asynq not to
+// retry. With abort, the multipart upload is aborted too (nothing can resume it).
+func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) error {
+	reason := cause.Error()
+	if _, err := h.store.Fail(context.WithoutCancel(ctx), j.u.ID, reason); err != nil {
+		// The task is archived either way; the error names both problems.
+		return fmt.Errorf("tasks: upload failed (%v) and recording that failed: %w: %w", cause, err, asynq.SkipRetry)
+	}
+	j.log.Error("UploadFailed", "reason", reason)
+	if abort {
+		h.abort(ctx, j)
+	}
+	return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)
+}
+
+// abort discards the S3 multipart upload, on a context that outlives the task's.
+func (h *Handlers) abort(ctx context.Context, j job) {
+	if j.u.S3UploadID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err := h.s3.AbortUpload(ctx, j.object(), j.u.S3UploadID)
+	if err != nil && !errors.Is(err, storage.ErrNoSuchUpload) {
+		j.log.Warn("AbortFailed", "error", err) // the janitor aborts it later
+		return
+	}
+	j.log.Info("MultipartAborted")
+}
+
+// retryOrGiveUp returns err for asynq to retry, unless this was the last attempt: then the
+// upload is marked failed with the reason (its multipart upload is kept, so it can be resumed).
+func (h *Handlers) retryOrGiveUp(ctx context.Context, j job, err error) error {
+	retried, ok := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if !ok || retried < maxRetry { // !ok: called outside asynq, which cannot give up for us
+		j.log.Warn("TaskRetry", "attempt", retried+1, "error", err)
+		return err
+	}
+	return h.fail(ctx, j, fmt.Errorf("gave up after %d attempts: %w", retried+1, err), false)
+}
+
+// permanentS3 reports S3 errors that retrying cannot fix (a missing bucket, denied access).
+func permanentS3(err error) bool { return storage.Permanent(err) }

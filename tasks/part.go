@@ -1,0 +1,111 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/partflow/partflow/internal/source"
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/storage"
+)
+
+// HandlePartTask uploads one part: it reads the part's byte range (checking that the source
+// still matches its fingerprint), uploads it with Content-MD5, records its ETag and, when it
+// was the last part, enqueues the finalizer. A redelivered part that is recorded already only
+// does the last step, so a crash between recording and enqueueing cannot strand the upload.
+func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[PartPayload](h, t)
+	if err != nil {
+		return err
+	}
+	j, err := h.load(ctx, t, p.UploadID)
+	if err != nil {
+		return err
+	}
+	j.log = j.log.With("part", p.Part)
+	switch j.u.State {
+	case state.Uploading:
+	case state.Planned:
+		return h.retryOrGiveUp(ctx, j, errors.New("tasks: part task ran before its upload was planned"))
+	default: // completing, completed, failed, cancelled: nothing left for a part to do
+		j.log.Debug("PartSkipped", "state", j.u.State)
+		return nil
+	}
+	if p.Part < 1 || p.Part > j.u.Parts {
+		return h.garbage(t, fmt.Errorf("part %d out of range 1..%d", p.Part, j.u.Parts))
+	}
+
+	recorded, err := h.store.PartRecorded(ctx, j.u.ID, p.Part)
+	if err != nil {
+		return err
+	}
+	if recorded {
+		return h.afterRecord(ctx, j, state.PartOutcome{Result: state.Duplicate, State: j.u.State,
+			PartsDone: j.u.PartsDone, Parts: j.u.Parts})
+	}
+
+	plan := storage.Plan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
+	off, length := plan.Part(p.Part)
+	// A fresh buffer per part: net/http may still read a request body after the call
+	// returns (on an early error response), so buffers are never reused. Each running part
+	// holds one, which bounds a worker's memory to about concurrency × part size.
+	buf := make([]byte, length)
+	want := source.Info{Size: j.u.Size, Fingerprint: j.u.Fingerprint}
+	if err := h.sources.ReadAt(ctx, j.u.Source, want, off, buf); err != nil {
+		if source.Permanent(err) {
+			return h.fail(ctx, j, err, true)
+		}
+		return h.retryOrGiveUp(ctx, j, err)
+	}
+
+	start := time.Now()
+	part, err := h.s3.UploadPart(ctx, j.object(), j.u.S3UploadID, p.Part, buf)
+	switch {
+	case errors.Is(err, storage.ErrNoSuchUpload):
+		return h.uploadVanished(ctx, j, err)
+	case err != nil:
+		return h.s3Error(ctx, j, fmt.Errorf("upload part %d: %w", p.Part, err))
+	}
+
+	out, err := h.store.RecordPart(ctx, j.u.ID, p.Part, part.ETag, length)
+	if err != nil {
+		return err
+	}
+	j.log.Debug("PartUploaded", "bytes", length, "etag", part.ETag, "result", out.Result,
+		"duration", time.Since(start))
+	return h.afterRecord(ctx, j, out)
+}
+
+// afterRecord acts on what recording a part found.
+func (h *Handlers) afterRecord(ctx context.Context, j job, out state.PartOutcome) error {
+	switch out.Result {
+	case state.Changed:
+		// The script has failed the upload already; the multipart upload cannot be used.
+		j.log.Error("UploadFailed", "reason", "source changed: a part came back with another ETag")
+		h.abort(ctx, j)
+		return fmt.Errorf("tasks: upload %s: part ETag changed: %w: %w", j.u.ID, source.ErrChanged, asynq.SkipRetry)
+	case state.Recorded, state.Duplicate:
+		if out.AllDone() {
+			return h.enqueueFinalize(ctx, j)
+		}
+	}
+	return nil
+}
+
+// uploadVanished handles NoSuchUpload on a part: fine if the upload was cancelled, failed or
+// completed meanwhile; otherwise the multipart upload was aborted behind partflow's back.
+func (h *Handlers) uploadVanished(ctx context.Context, j job, err error) error {
+	u, gerr := h.store.Get(ctx, j.u.ID)
+	if gerr != nil {
+		return gerr
+	}
+	if u.State != state.Uploading {
+		j.log.Info("PartSkipped", "state", u.State)
+		return nil
+	}
+	return h.fail(ctx, j, fmt.Errorf("the multipart upload no longer exists in S3 (aborted outside partflow?): %w", err), false)
+}

@@ -1,0 +1,171 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/partflow/partflow/internal/source"
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/storage"
+)
+
+// HandleStartTask plans an upload: it stats the source, fixes its size and fingerprint, plans
+// the parts, starts the multipart upload and enqueues one task per part. An object not larger
+// than one part goes as a single PutObject and completes here.
+func (h *Handlers) HandleStartTask(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[UploadPayload](h, t)
+	if err != nil {
+		return err
+	}
+	j, err := h.load(ctx, t, p.UploadID)
+	if err != nil {
+		return err
+	}
+	switch j.u.State {
+	case state.Planned:
+	case state.Uploading:
+		// Redelivered after the plan was recorded: make sure every part task exists.
+		return h.enqueueParts(ctx, j)
+	default:
+		return nil
+	}
+
+	info, err := h.sources.Stat(ctx, j.u.Source)
+	if source.Permanent(err) {
+		return h.fail(ctx, j, err, false)
+	}
+	if err != nil {
+		return h.retryOrGiveUp(ctx, j, err)
+	}
+	parts, err := storage.PlanParts(info.Size, j.u.PartSize)
+	if err != nil {
+		return h.fail(ctx, j, err, false)
+	}
+	plan := state.Plan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
+	opts := storage.ObjectOptions{ContentType: j.u.ContentType, Metadata: j.u.Metadata}
+
+	if parts.SinglePut() {
+		return h.putSingle(ctx, j, info, plan, opts)
+	}
+
+	s3id, err := h.s3.CreateUpload(ctx, j.object(), opts)
+	if err != nil {
+		return h.s3Error(ctx, j, fmt.Errorf("start multipart upload: %w", err))
+	}
+	plan.S3UploadID = s3id
+	out, err := h.store.StartUploading(ctx, j.u.ID, j.u.Version, plan)
+	if err != nil {
+		j.u.S3UploadID = s3id
+		h.abort(ctx, j)
+		return err
+	}
+	if out.Result != state.OK {
+		// Another run of this task planned the upload first: discard our multipart upload
+		// and carry on with the recorded plan.
+		j.log.Info("StartLost", "result", out.Result, "state", out.State)
+		j.u.S3UploadID = s3id
+		h.abort(ctx, j)
+		if j.u, err = h.store.Get(ctx, j.u.ID); err != nil {
+			return err
+		}
+		if j.u.State != state.Uploading {
+			return nil
+		}
+		return h.enqueueParts(ctx, j)
+	}
+	j.log.Info("UploadPlanned", "size", plan.Size, "part_size", plan.PartSize, "parts", plan.Parts)
+	if j.u, err = h.store.Get(ctx, j.u.ID); err != nil {
+		return err
+	}
+	return h.enqueueParts(ctx, j)
+}
+
+// putSingle uploads a small object with one PutObject and completes the upload.
+func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan state.Plan, opts storage.ObjectOptions) error {
+	buf := make([]byte, info.Size)
+	if err := h.sources.ReadAt(ctx, j.u.Source, info, 0, buf); err != nil {
+		if source.Permanent(err) {
+			return h.fail(ctx, j, err, false)
+		}
+		return h.retryOrGiveUp(ctx, j, err)
+	}
+	etag, err := h.s3.PutObject(ctx, j.object(), buf, opts)
+	if err != nil {
+		return h.s3Error(ctx, j, fmt.Errorf("put object: %w", err))
+	}
+	out, err := h.store.CompleteSingle(ctx, j.u.ID, j.u.Version, plan, etag)
+	if err != nil {
+		return err
+	}
+	if out.Result != state.OK {
+		j.log.Info("StartLost", "result", out.Result, "state", out.State)
+		return nil
+	}
+	j.log.Info("UploadCompleted", "size", info.Size, "etag", etag)
+	return nil
+}
+
+// enqueueParts enqueues the task of every part not yet recorded, or the finalizer when every
+// part is. Tasks that exist already are left alone (their IDs are deterministic).
+func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
+	recorded, err := h.store.PartETags(ctx, j.u.ID)
+	if err != nil {
+		return err
+	}
+	if len(recorded) >= j.u.Parts {
+		return h.enqueueFinalize(ctx, j)
+	}
+	done := make(map[int]bool, len(recorded))
+	for _, p := range recorded {
+		done[p.Number] = true
+	}
+	m, err := h.store.GetMigration(ctx, j.u.ID.Migration)
+	if err != nil {
+		return err
+	}
+	queue := m.Queue
+	if queue == "" {
+		queue = QueueDefault
+	}
+	enqueued := 0
+	for n := 1; n <= j.u.Parts; n++ {
+		if done[n] {
+			continue
+		}
+		err := h.enqueue(ctx, NewPartTask(j.u.ID, n, j.u.PartSize, queue))
+		if err != nil {
+			return fmt.Errorf("tasks: enqueue part %d of %s: %w", n, j.u.ID, err)
+		}
+		enqueued++
+	}
+	j.log.Info("PartsEnqueued", "parts", enqueued, "queue", queue)
+	return nil
+}
+
+// enqueueFinalize enqueues the upload's finalizer; a finalizer that exists already is fine.
+func (h *Handlers) enqueueFinalize(ctx context.Context, j job) error {
+	if err := h.enqueue(ctx, NewFinalizeTask(j.u.ID, j.u.Size)); err != nil {
+		return fmt.Errorf("tasks: enqueue finalizer of %s: %w", j.u.ID, err)
+	}
+	return nil
+}
+
+// enqueue enqueues t, treating "a task with this ID exists" as success.
+func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task) error {
+	_, err := h.queue.EnqueueContext(ctx, t)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return err
+}
+
+// s3Error fails the upload for S3 errors that retrying cannot fix and retries the rest.
+func (h *Handlers) s3Error(ctx context.Context, j job, err error) error {
+	if permanentS3(err) {
+		return h.fail(ctx, j, err, false)
+	}
+	return h.retryOrGiveUp(ctx, j, err)
+}

@@ -1,0 +1,110 @@
+// Package tasks defines partflow's asynq tasks: their type names, payloads, constructors and
+// handlers.
+//
+// An upload is a chain of tasks: upload:start plans it and enqueues one upload:part task per
+// multipart part; the part that completes the set enqueues upload:finalize, which completes the
+// multipart upload exactly once under a version compare-and-swap (see internal/state).
+// Task IDs are deterministic, so enqueueing a task twice is a no-op while the first exists, and
+// every handler is idempotent because asynq delivers at least once.
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/partflow/partflow/internal/state"
+)
+
+// Task type names.
+const (
+	TypeStart    = "upload:start"
+	TypePart     = "upload:part"
+	TypeFinalize = "upload:finalize"
+)
+
+// Queue names. Part tasks go to the migration's queue (default unless a priority was asked for).
+const (
+	QueueHigh    = "high"
+	QueueDefault = "default"
+	QueueLow     = "low"
+)
+
+// Queues are the queues a worker serves, with their weights.
+func Queues() map[string]int { return map[string]int{QueueHigh: 6, QueueDefault: 3, QueueLow: 1} }
+
+// Retry budgets. asynq counts the recovery of a task whose worker was killed as a retry, so
+// part and finalize tasks get a budget that survives many pod kills.
+const (
+	StartRetries    = 10
+	PartRetries     = 25
+	FinalizeRetries = 25
+)
+
+// UploadPayload is the payload of upload:start and upload:finalize. Everything else about the
+// upload is read from its record in Redis; payloads never carry secrets.
+type UploadPayload struct {
+	UploadID string `json:"upload_id"`
+}
+
+// PartPayload is the payload of upload:part.
+type PartPayload struct {
+	UploadID string `json:"upload_id"`
+	Part     int    `json:"part"`
+}
+
+// NewStartTask returns the upload:start task of an upload.
+func NewStartTask(id state.UploadID) *asynq.Task {
+	return asynq.NewTask(TypeStart, mustJSON(UploadPayload{UploadID: id.String()}),
+		asynq.TaskID(id.String()+":start"), asynq.Queue(QueueHigh), asynq.MaxRetry(StartRetries),
+		asynq.Timeout(10*time.Minute))
+}
+
+// NewPartTask returns the upload:part task for part n of an upload, whose parts are length bytes.
+func NewPartTask(id state.UploadID, n int, length int64, queue string) *asynq.Task {
+	return asynq.NewTask(TypePart, mustJSON(PartPayload{UploadID: id.String(), Part: n}),
+		asynq.TaskID(id.String()+":part:"+strconv.Itoa(n)), asynq.Queue(queue), asynq.MaxRetry(PartRetries),
+		asynq.Timeout(PartTimeout(length)))
+}
+
+// NewFinalizeTask returns the upload:finalize task of an upload of size bytes.
+func NewFinalizeTask(id state.UploadID, size int64) *asynq.Task {
+	return asynq.NewTask(TypeFinalize, mustJSON(UploadPayload{UploadID: id.String()}),
+		asynq.TaskID(id.String()+":finalize"), asynq.Queue(QueueHigh), asynq.MaxRetry(FinalizeRetries),
+		asynq.Timeout(CompleteTimeout(size)+time.Minute))
+}
+
+// PartTimeout is how long one attempt at a part may take: five minutes plus a second per MiB.
+func PartTimeout(length int64) time.Duration {
+	return 5*time.Minute + time.Duration(length>>20)*time.Second
+}
+
+// CompleteTimeout is how long CompleteMultipartUpload may take for an object of size bytes.
+// Some servers copy every part at Complete (versitygw's posix backend, ≈230 MB/s here), so it
+// grows with the size: two minutes plus a second per 50 MB.
+func CompleteTimeout(size int64) time.Duration {
+	return 2*time.Minute + time.Duration(size/50e6)*time.Second
+}
+
+// RetryDelay is the worker's asynq RetryDelayFunc: exponential from one second, capped at one
+// minute, with jitter, instead of asynq's n⁴+15 s that would stall an upload for hours over
+// a few flaky parts.
+func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := time.Minute
+	if n < 6 {
+		d = time.Second << n
+	}
+	return d + rand.N(d/2+1)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("tasks: marshal %T: %v", v, err)) // plain structs: cannot fail
+	}
+	return b
+}
