@@ -83,7 +83,7 @@ func ValidateSource(src string) error {
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("%w: source %q is not a valid URL", ErrInvalid, src)
 		}
-		return nil
+		return fmt.Errorf("%w: source %q: URL sources are not supported yet; give a path relative to the volume root", ErrInvalid, src)
 	}
 	if strings.Contains(src, "://") {
 		return fmt.Errorf("%w: source %q: only http:// and https:// URLs are supported", ErrInvalid, src)
@@ -157,5 +157,61 @@ func (c *Client) WaitUpload(ctx context.Context, id state.UploadID, progress fun
 		case <-events:
 		case <-poll.C:
 		}
+	}
+}
+
+// UploadStatus is the JSON view of an upload, as `enqueuer status --json` prints it.
+type UploadStatus struct {
+	ID          string    `json:"id"`
+	Migration   string    `json:"migration"`
+	State       string    `json:"state"`
+	Source      string    `json:"source"`
+	Bucket      string    `json:"bucket"`
+	Key         string    `json:"key"`
+	Size        int64     `json:"size"`
+	PartSize    int64     `json:"part_size,omitempty"`
+	Parts       int       `json:"parts"`
+	PartsDone   int       `json:"parts_done"`
+	BytesDone   int64     `json:"bytes_done"`
+	ETag        string    `json:"etag,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	ContentType string    `json:"content_type,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+}
+
+// StatusOf returns the JSON view of an upload record.
+func StatusOf(u state.Upload) UploadStatus {
+	return UploadStatus{
+		ID: u.ID.String(), Migration: u.ID.Migration, State: string(u.State), Source: u.Source, Bucket: u.Bucket,
+		Key: u.Key, Size: u.Size, PartSize: u.PartSize, Parts: u.Parts, PartsDone: u.PartsDone, BytesDone: u.BytesDone,
+		ETag: u.ETag, Error: u.Error, ContentType: u.ContentType, Created: u.Created, Updated: u.Updated,
+	}
+}
+
+// MigrationStatus is the JSON view of a migration.
+type MigrationStatus struct {
+	ID         string    `json:"id"`
+	Bucket     string    `json:"bucket"`
+	Prefix     string    `json:"prefix,omitempty"`
+	Source     string    `json:"source"`
+	Sealed     bool      `json:"sealed"`
+	Finished   bool      `json:"finished"`
+	Total      int64     `json:"uploads_total"`
+	Completed  int64     `json:"uploads_completed"`
+	Failed     int64     `json:"uploads_failed"`
+	Cancelled  int64     `json:"uploads_cancelled"`
+	BytesTotal int64     `json:"bytes_total"`
+	BytesDone  int64     `json:"bytes_done"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+}
+
+// MigrationStatusOf returns the JSON view of a migration record.
+func MigrationStatusOf(m state.Migration) MigrationStatus {
+	return MigrationStatus{
+		ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, Source: m.Source, Sealed: m.Sealed, Finished: m.Finished(),
+		Total: m.Total, Completed: m.Done, Failed: m.Failed, Cancelled: m.Canceled,
+		BytesTotal: m.BytesTotal, BytesDone: m.BytesDone, Created: m.Created, Updated: m.Updated,
 	}
 }

@@ -1,0 +1,121 @@
+// Command enqueuer hands uploads to partflow and reports on them. It needs only Redis.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/partflow/partflow/client"
+	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/redisconn"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0 // done; with --wait, every upload completed
+	exitFailed  = 1 // an upload failed or was cancelled
+	exitUsage   = 2 // bad flags or invalid input; nothing was enqueued
+	exitRuntime = 3 // Redis unreachable or another runtime error
+)
+
+const usage = `Usage: enqueuer COMMAND [flags]
+
+Commands:
+  put      enqueue one upload:  put --source SRC --bucket B --key K [--part-size SIZE]
+                                    [--content-type T] [--wait] [--json]
+  status   show an upload or a migration:  status ID [--watch] [--json]
+
+SRC is a path relative to the workers' volume root (or an http(s) URL).
+Every command takes --redis-url (PARTFLOW_REDIS_URL) and --redis-cluster (PARTFLOW_REDIS_CLUSTER).
+Run 'enqueuer COMMAND --help' for a command's flags.
+
+Exit codes: 0 done (with --wait: every upload completed), 1 an upload failed or was cancelled,
+2 bad flags or invalid input (nothing enqueued), 3 Redis unreachable or another runtime error.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := command{stdout: stdout, stderr: stderr}
+	switch args[0] {
+	case "put":
+		return cmd.put(ctx, args[1:])
+	case "status":
+		return cmd.status(ctx, args[1:])
+	}
+	fmt.Fprintf(stderr, "enqueuer: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// command carries what every subcommand shares.
+type command struct {
+	stdout, stderr io.Writer
+	redisURL       *string
+	redisCluster   *bool
+}
+
+// flags returns a flag set with the shared Redis flags.
+func (c *command) flags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(c.stderr, "Usage: enqueuer %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	c.redisURL = fs.String("redis-url", cli.Env("PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0"),
+		"Redis URL (PARTFLOW_REDIS_URL): redis://, rediss://, redis-sentinel://")
+	c.redisCluster = fs.Bool("redis-cluster", cli.EnvBool("PARTFLOW_REDIS_CLUSTER"),
+		"treat --redis-url as a comma list of cluster seeds (PARTFLOW_REDIS_CLUSTER)")
+	return fs
+}
+
+// parse parses args, mapping --help to exit 0 and errors to exit 2.
+func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// connect opens Redis and the partflow client, checking that Redis answers.
+func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
+	rdb, err := redisconn.Open(redisconn.Config{URL: *c.redisURL, Cluster: *c.redisCluster})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("cannot reach Redis: %w", err)
+	}
+	pf, err := client.New(rdb, client.Config{})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return pf, func() { pf.Close(); rdb.Close() }, nil
+}
+
+func (c *command) fail(code int, format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "enqueuer: "+format+"\n", args...)
+	return code
+}

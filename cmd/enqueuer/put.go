@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/partflow/partflow/client"
+	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/state"
+)
+
+func (c *command) put(ctx context.Context, args []string) int {
+	fs := c.flags("put", "--source SRC --bucket B --key K [flags]")
+	src := fs.String("source", "", "file path relative to the volume root, or an http(s) URL (required)")
+	bucket := fs.String("bucket", "", "destination bucket (required)")
+	key := fs.String("key", "", "destination object key (required)")
+	partSize := fs.String("part-size", "16MiB", "multipart part size, 5MiB to 5GiB; grown so no upload needs more than 10,000 parts")
+	contentType := fs.String("content-type", "", "Content-Type of the object (default application/octet-stream)")
+	wait := fs.Bool("wait", false, "wait until the upload finishes, showing progress; exit 0 only if it completed")
+	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.fail(exitUsage, "put: unexpected argument %q", fs.Arg(0))
+	}
+	size, err := humanize.ParseBytes(*partSize)
+	if err != nil {
+		return c.fail(exitUsage, "put: bad --part-size %q: %v", *partSize, err)
+	}
+	req := client.PutRequest{Source: *src, Bucket: *bucket, Key: *key, PartSize: int64(size), ContentType: *contentType}
+	if err := req.Validate(); err != nil {
+		return c.fail(exitUsage, "put: %v", err)
+	}
+
+	pf, closeAll, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitRuntime, "%v", err)
+	}
+	defer closeAll()
+	id, err := pf.Put(ctx, req)
+	if err != nil {
+		if errors.Is(err, client.ErrInvalid) {
+			return c.fail(exitUsage, "put: %v", err)
+		}
+		return c.fail(exitRuntime, "put: %v", err)
+	}
+	if !*wait {
+		if *asJSON {
+			return c.printJSON(map[string]string{"upload_id": id.String(), "migration_id": id.Migration})
+		}
+		fmt.Fprintln(c.stdout, id)
+		return exitOK
+	}
+	if !*asJSON {
+		fmt.Fprintf(c.stderr, "enqueued upload %s: %s → %s/%s\n", id, *src, *bucket, *key)
+	}
+	return c.waitUpload(ctx, pf, id, *asJSON)
+}
+
+// waitUpload follows an upload to its end: a progress bar on a terminal, a plain line per
+// change otherwise; then a summary (or one JSON document) and the exit code.
+func (c *command) waitUpload(ctx context.Context, pf *client.Client, id state.UploadID, asJSON bool) int {
+	show := c.progress(asJSON)
+	start := time.Now()
+	u, err := pf.WaitUpload(ctx, id, show)
+	if err != nil {
+		return c.fail(exitRuntime, "waiting for %s: %v (the upload goes on; check it with 'enqueuer status %s')", id, err, id)
+	}
+	if asJSON {
+		if code := c.printJSON(client.StatusOf(u)); code != exitOK {
+			return code
+		}
+	} else {
+		c.summary(u, time.Since(start))
+	}
+	if u.State != state.Completed {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// progress returns the callback that shows an upload's progress on stderr.
+func (c *command) progress(asJSON bool) func(state.Upload) {
+	if asJSON {
+		return nil
+	}
+	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {
+		var bar *progressbar.ProgressBar
+		return func(u state.Upload) {
+			if u.Size <= 0 && !u.State.Terminal() {
+				return // not planned yet
+			}
+			if bar == nil {
+				bar = progressbar.NewOptions64(u.Size, progressbar.OptionSetWriter(f), progressbar.OptionShowBytes(true),
+					progressbar.OptionSetDescription(u.Key), progressbar.OptionSetPredictTime(true),
+					progressbar.OptionShowElapsedTimeOnFinish(), progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionFullWidth(), progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }))
+			}
+			_ = bar.Set64(u.BytesDone)
+			if u.State.Terminal() && u.State != state.Completed {
+				_ = bar.Exit()
+			}
+		}
+	}
+	return func(u state.Upload) {
+		fmt.Fprintf(c.stderr, "%s %s: %s, %d/%d parts, %s/%s\n", time.Now().Format(time.TimeOnly), u.ID, u.State,
+			u.PartsDone, u.Parts, humanize.IBytes(uint64(u.BytesDone)), humanize.IBytes(uint64(max(u.Size, 0))))
+	}
+}
+
+func (c *command) summary(u state.Upload, took time.Duration) {
+	switch u.State {
+	case state.Completed:
+		fmt.Fprintf(c.stdout, "completed %s/%s: %s in %s (%s/s), ETag %s\n", u.Bucket, u.Key,
+			humanize.IBytes(uint64(u.Size)), took.Round(time.Millisecond),
+			humanize.IBytes(uint64(float64(u.Size)/max(took.Seconds(), 0.001))), u.ETag)
+	default:
+		fmt.Fprintf(c.stdout, "%s %s/%s (upload %s): %s\n", u.State, u.Bucket, u.Key, u.ID, u.Error)
+	}
+}
+
+func (c *command) printJSON(v any) int {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return c.fail(exitRuntime, "write JSON: %v", err)
+	}
+	return exitOK
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/partflow/partflow/client"
+	"github.com/partflow/partflow/internal/state"
+)
+
+func (c *command) status(ctx context.Context, args []string) int {
+	fs := c.flags("status", "ID [--watch] [--json]")
+	watch := fs.Bool("watch", false, "follow the upload until it finishes (exit 0 only if it completed)")
+	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
+	// Allow the ID before or after the flags.
+	var id string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		id, args = args[0], args[1:]
+	}
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 || id == "" {
+		return c.fail(exitUsage, "status: want exactly one upload or migration ID")
+	}
+
+	pf, closeAll, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitRuntime, "%v", err)
+	}
+	defer closeAll()
+
+	if !state.IsUploadID(id) {
+		return c.migrationStatus(ctx, pf, id, *watch, *asJSON)
+	}
+	uid, err := state.ParseUploadID(id)
+	if err != nil {
+		return c.fail(exitUsage, "status: %v", err)
+	}
+	if *watch {
+		return c.waitUpload(ctx, pf, uid, *asJSON)
+	}
+	u, err := pf.Upload(ctx, uid)
+	if errors.Is(err, client.ErrNotFound) {
+		return c.fail(exitFailed, "status: no upload %s (unknown, or expired after its retention period)", id)
+	}
+	if err != nil {
+		return c.fail(exitRuntime, "status: %v", err)
+	}
+	if *asJSON {
+		return c.printJSON(client.StatusOf(u))
+	}
+	fmt.Fprintf(c.stdout, "upload     %s\nstate      %s\nsource     %s\nobject     %s/%s\nprogress   %d/%d parts, %s of %s\n",
+		u.ID, u.State, u.Source, u.Bucket, u.Key, u.PartsDone, u.Parts,
+		humanize.IBytes(uint64(u.BytesDone)), humanize.IBytes(uint64(max(u.Size, 0))))
+	if u.ETag != "" {
+		fmt.Fprintf(c.stdout, "etag       %s\n", u.ETag)
+	}
+	if u.Error != "" {
+		fmt.Fprintf(c.stdout, "error      %s\n", u.Error)
+	}
+	fmt.Fprintf(c.stdout, "updated    %s\n", u.Updated.Format(time.RFC3339))
+	return exitOK
+}
+
+func (c *command) migrationStatus(ctx context.Context, pf *client.Client, id string, watch, asJSON bool) int {
+	for {
+		m, err := pf.Migration(ctx, id)
+		if errors.Is(err, client.ErrNotFound) {
+			return c.fail(exitFailed, "status: no migration %s (unknown, or expired after its retention period)", id)
+		}
+		if err != nil {
+			return c.fail(exitRuntime, "status: %v", err)
+		}
+		if !watch || m.Finished() {
+			if asJSON {
+				return c.printJSON(client.MigrationStatusOf(m))
+			}
+			fmt.Fprintf(c.stdout, "migration %s → %s: %d uploads, %d completed, %d failed, %d cancelled; %s of %s\n",
+				m.ID, m.Bucket, m.Total, m.Done, m.Failed, m.Canceled,
+				humanize.IBytes(uint64(m.BytesDone)), humanize.IBytes(uint64(m.BytesTotal)))
+			if watch && (m.Failed > 0 || m.Canceled > 0) {
+				return exitFailed
+			}
+			return exitOK
+		}
+		select {
+		case <-ctx.Done():
+			return c.fail(exitRuntime, "status: %v", ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,71 @@
+// Package cli holds what partflow's commands share: flag defaults from the environment and
+// the log setup. Only cmd/* imports it; libraries take typed Config structs.
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// Env returns the environment variable name, or def when it is unset.
+func Env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// EnvBool returns the environment variable name parsed as a bool, or false.
+func EnvBool(name string) bool {
+	v, _ := strconv.ParseBool(os.Getenv(name))
+	return v
+}
+
+// EnvInt returns the environment variable name parsed as an int, or def.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// EnvDuration returns the environment variable name parsed as a duration, or def.
+func EnvDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// NewLogger returns a slog logger writing to w in format "text" or "json" ("" means json
+// unless w is a terminal) at level, tagged with the service name.
+func NewLogger(w *os.File, service, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad log level %q: %w", level, err)
+	}
+	if format == "" {
+		format = "json"
+		if IsTerminal(w) {
+			format = "text"
+		}
+	}
+	var out io.Writer = w
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(out, opts)).With("service", service), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(out, opts)).With("service", service), nil
+	}
+	return nil, fmt.Errorf("bad log format %q: want text or json", format)
+}
