@@ -79,7 +79,7 @@ func setup(t *testing.T) *env {
 }
 
 func quietLogger() *slog.Logger {
-	if testing.Verbose() && os.Getenv("PARTFLOW_TEST_LOGS") != "" {
+	if os.Getenv("PARTFLOW_TEST_LOGS") != "" { // set it to see the handlers' logs
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
