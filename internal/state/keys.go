@@ -8,6 +8,7 @@ package state
 //
 //	partflow:{<mid>}:migration              hash: migration record and counters
 //	partflow:{<mid>}:uploads                zset: upload IDs of the migration, by creation time
+//	partflow:{<mid>}:failed                 zset: upload IDs of its failed uploads, by failure time
 //	partflow:{<mid>}:upload:<uid>           hash: upload record
 //	partflow:{<mid>}:upload:<uid>:parts     hash: part number -> ETag
 //
@@ -31,6 +32,8 @@ func tag(migrationID string) string { return keyPrefix + "{" + migrationID + "}:
 func migrationKey(migrationID string) string { return tag(migrationID) + "migration" }
 
 func migrationUploadsKey(migrationID string) string { return tag(migrationID) + "uploads" }
+
+func migrationFailedKey(migrationID string) string { return tag(migrationID) + "failed" }
 
 // uploadKeys returns the keys every upload script takes, in the order the scripts expect:
 // KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash.

@@ -253,6 +253,11 @@ func (s *Store) Get(ctx context.Context, id UploadID) (Upload, error) {
 	if len(h) == 0 {
 		return Upload{}, fmt.Errorf("state: upload %s: %w", id, ErrNotFound)
 	}
+	return parseUpload(id, h)
+}
+
+// parseUpload reads an upload record from its hash.
+func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 	f := fields(h)
 	u := Upload{
 		ID: id, Source: h["source"], Bucket: h["bucket"], Key: h["key"], ContentType: h["content_type"],

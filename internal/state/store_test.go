@@ -384,3 +384,42 @@ func TestEventsArePublished(t *testing.T) {
 	}
 	require.Equal(t, []string{"planned", "uploading", "uploading"}, states)
 }
+
+func TestListings(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var ids []state.UploadID
+	for range 3 {
+		ids = append(ids, b.newUpload(t))
+	}
+	ms, total, err := b.store.ListMigrations(b.ctx, 0, 2)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, total)
+	require.Len(t, ms, 2)
+
+	_, err = b.store.Fail(b.ctx, ids[0], "boom")
+	require.NoError(t, err)
+	failed, n, err := b.store.FailedUploads(b.ctx, ids[0].Migration, 0, 10)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, []state.UploadID{ids[0]}, failed)
+
+	ups, err := b.store.GetUploads(b.ctx, append(ids, state.DeriveUploadID("gone", "x")))
+	require.NoError(t, err)
+	require.Len(t, ups, 3, "missing uploads are left out")
+	require.Equal(t, state.Failed, ups[0].State)
+	require.Equal(t, "boom", ups[0].Error)
+
+	count, err := b.store.CountMigrationUploads(b.ctx, ids[1].Migration)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, count)
+
+	// Resuming takes it off the failed list.
+	u, err := b.store.Get(b.ctx, ids[0])
+	require.NoError(t, err)
+	_, err = b.store.Transition(b.ctx, ids[0], u.Version, []state.State{state.Failed}, state.Planned)
+	require.NoError(t, err)
+	_, n, err = b.store.FailedUploads(b.ctx, ids[0].Migration, 0, 10)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}

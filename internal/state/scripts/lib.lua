@@ -16,10 +16,12 @@ local function num(v) return tonumber(v) or 0 end
 
 local terminal_counter = {completed = 'uploads_completed', failed = 'uploads_failed', cancelled = 'uploads_cancelled'}
 
--- The uploads index key of the migration (same hash tag as the migration hash).
-local function uploads_index_key()
-  return string.sub(migration_key, 1, -string.len('migration') - 1) .. 'uploads'
+-- Sibling keys of the migration hash (same hash tag): its uploads index and its failed set.
+local function migration_sibling(name)
+  return string.sub(migration_key, 1, -string.len('migration') - 1) .. name
 end
+local function uploads_index_key() return migration_sibling('uploads') end
+local function failed_index_key() return migration_sibling('failed') end
 
 -- Publish the upload's current progress as one JSON event.
 local function publish()
@@ -36,9 +38,11 @@ local function settle_migration()
   if m[1] == '1' and num(m[3]) + num(m[4]) + num(m[5]) >= num(m[2]) then
     redis.call('EXPIRE', migration_key, retention)
     redis.call('EXPIRE', uploads_index_key(), retention)
+    redis.call('EXPIRE', failed_index_key(), retention)
   else
     redis.call('PERSIST', migration_key)
     redis.call('PERSIST', uploads_index_key())
+    redis.call('PERSIST', failed_index_key())
   end
 end
 
@@ -51,6 +55,10 @@ local function move(from, to, now)
   if from ~= to then
     if terminal_counter[from] then redis.call('HINCRBY', migration_key, terminal_counter[from], -1) end
     if terminal_counter[to] then redis.call('HINCRBY', migration_key, terminal_counter[to], 1) end
+    -- Every failed upload stays listed (for reports), however many there are.
+    local id = redis.call('HGET', upload_key, 'id')
+    if to == 'failed' then redis.call('ZADD', failed_index_key(), now, id) end
+    if from == 'failed' then redis.call('ZREM', failed_index_key(), id) end
   end
   if terminal_counter[to] then
     redis.call('EXPIRE', upload_key, retention)
