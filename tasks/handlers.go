@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/storage"
@@ -28,7 +29,15 @@ type Config struct {
 	S3      storage.Multipart
 	Sources source.Reader
 	Queue   Enqueuer
-	Logger  *slog.Logger // default slog.Default()
+	Logger  *slog.Logger     // default slog.Default()
+	Metrics *metrics.Metrics // optional
+
+	// PartRetries is the retry budget of the part tasks this worker enqueues. asynq counts
+	// the recovery of a task whose worker died as a retry. Default PartRetries (25).
+	PartRetries int
+	// PartTimeout bounds one attempt at a part; 0 means five minutes plus a second per MiB.
+	PartTimeout time.Duration
+	Janitor     JanitorConfig
 }
 
 func (c *Config) validate() error {
@@ -45,7 +54,13 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return nil
+	if c.PartRetries < 0 || c.PartTimeout < 0 {
+		return errors.New("tasks: Config.PartRetries and Config.PartTimeout must not be negative")
+	}
+	if c.PartRetries == 0 {
+		c.PartRetries = PartRetries
+	}
+	return c.Janitor.validate()
 }
 
 // Handlers runs partflow's tasks.
@@ -55,6 +70,11 @@ type Handlers struct {
 	sources source.Reader
 	queue   Enqueuer
 	log     *slog.Logger
+	metrics *metrics.Metrics
+	janitor JanitorConfig
+
+	partRetries int
+	partTimeout time.Duration
 }
 
 // NewHandlers returns the task handlers for cfg.
@@ -62,7 +82,8 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger}, nil
+	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
+		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout}, nil
 }
 
 // Register routes partflow's task types on mux.
@@ -70,13 +91,16 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeStart, h.HandleStartTask)
 	mux.HandleFunc(TypePart, h.HandlePartTask)
 	mux.HandleFunc(TypeFinalize, h.HandleFinalizeTask)
+	mux.HandleFunc(TypeAbort, h.HandleAbortTask)
+	mux.HandleFunc(TypeJanitor, h.HandleJanitorTask)
 }
 
 // job is one task run for one upload: the upload record as read at the start of the run and a
 // logger carrying its attributes.
 type job struct {
-	u   state.Upload
-	log *slog.Logger
+	u    state.Upload
+	log  *slog.Logger
+	task string // the task type being run
 }
 
 func (j job) object() storage.Object { return storage.Object{Bucket: j.u.Bucket, Key: j.u.Key} }
@@ -96,7 +120,7 @@ func (h *Handlers) load(ctx context.Context, t *asynq.Task, raw string) (job, er
 	if err != nil {
 		return job{}, err
 	}
-	return job{u: u, log: h.log.With("upload_id", raw, "bucket", u.Bucket, "key", u.Key)}, nil
+	return job{u: u, log: h.log.With("upload_id", raw, "bucket", u.Bucket, "key", u.Key), task: t.Type()}, nil
 }
 
 func (h *Handlers) garbage(t *asynq.Task, err error) error {
@@ -121,6 +145,7 @@ func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) err
 		return fmt.Errorf("tasks: upload failed (%v) and recording that failed: %w: %w", cause, err, asynq.SkipRetry)
 	}
 	j.log.Error("UploadFailed", "reason", reason)
+	h.metrics.UploadFinished(string(state.Failed))
 	if abort {
 		h.abort(ctx, j)
 	}
@@ -139,6 +164,7 @@ func (h *Handlers) abort(ctx context.Context, j job) {
 		j.log.Warn("AbortFailed", "error", err) // the janitor aborts it later
 		return
 	}
+	_ = h.store.ForgetS3Upload(ctx, j.u.S3UploadID) // best effort: the janitor prunes it too
 	j.log.Info("MultipartAborted")
 }
 
@@ -149,6 +175,7 @@ func (h *Handlers) retryOrGiveUp(ctx context.Context, j job, err error) error {
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	if !ok || retried < maxRetry { // !ok: called outside asynq, which cannot give up for us
 		j.log.Warn("TaskRetry", "attempt", retried+1, "error", err)
+		h.metrics.Retry(j.task)
 		return err
 	}
 	return h.fail(ctx, j, fmt.Errorf("gave up after %d attempts: %w", retried+1, err), false)

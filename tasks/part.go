@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/storage"
@@ -44,12 +45,22 @@ func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if recorded {
+		h.metrics.PartDone(metrics.PartDuplicate, 0, 0)
 		return h.afterRecord(ctx, j, state.PartOutcome{Result: state.Duplicate, State: j.u.State,
 			PartsDone: j.u.PartsDone, Parts: j.u.Parts})
 	}
 
+	return h.uploadPart(ctx, j, p.Part)
+}
+
+// uploadPart reads, uploads and records part n.
+func (h *Handlers) uploadPart(ctx context.Context, j job, n int) (err error) {
+	defer h.metrics.PartStarted()()
+	start := time.Now()
 	plan := storage.Plan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
-	off, length := plan.Part(p.Part)
+	off, length := plan.Part(n)
+	defer func() { h.observePart(start, length, err) }()
+
 	// A fresh buffer per part: net/http may still read a request body after the call
 	// returns (on an early error response), so buffers are never reused. Each running part
 	// holds one, which bounds a worker's memory to about concurrency × part size.
@@ -62,22 +73,32 @@ func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
 		return h.retryOrGiveUp(ctx, j, err)
 	}
 
-	start := time.Now()
-	part, err := h.s3.UploadPart(ctx, j.object(), j.u.S3UploadID, p.Part, buf)
+	part, err := h.s3.UploadPart(ctx, j.object(), j.u.S3UploadID, n, buf)
 	switch {
 	case errors.Is(err, storage.ErrNoSuchUpload):
 		return h.uploadVanished(ctx, j, err)
 	case err != nil:
-		return h.s3Error(ctx, j, fmt.Errorf("upload part %d: %w", p.Part, err))
+		return h.s3Error(ctx, j, fmt.Errorf("upload part %d: %w", n, err))
 	}
 
-	out, err := h.store.RecordPart(ctx, j.u.ID, p.Part, part.ETag, length)
+	out, err := h.store.RecordPart(ctx, j.u.ID, n, part.ETag, length)
 	if err != nil {
 		return err
 	}
-	j.log.Debug("PartUploaded", "bytes", length, "etag", part.ETag, "result", out.Result,
-		"duration", time.Since(start))
+	j.log.Debug("PartUploaded", "bytes", length, "etag", part.ETag, "result", out.Result)
 	return h.afterRecord(ctx, j, out)
+}
+
+// observePart reports a part attempt's result to the metrics.
+func (h *Handlers) observePart(start time.Time, length int64, err error) {
+	switch {
+	case err == nil:
+		h.metrics.PartDone(metrics.PartUploaded, length, time.Since(start))
+	case errors.Is(err, asynq.SkipRetry):
+		h.metrics.PartDone(metrics.PartFailed, 0, 0)
+	default:
+		h.metrics.PartDone(metrics.PartRetry, 0, 0)
+	}
 }
 
 // afterRecord acts on what recording a part found.

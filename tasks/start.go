@@ -26,13 +26,17 @@ func (h *Handlers) HandleStartTask(ctx context.Context, t *asynq.Task) error {
 	}
 	switch j.u.State {
 	case state.Planned:
+		return h.plan(ctx, j)
 	case state.Uploading:
-		// Redelivered after the plan was recorded: make sure every part task exists.
-		return h.enqueueParts(ctx, j)
-	default:
-		return nil
+		// Redelivered after the plan was recorded, or resumed after a failure: reconcile
+		// with S3 and make sure every missing part has its task.
+		return h.reconcile(ctx, j)
 	}
+	return nil
+}
 
+// plan plans a planned upload and starts it.
+func (h *Handlers) plan(ctx context.Context, j job) error {
 	info, err := h.sources.Stat(ctx, j.u.Source)
 	if source.Permanent(err) {
 		return h.fail(ctx, j, err, false)
@@ -47,6 +51,11 @@ func (h *Handlers) HandleStartTask(ctx context.Context, t *asynq.Task) error {
 	plan := state.Plan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
 	opts := storage.ObjectOptions{ContentType: j.u.ContentType, Metadata: j.u.Metadata}
 
+	if j.u.SkipExisting {
+		if skipped, err := h.skipExisting(ctx, j, info, plan); skipped || err != nil {
+			return err
+		}
+	}
 	if parts.SinglePut() {
 		return h.putSingle(ctx, j, info, plan, opts)
 	}
@@ -56,6 +65,11 @@ func (h *Handlers) HandleStartTask(ctx context.Context, t *asynq.Task) error {
 		return h.s3Error(ctx, j, fmt.Errorf("start multipart upload: %w", err))
 	}
 	plan.S3UploadID = s3id
+	if err := h.store.RememberS3Upload(ctx, s3id, j.u.ID); err != nil {
+		j.u.S3UploadID = s3id
+		h.abort(ctx, j)
+		return err
+	}
 	out, err := h.store.StartUploading(ctx, j.u.ID, j.u.Version, plan)
 	if err != nil {
 		j.u.S3UploadID = s3id
@@ -105,6 +119,8 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 		return nil
 	}
 	j.log.Info("UploadCompleted", "size", info.Size, "etag", etag)
+	h.metrics.ObjectUploaded(info.Size)
+	h.metrics.UploadFinished(string(state.Completed))
 	return nil
 }
 
@@ -135,7 +151,7 @@ func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
 		if done[n] {
 			continue
 		}
-		err := h.enqueue(ctx, NewPartTask(j.u.ID, n, j.u.PartSize, queue))
+		err := h.enqueue(ctx, NewPartTask(j.u.ID, n, j.u.PartSize, queue), h.partOptions(j.u.PartSize)...)
 		if err != nil {
 			return fmt.Errorf("tasks: enqueue part %d of %s: %w", n, j.u.ID, err)
 		}
@@ -153,9 +169,18 @@ func (h *Handlers) enqueueFinalize(ctx context.Context, j job) error {
 	return nil
 }
 
+// partOptions are this worker's retry budget and timeout for the part tasks it enqueues.
+func (h *Handlers) partOptions(partSize int64) []asynq.Option {
+	timeout := h.partTimeout
+	if timeout == 0 {
+		timeout = PartTimeout(partSize)
+	}
+	return []asynq.Option{asynq.MaxRetry(h.partRetries), asynq.Timeout(timeout)}
+}
+
 // enqueue enqueues t, treating "a task with this ID exists" as success.
-func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task) error {
-	_, err := h.queue.EnqueueContext(ctx, t)
+func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
+	_, err := h.queue.EnqueueContext(ctx, t, opts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}

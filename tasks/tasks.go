@@ -25,6 +25,8 @@ const (
 	TypeStart    = "upload:start"
 	TypePart     = "upload:part"
 	TypeFinalize = "upload:finalize"
+	TypeAbort    = "upload:abort"
+	TypeJanitor  = "maintenance:janitor"
 )
 
 // Queue names. Part tasks go to the migration's queue (default unless a priority was asked for).

@@ -9,6 +9,7 @@ package state
 //	partflow:{<mid>}:migration              hash: migration record and counters
 //	partflow:{<mid>}:uploads                zset: upload IDs of the migration, by creation time
 //	partflow:{<mid>}:failed                 zset: upload IDs of its failed uploads, by failure time
+//	partflow:{<mid>}:live                   zset: upload IDs of its live uploads, by last change
 //	partflow:{<mid>}:upload:<uid>           hash: upload record
 //	partflow:{<mid>}:upload:<uid>:parts     hash: part number -> ETag
 //
@@ -34,6 +35,8 @@ func migrationKey(migrationID string) string { return tag(migrationID) + "migrat
 func migrationUploadsKey(migrationID string) string { return tag(migrationID) + "uploads" }
 
 func migrationFailedKey(migrationID string) string { return tag(migrationID) + "failed" }
+
+func migrationLiveKey(migrationID string) string { return tag(migrationID) + "live" }
 
 // uploadKeys returns the keys every upload script takes, in the order the scripts expect:
 // KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -93,4 +95,55 @@ func (s *Store) GetUploads(ctx context.Context, ids []UploadID) ([]Upload, error
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// StalledUploads returns up to limit live (non-terminal) uploads of a migration that have not
+// changed since before.
+func (s *Store) StalledUploads(ctx context.Context, migrationID string, before time.Time, limit int64) ([]UploadID, error) {
+	raw, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: migrationLiveKey(migrationID), ByScore: true,
+		Start: "-inf", Stop: strconv.FormatInt(before.UnixMilli(), 10), Count: limit}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: stalled uploads of %s: %w", migrationID, err)
+	}
+	ids := make([]UploadID, 0, len(raw))
+	for _, r := range raw {
+		id, err := ParseUploadID(r)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// PruneMigrationsIndex drops index entries whose migration has expired and returns how many.
+func (s *Store) PruneMigrationsIndex(ctx context.Context) (int, error) {
+	pruned := 0
+	const page = 1000
+	for offset := int64(0); ; offset += page {
+		ids, err := s.rdb.ZRange(ctx, MigrationsIndexKey, offset, offset+page-1).Result()
+		if err != nil {
+			return pruned, fmt.Errorf("state: prune migrations index: %w", err)
+		}
+		var gone []any
+		for _, id := range ids {
+			n, err := s.rdb.Exists(ctx, migrationKey(id)).Result()
+			if err != nil {
+				return pruned, fmt.Errorf("state: prune migrations index: %w", err)
+			}
+			if n == 0 {
+				gone = append(gone, id)
+			}
+		}
+		if len(gone) > 0 {
+			if err := s.rdb.ZRem(ctx, MigrationsIndexKey, gone...).Err(); err != nil {
+				return pruned, fmt.Errorf("state: prune migrations index: %w", err)
+			}
+			pruned += len(gone)
+			offset -= int64(len(gone))
+		}
+		if int64(len(ids)) < page {
+			return pruned, nil
+		}
+	}
 }

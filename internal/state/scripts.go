@@ -17,6 +17,7 @@ var (
 	transitionScript      = loadScript("transition.lua")
 	claimCompleteScript   = loadScript("claim_complete.lua")
 	recordPartScript      = loadScript("record_part.lua")
+	resetUploadScript     = loadScript("reset_upload.lua")
 )
 
 func loadScript(name string) *redis.Script {

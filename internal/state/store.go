@@ -88,11 +88,14 @@ type Migration struct {
 	Done     int64  // uploads completed
 	Failed   int64  // uploads failed
 	Canceled int64  // uploads cancelled
+	Skipped  int64  // of Done: completed because an identical object existed (skip-existing)
 
 	BytesTotal int64 // of the uploads planned so far
 	BytesDone  int64
-	Created    time.Time
-	Updated    time.Time
+	// BytesSkipped is the part of BytesDone that was already in place (skip-existing).
+	BytesSkipped int64
+	Created      time.Time
+	Updated      time.Time
 }
 
 // Finished reports whether the migration is sealed and every upload in it is terminal.
@@ -165,6 +168,7 @@ func (s *Store) GetMigration(ctx context.Context, id string) (Migration, error) 
 		Sealed: h["sealed"] == "1", Total: f.int("uploads_total"), Done: f.int("uploads_completed"),
 		Failed: f.int("uploads_failed"), Canceled: f.int("uploads_cancelled"),
 		BytesTotal: f.int("bytes_total"), BytesDone: f.int("bytes_done"),
+		Skipped: f.int("uploads_skipped"), BytesSkipped: f.int("bytes_skipped"),
 		Created: f.time("created"), Updated: f.time("updated"),
 	}, nil
 }
@@ -209,8 +213,13 @@ type Upload struct {
 	ClaimUntil time.Time // of the finalizer that last moved it to completing
 	Error      string    // why it failed
 	ETag       string    // of the completed object
-	Created    time.Time
-	Updated    time.Time
+	// SkipExisting asks upload:start to complete the upload without uploading when an
+	// identical object exists (same size, and same MD5 for objects of one part); Skipped
+	// records that it did.
+	SkipExisting bool
+	Skipped      bool
+	Created      time.Time
+	Updated      time.Time
 }
 
 // NewUpload describes an upload to create in state planned.
@@ -222,6 +231,8 @@ type NewUpload struct {
 	ContentType string
 	Metadata    map[string]string
 	PartSize    int64 // requested part size; 0 for the default. Planning may grow it.
+	// SkipExisting: see Upload.SkipExisting.
+	SkipExisting bool
 }
 
 // CreateUpload creates an upload in state planned and counts it in its migration, which must
@@ -234,7 +245,7 @@ func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
 	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID),
 		"id", u.ID.String(), "migration", u.ID.Migration, "source", u.Source, "bucket", u.Bucket,
 		"key", u.Key, "content_type", u.ContentType, "metadata", string(meta),
-		"part_size", strconv.FormatInt(u.PartSize, 10)).Int()
+		"part_size", strconv.FormatInt(u.PartSize, 10), "skip_existing", boolField(u.SkipExisting)).Int()
 	if err != nil {
 		return false, fmt.Errorf("state: create upload %s: %w", u.ID, err)
 	}
@@ -265,6 +276,7 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 		Parts: int(f.int("parts")), S3UploadID: h["s3_upload_id"], State: State(h["state"]),
 		Version: f.int("version"), PartsDone: int(f.int("parts_done")), BytesDone: f.int("bytes_done"),
 		ClaimUntil: f.time("claim_until"), Error: h["error"], ETag: h["etag"],
+		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
 		Created: f.time("created"), Updated: f.time("updated"),
 	}
 	if m := h["metadata"]; m != "" && m != "null" {
@@ -357,6 +369,21 @@ func (s *Store) Transition(ctx context.Context, id UploadID, version int64, from
 	return Outcome{Result: Result(asString(res[0])), State: State(asString(res[1])), Version: asInt(res[2])}, nil
 }
 
+// ResetUpload sends an upload read at version, in one of the states from, back to planned,
+// forgetting its plan, its multipart upload and its recorded parts (their bytes leave the
+// migration's counters). Used when the multipart upload is gone and the upload starts over.
+func (s *Store) ResetUpload(ctx context.Context, id UploadID, version int64, from ...State) (Outcome, error) {
+	names := make([]string, len(from))
+	for i, st := range from {
+		names[i] = string(st)
+	}
+	res, err := s.run(ctx, resetUploadScript, uploadKeys(id), version, strings.Join(names, " ")).Slice()
+	if err != nil {
+		return Outcome{}, fmt.Errorf("state: reset %s: %w", id, err)
+	}
+	return Outcome{Result: Result(asString(res[0])), State: State(asString(res[1])), Version: asInt(res[2])}, nil
+}
+
 // Plan is what upload:start learned about the source and decided about the parts.
 type Plan struct {
 	Size        int64
@@ -382,6 +409,13 @@ func (s *Store) StartUploading(ctx context.Context, id UploadID, version int64, 
 // CompleteSingle moves a planned upload (read at version) that went as one PutObject to completed.
 func (s *Store) CompleteSingle(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
 	return s.Transition(ctx, id, version, []State{Planned}, Completed, append(p.fields(), "etag", etag)...)
+}
+
+// CompleteSkipped moves a planned upload (read at version) to completed without uploading,
+// because an identical object exists; etag is that object's. The migration counts it as
+// completed and as skipped.
+func (s *Store) CompleteSkipped(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
+	return s.Transition(ctx, id, version, []State{Planned}, Completed, append(p.fields(), "etag", etag, "skipped", "1")...)
 }
 
 // Fail moves a live upload to failed with a reason a user can read. It does nothing to an
@@ -452,6 +486,14 @@ func (f fields) time(name string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
+}
+
+// boolField is a bool as a record stores it.
+func boolField(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func asString(v any) string {

@@ -423,3 +423,51 @@ func TestListings(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+func TestResetUploadStartsOver(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	u := b.startUploading(t, id, 2)
+	_, err := b.store.RecordPart(b.ctx, id, 1, "e1", 5)
+	require.NoError(t, err)
+	out, err := b.store.Fail(b.ctx, id, "boom")
+	require.NoError(t, err)
+
+	stale, err := b.store.ResetUpload(b.ctx, id, u.Version, state.Failed)
+	require.NoError(t, err)
+	require.Equal(t, state.Stale, stale.Result)
+
+	out, err = b.store.ResetUpload(b.ctx, id, out.Version, state.Failed)
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result)
+	u, err = b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, state.Planned, u.State)
+	require.Zero(t, u.PartsDone)
+	require.Empty(t, u.S3UploadID)
+	require.Empty(t, u.Error)
+	parts, err := b.store.PartETags(b.ctx, id)
+	require.NoError(t, err)
+	require.Empty(t, parts)
+	m, err := b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.Equal(t, [3]int64{0, 0, 0}, [3]int64{m.BytesTotal, m.BytesDone, m.Failed})
+}
+
+func TestLiveIndexTracksNonTerminalUploads(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t)
+	live, err := b.store.StalledUploads(b.ctx, id.Migration, time.Now().Add(time.Minute), 10)
+	require.NoError(t, err)
+	require.Equal(t, []state.UploadID{id}, live, "a planned upload is live")
+	live, err = b.store.StalledUploads(b.ctx, id.Migration, time.Now().Add(-time.Minute), 10)
+	require.NoError(t, err)
+	require.Empty(t, live, "it changed less than a minute ago")
+	_, err = b.store.Fail(b.ctx, id, "x")
+	require.NoError(t, err)
+	live, err = b.store.StalledUploads(b.ctx, id.Migration, time.Now().Add(time.Minute), 10)
+	require.NoError(t, err)
+	require.Empty(t, live, "a failed upload is not live")
+}

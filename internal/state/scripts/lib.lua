@@ -22,6 +22,8 @@ local function migration_sibling(name)
 end
 local function uploads_index_key() return migration_sibling('uploads') end
 local function failed_index_key() return migration_sibling('failed') end
+-- Live (non-terminal) uploads by last change, so the janitor finds stalled ones without a scan.
+local function live_index_key() return migration_sibling('live') end
 
 -- Publish the upload's current progress as one JSON event.
 local function publish()
@@ -39,10 +41,12 @@ local function settle_migration()
     redis.call('EXPIRE', migration_key, retention)
     redis.call('EXPIRE', uploads_index_key(), retention)
     redis.call('EXPIRE', failed_index_key(), retention)
+    redis.call('EXPIRE', live_index_key(), retention)
   else
     redis.call('PERSIST', migration_key)
     redis.call('PERSIST', uploads_index_key())
     redis.call('PERSIST', failed_index_key())
+    redis.call('PERSIST', live_index_key())
   end
 end
 
@@ -50,20 +54,22 @@ end
 -- counters in step, expire terminal records (and keep live ones) and publish an event.
 -- Returns the new version.
 local function move(from, to, now)
+  local id = redis.call('HGET', upload_key, 'id')
   redis.call('HSET', upload_key, 'state', to, 'updated', now)
   local version = redis.call('HINCRBY', upload_key, 'version', 1)
   if from ~= to then
     if terminal_counter[from] then redis.call('HINCRBY', migration_key, terminal_counter[from], -1) end
     if terminal_counter[to] then redis.call('HINCRBY', migration_key, terminal_counter[to], 1) end
     -- Every failed upload stays listed (for reports), however many there are.
-    local id = redis.call('HGET', upload_key, 'id')
     if to == 'failed' then redis.call('ZADD', failed_index_key(), now, id) end
     if from == 'failed' then redis.call('ZREM', failed_index_key(), id) end
   end
   if terminal_counter[to] then
+    redis.call('ZREM', live_index_key(), id)
     redis.call('EXPIRE', upload_key, retention)
     redis.call('EXPIRE', parts_key, retention)
   else
+    redis.call('ZADD', live_index_key(), now, id)
     redis.call('PERSIST', upload_key)
     redis.call('PERSIST', parts_key)
   end

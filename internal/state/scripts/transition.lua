@@ -28,6 +28,11 @@ if from == 'planned' and (to == 'uploading' or to == 'completed') then
     -- A single PutObject: the whole object landed at once.
     redis.call('HSET', upload_key, 'bytes_done', size)
     redis.call('HINCRBY', migration_key, 'bytes_done', size)
+    if redis.call('HGET', upload_key, 'skipped') == '1' then
+      -- An identical object was already there (skip-existing): counted as completed, and here.
+      redis.call('HINCRBY', migration_key, 'uploads_skipped', 1)
+      redis.call('HINCRBY', migration_key, 'bytes_skipped', size)
+    end
   end
 end
 return {'ok', to, move(from, to, now_ms())}

@@ -1,0 +1,107 @@
+// Package metrics holds the worker's Prometheus series. Every method is safe on a nil
+// *Metrics, so code that reports metrics does not need to know whether anyone collects them.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Results of a part attempt, the values of the "result" label of partflow_parts_total.
+const (
+	PartUploaded  = "uploaded"  // uploaded and recorded
+	PartDuplicate = "duplicate" // already recorded: nothing uploaded
+	PartRetry     = "retry"     // failed; asynq retries it
+	PartFailed    = "failed"    // failed for good; the upload failed
+)
+
+// Metrics are the worker's series.
+type Metrics struct {
+	BytesUploaded   prometheus.Counter
+	Parts           *prometheus.CounterVec
+	PartDuration    prometheus.Histogram
+	PartsInFlight   prometheus.Gauge
+	Retries         *prometheus.CounterVec
+	UploadsFinished *prometheus.CounterVec
+	JanitorActions  *prometheus.CounterVec
+}
+
+// New creates the series and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		BytesUploaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "partflow_bytes_uploaded_total", Help: "Bytes of parts and single-PUT objects uploaded to S3.",
+		}),
+		Parts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partflow_parts_total", Help: "Part task attempts by result (uploaded, duplicate, retry, failed).",
+		}, []string{"result"}),
+		PartDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "partflow_part_duration_seconds", Help: "Time to read and upload one part.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		}),
+		PartsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "partflow_parts_in_flight", Help: "Parts being read or uploaded right now.",
+		}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partflow_task_retries_total", Help: "Task attempts that failed and were handed back to asynq for a retry.",
+		}, []string{"task"}),
+		UploadsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partflow_uploads_finished_total", Help: "Uploads this worker moved to a terminal state.",
+		}, []string{"state"}),
+		JanitorActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partflow_janitor_actions_total", Help: "Janitor actions by kind.",
+		}, []string{"action"}),
+	}
+	reg.MustRegister(m.BytesUploaded, m.Parts, m.PartDuration, m.PartsInFlight, m.Retries, m.UploadsFinished, m.JanitorActions)
+	return m
+}
+
+// PartStarted counts a part in flight; call the returned function when it ends.
+func (m *Metrics) PartStarted() func() {
+	if m == nil {
+		return func() {}
+	}
+	m.PartsInFlight.Inc()
+	return m.PartsInFlight.Dec
+}
+
+// PartDone counts a part attempt's result, with the bytes and time of an upload.
+func (m *Metrics) PartDone(result string, bytes int64, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.Parts.WithLabelValues(result).Inc()
+	if result == PartUploaded {
+		m.BytesUploaded.Add(float64(bytes))
+		m.PartDuration.Observe(d.Seconds())
+	}
+}
+
+// ObjectUploaded counts the bytes of an object sent with a single PUT.
+func (m *Metrics) ObjectUploaded(bytes int64) {
+	if m != nil {
+		m.BytesUploaded.Add(float64(bytes))
+	}
+}
+
+// Retry counts a task attempt handed back for a retry.
+func (m *Metrics) Retry(task string) {
+	if m != nil {
+		m.Retries.WithLabelValues(task).Inc()
+	}
+}
+
+// UploadFinished counts an upload this worker moved to a terminal state.
+func (m *Metrics) UploadFinished(state string) {
+	if m != nil {
+		m.UploadsFinished.WithLabelValues(state).Inc()
+	}
+}
+
+// JanitorAction counts one janitor action.
+func (m *Metrics) JanitorAction(action string) {
+	if m != nil {
+		m.JanitorActions.WithLabelValues(action).Inc()
+	}
+}

@@ -1,0 +1,62 @@
+package state_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/partflow/partflow/internal/state"
+)
+
+func TestTryLockIsExclusive(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var held atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			release, ok, err := b.store.TryLock(b.ctx, "janitor", time.Minute)
+			require.NoError(t, err)
+			if ok {
+				held.Add(1)
+				_ = release
+			}
+		})
+	}
+	wg.Wait()
+	require.EqualValues(t, 1, held.Load(), "exactly one holder")
+
+	_, ok, err := b.store.TryLock(b.ctx, "other", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok, "locks are per name")
+}
+
+func TestReleasedLockCanBeTakenAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	release, ok, err := b.store.TryLock(b.ctx, "x", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	release()
+	_, ok, err = b.store.TryLock(b.ctx, "x", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+}
+
+func TestS3UploadOwner(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := state.DeriveUploadID("m", "k")
+	require.NoError(t, b.store.RememberS3Upload(b.ctx, "s3-1", id))
+	got, ok, err := b.store.S3UploadOwner(b.ctx, "s3-1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, id, got)
+	require.NoError(t, b.store.ForgetS3Upload(b.ctx, "s3-1"))
+	_, ok, err = b.store.S3UploadOwner(b.ctx, "s3-1")
+	require.NoError(t, err)
+	require.False(t, ok)
+}

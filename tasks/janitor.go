@@ -1,0 +1,192 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/storage"
+)
+
+// Janitor actions, the values of the "action" label of partflow_janitor_actions_total.
+const (
+	ActionStalledFailed = "stalled_failed" // a live upload without progress was failed and its multipart upload aborted
+	ActionOrphanAborted = "orphan_aborted" // an S3 multipart upload no live partflow upload owns was aborted
+	ActionIndexPruned   = "index_pruned"   // an expired migration was dropped from the index
+)
+
+// Location is a bucket, or a key prefix in one, whose incomplete multipart uploads the janitor
+// manages: any there that no partflow upload owns is aborted after the grace period.
+type Location struct {
+	Bucket string
+	Prefix string
+}
+
+// JanitorConfig configures the maintenance:janitor task.
+type JanitorConfig struct {
+	// StalledAfter: a live upload whose record has not changed for this long is failed and
+	// its multipart upload aborted. Default 24h.
+	StalledAfter time.Duration
+	// OrphanGrace: an incomplete S3 multipart upload under Managed that no live upload owns is
+	// aborted once it is older than this. Default 24h.
+	OrphanGrace time.Duration
+	// Managed lists where the janitor looks for orphaned multipart uploads. Empty: nowhere.
+	Managed []Location
+}
+
+func (c *JanitorConfig) validate() error {
+	if c.StalledAfter < 0 || c.OrphanGrace < 0 {
+		return fmt.Errorf("tasks: janitor durations must not be negative")
+	}
+	if c.StalledAfter == 0 {
+		c.StalledAfter = 24 * time.Hour
+	}
+	if c.OrphanGrace == 0 {
+		c.OrphanGrace = 24 * time.Hour
+	}
+	for _, l := range c.Managed {
+		if err := storage.ValidateObject(storage.Object{Bucket: l.Bucket, Key: "x"}); err != nil {
+			return fmt.Errorf("tasks: janitor location %q: %w", l.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// NewJanitorTask returns the maintenance:janitor task. Enqueue it with asynq.Unique(interval)
+// (the worker's scheduler does), so a fleet runs it once per interval.
+func NewJanitorTask() *asynq.Task {
+	return asynq.NewTask(TypeJanitor, nil, asynq.Queue(QueueLow), asynq.MaxRetry(0), asynq.Timeout(30*time.Minute))
+}
+
+// janitorLockTTL bounds one janitor run; a second janitor started meanwhile does nothing.
+const janitorLockTTL = 30 * time.Minute
+
+// HandleJanitorTask fails stalled uploads, aborts orphaned multipart uploads and prunes the
+// migrations index. Only one janitor works at a time (a Redis lock); another one started
+// meanwhile returns at once.
+func (h *Handlers) HandleJanitorTask(ctx context.Context, _ *asynq.Task) error {
+	release, ok, err := h.store.TryLock(ctx, "janitor", janitorLockTTL)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		h.log.Info("JanitorSkipped", "reason", "another janitor is running")
+		return nil
+	}
+	defer release()
+	pruned, err := h.store.PruneMigrationsIndex(ctx)
+	if err != nil {
+		return err
+	}
+	for range pruned {
+		h.metrics.JanitorAction(ActionIndexPruned)
+	}
+	stalled, err := h.failStalled(ctx)
+	if err != nil {
+		return err
+	}
+	orphans, err := h.abortOrphans(ctx)
+	if err != nil {
+		return err
+	}
+	h.log.Info("JanitorDone", "stalled_failed", stalled, "orphans_aborted", orphans, "index_pruned", pruned)
+	return nil
+}
+
+// failStalled fails live uploads that made no progress for StalledAfter.
+func (h *Handlers) failStalled(ctx context.Context) (int, error) {
+	before := time.Now().Add(-h.janitor.StalledAfter)
+	stalled := 0
+	const page = 500
+	for offset := int64(0); ; offset += page {
+		ms, total, err := h.store.ListMigrations(ctx, offset, page)
+		if err != nil {
+			return stalled, err
+		}
+		for _, m := range ms {
+			if m.Finished() {
+				continue
+			}
+			ids, err := h.store.StalledUploads(ctx, m.ID, before, 1000)
+			if err != nil {
+				return stalled, err
+			}
+			for _, id := range ids {
+				if h.failStalledUpload(ctx, id, before) {
+					stalled++
+				}
+			}
+		}
+		if offset+page >= total {
+			return stalled, nil
+		}
+	}
+}
+
+func (h *Handlers) failStalledUpload(ctx context.Context, id state.UploadID, before time.Time) bool {
+	u, err := h.store.Get(ctx, id)
+	if err != nil || u.State.Terminal() || u.Updated.After(before) {
+		return false
+	}
+	j := job{u: u, log: h.log.With("upload_id", id.String(), "bucket", u.Bucket, "key", u.Key)}
+	reason := fmt.Sprintf("stalled: no progress since %s (janitor)", u.Updated.Format(time.RFC3339))
+	out, err := h.store.Transition(ctx, id, u.Version, []state.State{u.State}, state.Failed, "error", reason)
+	if err != nil || out.Result != state.OK {
+		return false // it moved meanwhile: not stalled after all
+	}
+	j.log.Warn("UploadStalled", "reason", reason)
+	h.abort(ctx, j)
+	h.metrics.UploadFinished(string(state.Failed))
+	h.metrics.JanitorAction(ActionStalledFailed)
+	return true
+}
+
+// abortOrphans aborts old multipart uploads under the managed locations that no live or
+// resumable partflow upload owns.
+func (h *Handlers) abortOrphans(ctx context.Context) (int, error) {
+	aborted := 0
+	for _, loc := range h.janitor.Managed {
+		ups, err := h.s3.ListUploads(ctx, loc.Bucket, loc.Prefix)
+		if err != nil {
+			return aborted, fmt.Errorf("tasks: janitor: list multipart uploads in %s: %w", loc.Bucket, err)
+		}
+		for _, up := range ups {
+			if time.Since(up.Initiated) < h.janitor.OrphanGrace {
+				continue
+			}
+			keep, err := h.owned(ctx, up.UploadID)
+			if err != nil {
+				return aborted, err
+			}
+			if keep {
+				continue
+			}
+			if err := h.s3.AbortUpload(ctx, up.Object, up.UploadID); err != nil {
+				h.log.Warn("OrphanAbortFailed", "bucket", up.Object.Bucket, "key", up.Object.Key, "error", err)
+				continue
+			}
+			_ = h.store.ForgetS3Upload(ctx, up.UploadID)
+			h.log.Info("OrphanAborted", "bucket", up.Object.Bucket, "key", up.Object.Key, "initiated", up.Initiated)
+			h.metrics.JanitorAction(ActionOrphanAborted)
+			aborted++
+		}
+	}
+	return aborted, nil
+}
+
+// owned reports whether an S3 multipart upload belongs to a partflow upload that may still
+// use it: a live one, or a failed one that can be resumed.
+func (h *Handlers) owned(ctx context.Context, s3ID string) (bool, error) {
+	id, ok, err := h.store.S3UploadOwner(ctx, s3ID)
+	if err != nil || !ok {
+		return false, err
+	}
+	u, err := h.store.Get(ctx, id)
+	if err != nil {
+		return false, nil // the record expired: nothing will use it
+	}
+	return u.S3UploadID == s3ID && (!u.State.Terminal() || u.State == state.Failed), nil
+}
