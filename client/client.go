@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -76,17 +75,20 @@ func (r PutRequest) Validate() error {
 	return nil
 }
 
-// ValidateSource checks that src is a path relative to the volume root or an http(s) URL.
+// ValidateSource checks that src is a path relative to the volume root or an http(s) URL
+// with a host and without credentials (user:password@ would be stored in Redis; workers send
+// per-host headers instead). Whether a URL's host and addresses may be read is the workers'
+// decision (--allow-url-host): an upload they refuse fails with the reason.
 func ValidateSource(src string) error {
-	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
-		u, err := url.Parse(src)
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("%w: source %q is not a valid URL", ErrInvalid, src)
+	if source.IsURL(src) {
+		if _, err := source.CheckURL(src); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
-		return fmt.Errorf("%w: source %q: URL sources are not supported yet; give a path relative to the volume root", ErrInvalid, src)
+		return nil
 	}
-	if strings.Contains(src, "://") {
-		return fmt.Errorf("%w: source %q: only http:// and https:// URLs are supported", ErrInvalid, src)
+	if scheme, _, ok := strings.Cut(src, "://"); ok {
+		// Not the whole source: it may carry credentials.
+		return fmt.Errorf("%w: source %.40q: only http:// and https:// URLs are supported", ErrInvalid, scheme+"://…")
 	}
 	if _, err := source.CleanPath(src); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)

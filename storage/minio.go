@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+	"golang.org/x/time/rate"
 )
 
 // Config configures a Minio client.
@@ -44,6 +44,9 @@ type Config struct {
 	// server has assembled the object (versitygw's posix backend copies
 	// every part, about 230 MB/s here), so it must stay generous.
 	ResponseHeaderTimeout time.Duration
+	// BandwidthLimit caps the bytes per second this client sends in part and object bodies,
+	// shared by all its requests; 0 means no limit.
+	BandwidthLimit int64
 }
 
 // DefaultResponseHeaderTimeout is Config.ResponseHeaderTimeout's default.
@@ -126,6 +129,7 @@ type Minio struct {
 	core      *minio.Core
 	endpoint  string
 	transport *http.Transport // the default transport, nil when Config.Transport was given
+	limiter   *rate.Limiter   // nil: no bandwidth limit
 
 	// Page sizes for ListParts and ListUploads; 0 lets the server choose
 	// (1000). Tests set them small to exercise pagination.
@@ -159,7 +163,12 @@ func NewMinio(cfg Config) (*Minio, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: new client for %s: %w", cfg.Endpoint, err)
 	}
-	return &Minio{core: core, endpoint: cfg.Endpoint, transport: own}, nil
+	m := &Minio{core: core, endpoint: cfg.Endpoint, transport: own}
+	if cfg.BandwidthLimit > 0 {
+		// A burst of 256 KiB (or the limit, if smaller) keeps the pace smooth.
+		m.limiter = rate.NewLimiter(rate.Limit(cfg.BandwidthLimit), int(min(cfg.BandwidthLimit, 256<<10)))
+	}
+	return m, nil
 }
 
 // CloseIdleConnections closes the idle keep-alive connections of the
@@ -218,7 +227,7 @@ func (m *Minio) UploadPart(ctx context.Context, obj Object, uploadID string, num
 	hexSum, b64Sum := contentMD5(body)
 	// A *bytes.Reader is an io.Seeker, so minio-go rewinds and retries it.
 	res, err := m.core.PutObjectPart(ctx, obj.Bucket, obj.Key, uploadID, number,
-		bytes.NewReader(body), int64(len(body)), minio.PutObjectPartOptions{
+		m.body(ctx, body), int64(len(body)), minio.PutObjectPartOptions{
 			Md5Base64:            b64Sum,
 			DisableContentSha256: true,
 		})
@@ -304,7 +313,7 @@ func (m *Minio) PutObject(ctx context.Context, obj Object, body []byte, opts Obj
 		return "", fmt.Errorf("storage: put %s: %d bytes exceed the single PUT limit %d", obj, len(body), MaxPartSize)
 	}
 	hexSum, b64Sum := contentMD5(body)
-	res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, bytes.NewReader(body), int64(len(body)), b64Sum, "", putOptions(opts))
+	res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, m.body(ctx, body), int64(len(body)), b64Sum, "", putOptions(opts))
 	if err != nil {
 		return "", fmt.Errorf("storage: put %s: %w", obj, translate(err))
 	}

@@ -113,6 +113,13 @@ func (h *Handlers) afterRecord(ctx context.Context, j job, out state.PartOutcome
 		if out.AllDone() {
 			return h.enqueueFinalize(ctx, j)
 		}
+	case state.WrongState:
+		if out.State == state.Cancelled {
+			// The upload was cancelled while this part was in flight. Some servers (versitygw)
+			// accept a part after an abort and bring the multipart upload back: abort again.
+			j.log.Info("PartAfterCancel")
+			h.abort(ctx, j)
+		}
 	}
 	return nil
 }

@@ -85,12 +85,17 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// startWorker runs an in-process worker (the same wiring as cmd/worker) until the test ends.
-func (e *env) startWorker(t *testing.T) {
+// startWorker runs an in-process worker (the same wiring as cmd/worker) until the test ends;
+// options adjust its config.
+func (e *env) startWorker(t *testing.T, options ...func(*worker.Config)) {
 	t.Helper()
-	w, err := worker.New(worker.Config{Redis: e.rdb, S3: e.storage, Sources: e.volume, Logger: quietLogger(),
+	cfg := worker.Config{Redis: e.rdb, S3: e.storage, Sources: e.volume, Logger: quietLogger(),
 		Concurrency: 4, ShutdownTimeout: 5 * time.Second, Retention: time.Hour, PollInterval: 50 * time.Millisecond,
-		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }})
+		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }, JanitorInterval: -1}
+	for _, o := range options {
+		o(&cfg)
+	}
+	w, err := worker.New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Shutdown)
@@ -173,4 +178,8 @@ func (e *env) runFinalize(id state.UploadID) error {
 
 func clientReq(src, bucket string) client.PutRequest {
 	return client.PutRequest{Source: src, Bucket: bucket, Key: "obj/" + src}
+}
+
+func sourceInfo(u state.Upload) source.Info {
+	return source.Info{Size: u.Size, Fingerprint: u.Fingerprint}
 }

@@ -10,6 +10,7 @@ package tasks
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -94,13 +95,30 @@ func CompleteTimeout(size int64) time.Duration {
 
 // RetryDelay is the worker's asynq RetryDelayFunc: exponential from one second, capped at one
 // minute, with jitter, instead of asynq's n⁴+15 s that would stall an upload for hours over
-// a few flaky parts.
-func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+// a few flaky parts. An error that carries a server's Retry-After (a method
+// RetryAfter() time.Duration, as URL sources return for 429 and 5xx) waits at least that long
+// instead (capped at MaxRetryAfter): asynq keeps retry times in whole seconds and may run a
+// task up to a second early, so a second is added, and up to a tenth more so that retries do
+// not arrive together.
+func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if ra, ok := errors.AsType[retryAfterError](err); ok && ra.RetryAfter() > 0 {
+		d := min(ra.RetryAfter(), MaxRetryAfter)
+		return d + time.Second + rand.N(d/10+1)
+	}
 	d := time.Minute
 	if n < 6 {
 		d = time.Second << n
 	}
 	return d + rand.N(d/2+1)
+}
+
+// MaxRetryAfter caps the wait a server's Retry-After can ask of a task.
+const MaxRetryAfter = 10 * time.Minute
+
+// retryAfterError is an error that says how long to wait before retrying.
+type retryAfterError interface {
+	error
+	RetryAfter() time.Duration
 }
 
 func mustJSON(v any) []byte {

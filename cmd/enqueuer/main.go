@@ -29,7 +29,19 @@ const usage = `Usage: enqueuer COMMAND [flags]
 Commands:
   put      enqueue one upload:  put --source SRC --bucket B --key K [--part-size SIZE]
                                     [--content-type T] [--wait] [--json]
-  status   show an upload or a migration:  status ID [--watch] [--json]
+  migrate  enqueue many uploads as one migration:
+             migrate --bucket B [--prefix P] (--source DIR | --manifest FILE|-) [--skip-existing]
+                     [--skip-invalid] [--dry-run] [--priority low|default|high] [--id ID]
+                     [--wait] [--json]
+           DIR is relative to the volume root (--volume-root); a manifest is JSON Lines:
+           {"source":…, "key":…, "bucket"?:…, "content_type"?:…, "metadata"?:{…}}
+  status   show an upload or a migration (a migration's report lists every failed upload):
+             status ID [--watch] [--json]
+  list     list migrations:  list [--state STATE] [--limit N] [--json]
+  resume   resume a failed upload, or every failed upload of a migration:  resume ID
+           (re-enqueues only what is missing: parts already in S3 are not sent again)
+  cancel   cancel an upload, or every unfinished upload of a migration:  cancel ID
+           (aborts the multipart upload in S3 and drops pending tasks)
 
 SRC is a path relative to the workers' volume root (or an http(s) URL).
 Every command takes --redis-url (PARTFLOW_REDIS_URL) and --redis-cluster (PARTFLOW_REDIS_CLUSTER).
@@ -59,6 +71,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmd.put(ctx, args[1:])
 	case "status":
 		return cmd.status(ctx, args[1:])
+	case "migrate":
+		return cmd.migrate(ctx, args[1:])
+	case "list":
+		return cmd.list(ctx, args[1:])
+	case "resume":
+		return cmd.resume(ctx, args[1:])
+	case "cancel":
+		return cmd.cancel(ctx, args[1:])
 	}
 	fmt.Fprintf(stderr, "enqueuer: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage

@@ -95,8 +95,10 @@ func (c *command) progress(asJSON bool) func(state.Upload) {
 	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {
 		var bar *progressbar.ProgressBar
 		return func(u state.Upload) {
-			if u.Size <= 0 && !u.State.Terminal() {
-				return // not planned yet
+			// A bar only for multipart uploads: a single PUT lands at once, and the summary
+			// line says how it went.
+			if bar == nil && (u.Parts <= 1 || u.State.Terminal()) {
+				return
 			}
 			if bar == nil {
 				bar = progressbar.NewOptions64(u.Size, progressbar.OptionSetWriter(f), progressbar.OptionShowBytes(true),
@@ -104,9 +106,18 @@ func (c *command) progress(asJSON bool) func(state.Upload) {
 					progressbar.OptionShowElapsedTimeOnFinish(), progressbar.OptionThrottle(100*time.Millisecond),
 					progressbar.OptionFullWidth(), progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }))
 			}
+			desc := fmt.Sprintf("%s [%d/%d parts]", u.Key, u.PartsDone, u.Parts)
+			if u.State == state.Completing {
+				desc = u.Key + " [completing: S3 assembles the parts]"
+			}
+			bar.Describe(desc)
 			_ = bar.Set64(u.BytesDone)
-			if u.State.Terminal() && u.State != state.Completed {
+			switch {
+			case u.State == state.Completed:
+				_ = bar.Finish()
+			case u.State.Terminal():
 				_ = bar.Exit()
+				fmt.Fprintln(f)
 			}
 		}
 	}

@@ -14,7 +14,7 @@ import (
 
 func (c *command) status(ctx context.Context, args []string) int {
 	fs := c.flags("status", "ID [--watch] [--json]")
-	watch := fs.Bool("watch", false, "follow the upload until it finishes (exit 0 only if it completed)")
+	watch := fs.Bool("watch", false, "follow the upload or migration until it finishes, showing progress (exit 0 only if every upload completed)")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	// Allow the ID before or after the flags.
 	var id string
@@ -37,7 +37,7 @@ func (c *command) status(ctx context.Context, args []string) int {
 	defer closeAll()
 
 	if !state.IsUploadID(id) {
-		return c.migrationStatus(ctx, pf, id, *watch, *asJSON)
+		return c.showMigration(ctx, pf, id, *watch, *asJSON)
 	}
 	uid, err := state.ParseUploadID(id)
 	if err != nil {
@@ -67,33 +67,4 @@ func (c *command) status(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "updated    %s\n", u.Updated.Format(time.RFC3339))
 	return exitOK
-}
-
-func (c *command) migrationStatus(ctx context.Context, pf *client.Client, id string, watch, asJSON bool) int {
-	for {
-		m, err := pf.Migration(ctx, id)
-		if errors.Is(err, client.ErrNotFound) {
-			return c.fail(exitFailed, "status: no migration %s (unknown, or expired after its retention period)", id)
-		}
-		if err != nil {
-			return c.fail(exitRuntime, "status: %v", err)
-		}
-		if !watch || m.Finished() {
-			if asJSON {
-				return c.printJSON(client.MigrationStatusOf(m))
-			}
-			fmt.Fprintf(c.stdout, "migration %s → %s: %d uploads, %d completed, %d failed, %d cancelled; %s of %s\n",
-				m.ID, m.Bucket, m.Total, m.Done, m.Failed, m.Canceled,
-				humanize.IBytes(uint64(m.BytesDone)), humanize.IBytes(uint64(m.BytesTotal)))
-			if watch && (m.Failed > 0 || m.Canceled > 0) {
-				return exitFailed
-			}
-			return exitOK
-		}
-		select {
-		case <-ctx.Done():
-			return c.fail(exitRuntime, "status: %v", ctx.Err())
-		case <-time.After(time.Second):
-		}
-	}
 }

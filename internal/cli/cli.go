@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -68,4 +69,32 @@ func NewLogger(w *os.File, service, format, level string) (*slog.Logger, error) 
 		return slog.New(slog.NewTextHandler(out, opts)).With("service", service), nil
 	}
 	return nil, fmt.Errorf("bad log format %q: want text or json", format)
+}
+
+// ParseWeights parses queue weights written as "high=6,default=3,low=1".
+func ParseWeights(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, item := range strings.Split(s, ",") {
+		name, w, ok := strings.Cut(strings.TrimSpace(item), "=")
+		n, err := strconv.Atoi(w)
+		if !ok || name == "" || err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad queue weight %q: want name=positive-number", item)
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+// ParseLocations parses "bucket[/prefix]" items separated by commas; "" gives none.
+func ParseLocations(s string) [][2]string {
+	var out [][2]string
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		bucket, prefix, _ := strings.Cut(item, "/")
+		out = append(out, [2]string{bucket, prefix})
+	}
+	return out
 }

@@ -76,8 +76,10 @@ func (s *stack) startWorker(t *testing.T, name string, args ...string) *exec.Cmd
 	t.Helper()
 	logf, err := os.Create(filepath.Join(s.logs, name+".log"))
 	require.NoError(t, err)
+	port, err := localstack.FreePort()
+	require.NoError(t, err)
 	cmd := exec.Command(filepath.Join(binDir, "worker"), args...)
-	cmd.Env = append(s.env(), "PARTFLOW_LOG_FORMAT=json")
+	cmd.Env = append(s.env(), "PARTFLOW_LOG_FORMAT=json", fmt.Sprintf("PARTFLOW_METRICS_ADDR=127.0.0.1:%d", port))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

@@ -1,8 +1,10 @@
 // Package localstack starts and stops the real servers partflow needs on a
-// developer machine: redis-server and the versitygw S3 gateway.
+// developer machine: redis-server and the versitygw S3 gateway; and, for the
+// `make demo` and `make bench` programs, partflow's own processes: workers
+// (StartWorkers) and any other child that logs to a file (StartProcess).
 //
-// It is used by tests (through internal/testenv) and by the `make demo`
-// program, so it does not import "testing".
+// It is used by tests (through internal/testenv) and by those programs, so it
+// does not import "testing".
 //
 // # Implementation
 //

@@ -16,7 +16,12 @@ import (
 	"github.com/partflow/partflow/internal/localstack"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == fakeWorkerArg {
+		os.Exit(fakeWorker())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -73,16 +78,9 @@ func TestRedisCrashReportedByStop(t *testing.T) {
 	require.NoError(t, err)
 	_ = conn.Close()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", r.Addr(), time.Second)
-		if err != nil {
-			break
-		}
-		c.Close()
-		require.True(t, time.Now().Before(deadline), "waited for redis to exit after SHUTDOWN")
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Not until the port is closed: redis closes its listener before it exits.
+	require.Eventually(t, func() bool { return localstack.RedisExited(r) }, 10*time.Second, 20*time.Millisecond,
+		"waited for redis to exit after SHUTDOWN")
 	err = r.Stop()
 	require.ErrorContains(t, err, "exited before it was stopped")
 	require.NoError(t, r.Stop(), "only the first Stop reports the crash")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,14 +19,15 @@ import (
 const (
 	// readyTimeout bounds a start when ctx has no earlier deadline.
 	readyTimeout = 30 * time.Second
-	// stopGrace is how long Stop waits after SIGTERM before SIGKILL.
+	// stopGrace is how long Redis.Stop and S3.Stop wait after SIGTERM before SIGKILL.
 	stopGrace = 5 * time.Second
 	// portAttempts is how often a start on a free port is tried.
 	portAttempts = 5
 )
 
-// process is one running server child.
-type process struct {
+// Process is a child process started by StartProcess: a server, a worker, anything that
+// runs until it is stopped.
+type Process struct {
 	name    string
 	cmd     *exec.Cmd
 	logPath string
@@ -51,7 +53,7 @@ type launchSpec struct {
 
 // launch starts the server and waits until it is ready. With port 0 it picks
 // free ports and retries when the bind loses a race.
-func launch(ctx context.Context, s launchSpec) (*process, int, error) {
+func launch(ctx context.Context, s launchSpec) (*Process, int, error) {
 	attempts := 1
 	if s.port == 0 {
 		attempts = portAttempts
@@ -67,7 +69,7 @@ func launch(ctx context.Context, s launchSpec) (*process, int, error) {
 			port = p
 		}
 		path, args, env := s.command(port)
-		p, err := startProcess(s.name, path, args, env, s.logPath)
+		p, err := StartProcess(ProcessConfig{Name: s.name, Bin: path, Args: args, Env: env, LogPath: s.logPath})
 		if err != nil {
 			return nil, 0, err
 		}
@@ -77,33 +79,55 @@ func launch(ctx context.Context, s launchSpec) (*process, int, error) {
 		}
 		_ = p.kill()
 		lastErr = err
-		if s.port != 0 || ctx.Err() != nil || !strings.Contains(strings.ToLower(p.logTail()), "address already in use") {
+		if s.port != 0 || ctx.Err() != nil || !strings.Contains(strings.ToLower(p.LogTail()), "address already in use") {
 			break
 		}
 	}
 	return nil, 0, lastErr
 }
 
-func startProcess(name, path string, args, env []string, logPath string) (*process, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// ProcessConfig configures StartProcess.
+type ProcessConfig struct {
+	// Name names the process in errors; it defaults to the base name of Bin.
+	Name string
+	// Bin is the program to run. Required.
+	Bin  string
+	Args []string
+	// Env is the child's whole environment; nil means this process's. See IsolatedEnv.
+	Env []string
+	// LogPath receives the child's stdout and stderr, appended. Required.
+	LogPath string
+}
+
+// StartProcess starts a child process that runs until Stop, in a process group of its own
+// (so a Ctrl-C on the terminal reaches only the parent, which can then stop its children in
+// order) and, on Linux, killed when the parent dies. It does not wait for anything.
+func StartProcess(cfg ProcessConfig) (*Process, error) {
+	if cfg.Name == "" {
+		cfg.Name = filepath.Base(cfg.Bin)
+	}
+	if cfg.Bin == "" || cfg.LogPath == "" {
+		return nil, fmt.Errorf("localstack: start %s: ProcessConfig.Bin or LogPath is empty", cfg.Name)
+	}
+	logf, err := os.OpenFile(cfg.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("localstack: start %s: %w", name, err)
+		return nil, fmt.Errorf("localstack: start %s: %w", cfg.Name, err)
 	}
 	defer logf.Close() // the child keeps its own copy
 	off, err := logf.Seek(0, io.SeekEnd)
 	if err != nil {
-		return nil, fmt.Errorf("localstack: start %s: %w", name, err)
+		return nil, fmt.Errorf("localstack: start %s: %w", cfg.Name, err)
 	}
 
-	cmd := exec.Command(path, args...)
-	cmd.Env = env
+	cmd := exec.Command(cfg.Bin, cfg.Args...)
+	cmd.Env = cfg.Env
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("localstack: start %s: %w", name, err)
+		return nil, fmt.Errorf("localstack: start %s: %w", cfg.Name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, logOff: off, done: make(chan struct{})}
+	p := &Process{name: cfg.Name, cmd: cmd, logPath: cfg.LogPath, logOff: off, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
@@ -111,9 +135,49 @@ func startProcess(name, path string, args, env []string, logPath string) (*proce
 	return p, nil
 }
 
+// Name returns the process's name from its ProcessConfig.
+func (p *Process) Name() string { return p.name }
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// LogPath returns the path of the file that receives the process's output.
+func (p *Process) LogPath() string { return p.logPath }
+
+// Exited reports whether the process has exited, on its own or stopped.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits until the process has exited and returns what exec.Cmd.Wait returned: nil
+// for exit status 0.
+func (p *Process) Wait() error {
+	<-p.done
+	return p.waitErr
+}
+
+// StopAll stops the processes in parallel, each with Stop(grace), and returns Stop's error
+// for each: non-nil when that process had exited on its own. Nil processes are skipped.
+func StopAll(grace time.Duration, procs ...*Process) []error {
+	errs := make([]error, len(procs))
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		if p != nil {
+			wg.Go(func() { errs[i] = p.Stop(grace) })
+		}
+	}
+	wg.Wait()
+	return errs
+}
+
 // waitReady polls probe until it succeeds on a socket owned by p, p exits,
 // or the deadline passes.
-func (p *process) waitReady(ctx context.Context, port int, probe func(context.Context, string) error) error {
+func (p *Process) waitReady(ctx context.Context, port int, probe func(context.Context, string) error) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -144,9 +208,11 @@ func (p *process) waitReady(ctx context.Context, port int, probe func(context.Co
 	}
 }
 
-// stop sends SIGTERM, waits up to grace and then sends SIGKILL. It is
-// idempotent. It reports an error if the process had exited on its own.
-func (p *process) stop(grace time.Duration) error {
+// Stop sends SIGTERM to the process group, waits up to grace and then sends
+// SIGKILL; it returns once the process has exited. It is idempotent and safe
+// to call concurrently. The first call reports an error if the process had
+// exited on its own before it.
+func (p *Process) Stop(grace time.Duration) error {
 	if first := p.markSignaled(); first {
 		select {
 		case <-p.done:
@@ -168,14 +234,14 @@ func (p *process) stop(grace time.Duration) error {
 }
 
 // kill sends SIGKILL and waits for the process to exit.
-func (p *process) kill() error {
+func (p *Process) kill() error {
 	p.markSignaled()
 	p.signal(syscall.SIGKILL)
 	<-p.done
 	return nil
 }
 
-func (p *process) markSignaled() (first bool) {
+func (p *Process) markSignaled() (first bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	first = !p.signaled
@@ -184,7 +250,7 @@ func (p *process) markSignaled() (first bool) {
 }
 
 // signal signals the child's process group; an exited group is not an error.
-func (p *process) signal(sig syscall.Signal) {
+func (p *Process) signal(sig syscall.Signal) {
 	select {
 	case <-p.done:
 		return
@@ -195,9 +261,9 @@ func (p *process) signal(sig syscall.Signal) {
 	}
 }
 
-// logTail returns the last lines this process wrote to its log.
-func (p *process) logTail() string {
-	const maxBytes = 4 << 10
+// LogTail returns the last lines (at most 20) this process wrote to its log.
+func (p *Process) LogTail() string {
+	const maxBytes = 16 << 10 // 20 lines of a worker's text log can take more than 4 KiB
 	f, err := os.Open(p.logPath)
 	if err != nil {
 		return ""
@@ -212,15 +278,17 @@ func (p *process) logTail() string {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return ""
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
+	if off > p.logOff {
+		// The read began inside a line; drop that partial line.
+		if i := strings.IndexByte(string(b), '\n'); i >= 0 {
+			b = b[i+1:]
+		}
 	}
-	return strings.Join(lines, "\n")
+	return lastLines(string(b), 20)
 }
 
-func (p *process) tailSuffix() string {
-	tail := p.logTail()
+func (p *Process) tailSuffix() string {
+	tail := p.LogTail()
 	if tail == "" {
 		return " (log " + p.logPath + " is empty)"
 	}
@@ -235,6 +303,13 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// IsolatedEnv returns this process's environment without PARTFLOW_* and AWS_*
+// variables, so that nothing inherited points a partflow child at another
+// server, plus extra.
+func IsolatedEnv(extra ...string) []string {
+	return childEnv([]string{"PARTFLOW_", "AWS_"}, extra...)
 }
 
 // childEnv returns the parent's environment without variables whose name

@@ -97,7 +97,7 @@ type Redis struct {
 	path string
 
 	mu   sync.Mutex
-	proc *process
+	proc *Process
 }
 
 // StartRedis starts redis-server on 127.0.0.1 and waits until it answers PING.
@@ -183,7 +183,7 @@ func (r *Redis) LogPath() string { return filepath.Join(r.cfg.Dir, "redis.log") 
 func (r *Redis) Stop() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.proc.stop(stopGrace)
+	return r.proc.Stop(stopGrace)
 }
 
 // Kill sends SIGKILL and waits for the process to exit.
@@ -199,7 +199,7 @@ func (r *Redis) Restart(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// An error only says the old process had already died; start anyway.
-	_ = r.proc.stop(stopGrace)
+	_ = r.proc.Stop(stopGrace)
 	proc, _, err := launch(ctx, r.spec(r.cfg.Port))
 	if err != nil {
 		return fmt.Errorf("localstack: restart redis: %w", err)

@@ -111,7 +111,7 @@ type S3 struct {
 	Dir string
 
 	mu   sync.Mutex
-	proc *process
+	proc *Process
 }
 
 // StartS3 starts `versitygw posix --sidecar Dir/meta Dir/data` on 127.0.0.1
@@ -164,7 +164,7 @@ func (s *S3) LogPath() string { return filepath.Join(s.Dir, "versitygw.log") }
 func (s *S3) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.proc.stop(stopGrace)
+	return s.proc.Stop(stopGrace)
 }
 
 // Kill sends SIGKILL and waits for the process to exit.

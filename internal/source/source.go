@@ -1,7 +1,7 @@
-// Package source reads the bytes partflow uploads: files on the shared volume (and, later,
-// URLs). A source is fixed by a fingerprint when its upload is planned; every read checks the
-// fingerprint again, so a source that changes mid-upload is detected instead of producing an
-// object stitched from two versions.
+// Package source reads the bytes partflow uploads: files on the shared volume (Volume) and
+// http(s) URLs (URLReader); Mux picks one by the source's form. A source is fixed by a
+// fingerprint when its upload is planned; every read checks the fingerprint again, so a source
+// that changes mid-upload is detected instead of producing an object stitched from two versions.
 package source
 
 import (
@@ -16,11 +16,15 @@ var (
 	ErrNotRegular = errors.New("not a regular file") // a directory, device, socket, ...
 	ErrChanged    = errors.New("source changed")     // the fingerprint no longer matches
 	ErrShort      = errors.New("source shorter than planned")
+	ErrForbidden  = errors.New("source not allowed")                     // by the worker's policy: host, address, redirect, not enabled
+	ErrRejected   = errors.New("source server refused the request")      // 4xx such as 401 or 403
+	ErrProtocol   = errors.New("source server broke the range protocol") // ignored Range, wrong Content-Range or length
 )
 
 // Permanent reports whether err is one that retrying cannot fix.
 func Permanent(err error) bool {
-	for _, e := range []error{ErrInvalid, ErrNotFound, ErrNotRegular, ErrChanged, ErrShort} {
+	for _, e := range []error{ErrInvalid, ErrNotFound, ErrNotRegular, ErrChanged, ErrShort,
+		ErrForbidden, ErrRejected, ErrProtocol} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -11,14 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// These keys are global (not one migration's) and so are written outside the upload scripts.
-const (
-	// s3UploadsKey maps S3 multipart upload IDs to partflow upload IDs, so the janitor can
-	// tell an orphaned multipart upload from one partflow owns.
-	s3UploadsKey = keyPrefix + "s3uploads"
-	lockPrefix   = keyPrefix + "lock:"
-)
-
 var unlockScript = func() *redis.Script {
 	b, err := scriptFiles.ReadFile("scripts/unlock.lua")
 	if err != nil {
@@ -66,7 +58,7 @@ func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (fu
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
-	key := lockPrefix + name
+	key := lockKey(name)
 	ok, err := s.rdb.SetArgs(ctx, key, token, redis.SetArgs{Mode: "NX", TTL: ttl}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil

@@ -13,10 +13,12 @@ package state
 //	partflow:{<mid>}:upload:<uid>           hash: upload record
 //	partflow:{<mid>}:upload:<uid>:parts     hash: part number -> ETag
 //
-// Two keys are global and therefore only ever written outside the scripts:
+// The global keys are written only outside the upload scripts:
 //
-//	partflow:migrations                     zset: migration IDs by last change (for list and the janitor)
+//	partflow:migrations                     zset: migration IDs by creation (for list and the janitor)
 //	partflow:events                         Pub/Sub channel of progress events (JSON)
+//	partflow:s3uploads                      hash: S3 multipart upload ID -> upload ID (janitor's orphan check)
+//	partflow:lock:<name>                    string: a lock's holder token (the janitor's)
 
 const (
 	keyPrefix = "partflow:"
@@ -26,7 +28,13 @@ const (
 
 	// EventsChannel is the Pub/Sub channel where every upload transition and recorded part is published.
 	EventsChannel = keyPrefix + "events"
+
+	// s3UploadsKey maps S3 multipart upload IDs to partflow upload IDs, so the janitor can
+	// tell an orphaned multipart upload from one partflow owns.
+	s3UploadsKey = keyPrefix + "s3uploads"
 )
+
+func lockKey(name string) string { return keyPrefix + "lock:" + name }
 
 func tag(migrationID string) string { return keyPrefix + "{" + migrationID + "}:" }
 

@@ -352,6 +352,7 @@ func TestCompleteSingleCountsBytes(t *testing.T) {
 	u, err := b.store.Get(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, "md5", u.ETag)
+	require.Equal(t, 1, u.PartsDone, "a single PUT is its one part")
 }
 
 func TestEventsArePublished(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/storage"
@@ -38,6 +39,17 @@ type Config struct {
 	RetryDelay asynq.RetryDelayFunc
 	// PollInterval is how often scheduled and retry tasks are moved to pending. Default 1s.
 	PollInterval time.Duration
+	// Queues are the queue weights; default tasks.Queues().
+	Queues map[string]int
+	// PartRetries and PartTimeout: see tasks.Config.
+	PartRetries int
+	PartTimeout time.Duration
+	// JanitorInterval is how often the fleet runs maintenance:janitor (once per interval,
+	// whatever the number of workers). Default 10m; negative disables the schedule.
+	JanitorInterval time.Duration
+	Janitor         tasks.JanitorConfig
+	// Metrics, if set, receives the workers' series (see internal/metrics).
+	Metrics *metrics.Metrics
 }
 
 func (c *Config) validate() error {
@@ -68,13 +80,27 @@ func (c *Config) validate() error {
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
 	}
+	if c.Queues == nil {
+		c.Queues = tasks.Queues()
+	}
+	for q, w := range c.Queues {
+		if w <= 0 {
+			return fmt.Errorf("worker: queue %q has weight %d; weights must be positive", q, w)
+		}
+	}
+	if c.JanitorInterval == 0 {
+		c.JanitorInterval = 10 * time.Minute
+	}
 	return nil
 }
 
-// Worker is an asynq server running partflow's handlers.
+// Worker is an asynq server running partflow's handlers, and the scheduler that enqueues
+// the janitor.
 type Worker struct {
-	srv *asynq.Server
-	mux *asynq.ServeMux
+	srv       *asynq.Server
+	mux       *asynq.ServeMux
+	scheduler *asynq.Scheduler // nil when the janitor is not scheduled
+	handlers  *tasks.Handlers
 }
 
 // New builds a worker; Start or Run it.
@@ -88,7 +114,8 @@ func New(cfg Config) (*Worker, error) {
 	}
 	queue := asynq.NewClientFromRedisClient(cfg.Redis)
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
-		Logger: cfg.Logger})
+		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
+		Janitor: cfg.Janitor})
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +123,7 @@ func New(cfg Config) (*Worker, error) {
 	handlers.Register(mux)
 	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
-		Queues:                   tasks.Queues(),
+		Queues:                   cfg.Queues,
 		RetryDelayFunc:           cfg.RetryDelay,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.PollInterval,
@@ -106,18 +133,57 @@ func New(cfg Config) (*Worker, error) {
 		// Failures are recorded on the upload and logged by the handlers.
 		ErrorHandler: asynq.ErrorHandlerFunc(func(context.Context, *asynq.Task, error) {}),
 	})
-	return &Worker{srv: srv, mux: mux}, nil
+	w := &Worker{srv: srv, mux: mux, handlers: handlers}
+	if cfg.JanitorInterval > 0 {
+		w.scheduler = asynq.NewSchedulerFromRedisClient(cfg.Redis, &asynq.SchedulerOpts{
+			Logger: asynqLogger{cfg.Logger.With("component", "scheduler")}, LogLevel: asynq.WarnLevel})
+		// Unique for one interval: however many workers schedule it, it runs once per interval.
+		_, err := w.scheduler.Register("@every "+cfg.JanitorInterval.String(), tasks.NewJanitorTask(),
+			asynq.Unique(cfg.JanitorInterval))
+		if err != nil {
+			return nil, fmt.Errorf("worker: schedule janitor: %w", err)
+		}
+	}
+	return w, nil
 }
 
-// Start starts processing tasks in the background.
-func (w *Worker) Start() error { return w.srv.Start(w.mux) }
+// Handlers returns the task handlers the worker runs.
+func (w *Worker) Handlers() *tasks.Handlers { return w.handlers }
+
+// Start starts processing tasks (and scheduling the janitor) in the background.
+func (w *Worker) Start() error {
+	if err := w.srv.Start(w.mux); err != nil {
+		return err
+	}
+	if w.scheduler != nil {
+		if err := w.scheduler.Start(); err != nil {
+			w.srv.Shutdown()
+			return fmt.Errorf("worker: start scheduler: %w", err)
+		}
+	}
+	return nil
+}
 
 // Shutdown stops fetching tasks, waits up to the shutdown timeout for running ones and hands
 // the rest back to the queue.
-func (w *Worker) Shutdown() { w.srv.Shutdown() }
+func (w *Worker) Shutdown() {
+	if w.scheduler != nil {
+		w.scheduler.Shutdown()
+	}
+	w.srv.Shutdown()
+}
 
-// Run processes tasks until SIGTERM or SIGINT, then shuts down gracefully.
-func (w *Worker) Run() error { return w.srv.Run(w.mux) }
+// Run processes tasks until ctx ends (the caller maps SIGTERM to that), then shuts down
+// gracefully.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.srv.Stop() // stop fetching new tasks at once
+	w.Shutdown()
+	return nil
+}
 
 // asynqLogger adapts slog to asynq.Logger.
 type asynqLogger struct{ log *slog.Logger }

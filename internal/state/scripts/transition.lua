@@ -26,7 +26,7 @@ if from == 'planned' and (to == 'uploading' or to == 'completed') then
   redis.call('HINCRBY', migration_key, 'bytes_total', size)
   if to == 'completed' then
     -- A single PutObject: the whole object landed at once.
-    redis.call('HSET', upload_key, 'bytes_done', size)
+    redis.call('HSET', upload_key, 'bytes_done', size, 'parts_done', 1)
     redis.call('HINCRBY', migration_key, 'bytes_done', size)
     if redis.call('HGET', upload_key, 'skipped') == '1' then
       -- An identical object was already there (skip-existing): counted as completed, and here.

@@ -1,0 +1,527 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"mime"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/partflow/partflow/internal/source"
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/storage"
+	"github.com/partflow/partflow/tasks"
+)
+
+// MigrationItem is one object of a migration.
+type MigrationItem struct {
+	// Source is a path relative to the volume root, or an http(s) URL.
+	Source string
+	// Key is the object key below MigrateRequest.Prefix.
+	Key string
+	// Bucket defaults to MigrateRequest.Bucket.
+	Bucket string
+	// ContentType defaults to the type of Key's extension (mime.TypeByExtension), else
+	// application/octet-stream.
+	ContentType string
+	// Metadata is user metadata (names without the x-amz-meta- prefix).
+	Metadata map[string]string
+	// Fingerprint names the version of the source the item means; with the bucket and the key
+	// it derives the upload's ID, so the same item in a re-run finds the same upload. Default:
+	// Source. WalkVolume uses the file's size and modification time, so a file that changed
+	// is uploaded again while unchanged ones are not.
+	Fingerprint string
+	// Size is the source's size if known (WalkVolume knows it), for plans and progress only:
+	// workers stat the source themselves.
+	Size int64
+	// Where the item came from ("line 12", a path), for messages.
+	Where string
+}
+
+// ItemError is an invalid migration item: where it came from and what is wrong with it.
+// It wraps ErrInvalid.
+type ItemError struct {
+	Where string
+	Err   error
+}
+
+func (e *ItemError) Error() string {
+	if e.Where == "" {
+		return e.Err.Error()
+	}
+	return e.Where + ": " + e.Err.Error()
+}
+
+func (e *ItemError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
+
+// Priority of a migration: the asynq queue its part tasks go to.
+type Priority string
+
+// Priorities, mapped to the queues tasks.Queues weighs 1 : 3 : 6.
+const (
+	PriorityLow     Priority = "low"
+	PriorityDefault Priority = "default"
+	PriorityHigh    Priority = "high"
+)
+
+func (p Priority) queue() (string, error) {
+	switch p {
+	case PriorityLow:
+		return tasks.QueueLow, nil
+	case "", PriorityDefault:
+		return tasks.QueueDefault, nil
+	case PriorityHigh:
+		return tasks.QueueHigh, nil
+	}
+	return "", fmt.Errorf("%w: priority %q: want low, default or high", ErrInvalid, p)
+}
+
+// DefaultMigrateConcurrency is how many items Migrate enqueues at once by default. asynq
+// enqueues one task per round trip, so enqueueing is bound by round trips, not by Redis.
+const DefaultMigrateConcurrency = 16
+
+// MigrateRequest asks for many objects to be uploaded as one migration.
+type MigrateRequest struct {
+	// ID of the migration; empty derives it from Bucket, Prefix and Source, so running the
+	// same migration again finds the same record (see DeriveMigrationID).
+	ID string
+	// Bucket is the default bucket of the items. Required.
+	Bucket string
+	// Prefix is put in front of every item's key.
+	Prefix string
+	// Source says what is migrated, for people ("dir:photos/2024",
+	// "manifest:sha256:…"); it also derives the ID when ID is empty, so make it stable.
+	Source string
+	// Items are the objects. An item yielded with an error wrapping ErrInvalid (an
+	// *ItemError) is invalid; any other error ends the migration. Items may be iterated
+	// more than once (Plan, then Migrate); each iteration must yield the same items.
+	Items iter.Seq2[MigrationItem, error]
+
+	Priority Priority
+	// PartSize requested for every upload; 0 for the default (16 MiB).
+	PartSize int64
+	// SkipExisting completes uploads whose object already exists with the same size (and
+	// the same MD5, for objects of one part) without uploading them; workers check it.
+	SkipExisting bool
+	// SkipInvalid goes on past invalid items (reporting each to OnInvalid); without it the
+	// first invalid item stops Migrate. To enqueue nothing when any item is invalid, run
+	// Plan first.
+	SkipInvalid bool
+	// AllowURLHosts lists the hosts URL sources may name: an exact host, "*.suffix" (any
+	// host below suffix) or "*". Empty allows no URL source. Workers enforce their own list
+	// (and the address policy) again when they connect.
+	AllowURLHosts []string
+	// Concurrency is how many items are enqueued at once; default DefaultMigrateConcurrency.
+	Concurrency int
+	// OnInvalid, if set, is called with each invalid item's error (from the goroutine that
+	// iterates Items).
+	OnInvalid func(error)
+	// Progress, if set, is called about every ProgressInterval while Migrate enqueues (from
+	// the goroutine that iterates Items).
+	Progress func(MigrateResult)
+	// ProgressInterval between Progress calls; default 200ms.
+	ProgressInterval time.Duration
+}
+
+// DeriveMigrationID returns the migration ID for a bucket, prefix and source description:
+// "m-" and 20 hex digits of their SHA-256.
+func DeriveMigrationID(bucket, prefix, source string) string {
+	h := sha256.New()
+	for _, p := range []string{bucket, prefix, source} {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return "m-" + hex.EncodeToString(h.Sum(nil))[:20]
+}
+
+// validate checks the request and fills its defaults; with needID, a missing ID is derived.
+func (r *MigrateRequest) validate(needID bool) error {
+	if err := storage.ValidateObject(storage.Object{Bucket: r.Bucket, Key: "k"}); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalid, trimPackage(err))
+	}
+	if !utf8.ValidString(r.Prefix) || len(r.Prefix) >= storage.MaxKeyLength {
+		return fmt.Errorf("%w: prefix must be valid UTF-8 and shorter than %d bytes", ErrInvalid, storage.MaxKeyLength)
+	}
+	if r.Items == nil {
+		return fmt.Errorf("%w: no items", ErrInvalid)
+	}
+	if _, err := r.Priority.queue(); err != nil {
+		return err
+	}
+	if r.PartSize != 0 && (r.PartSize < storage.MinPartSize || r.PartSize > storage.MaxPartSize) {
+		return fmt.Errorf("%w: part size %d is outside S3's limits [%d, %d]", ErrInvalid, r.PartSize,
+			storage.MinPartSize, storage.MaxPartSize)
+	}
+	if r.Concurrency < 0 || r.Concurrency > 1024 {
+		return fmt.Errorf("%w: concurrency %d: want 1 to 1024", ErrInvalid, r.Concurrency)
+	}
+	if r.Concurrency == 0 {
+		r.Concurrency = DefaultMigrateConcurrency
+	}
+	if r.ProgressInterval <= 0 {
+		r.ProgressInterval = 200 * time.Millisecond
+	}
+	for _, p := range r.AllowURLHosts {
+		if err := checkHostPattern(p); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	if !needID {
+		return nil
+	}
+	if r.ID == "" {
+		if r.Source == "" {
+			return fmt.Errorf("%w: give the migration an ID or a Source to derive it from", ErrInvalid)
+		}
+		r.ID = DeriveMigrationID(r.Bucket, r.Prefix, r.Source)
+	}
+	if err := state.ValidateMigrationID(r.ID); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalid, trimPackage(err))
+	}
+	return nil
+}
+
+// Resolve checks one item as Migrate will and returns it as it will be enqueued: the
+// request's prefix in front of its key, its bucket, content type and fingerprint filled in.
+// Call it on a validated request (Plan and Migrate do).
+func (r *MigrateRequest) Resolve(it MigrationItem) (MigrationItem, error) {
+	bad := func(err error) error { return &ItemError{Where: it.Where, Err: err} }
+	switch {
+	case it.Source == "":
+		return it, bad(errors.New(`missing "source"`))
+	case it.Key == "":
+		return it, bad(errors.New(`missing "key"`))
+	}
+	if it.Bucket == "" {
+		it.Bucket = r.Bucket
+	}
+	it.Key = r.Prefix + it.Key
+	if err := storage.ValidateObject(storage.Object{Bucket: it.Bucket, Key: it.Key}); err != nil {
+		return it, bad(errors.New(trimPackage(err)))
+	}
+	if err := r.checkSource(it.Source); err != nil {
+		return it, bad(err)
+	}
+	if err := checkMetadata(it.Metadata); err != nil {
+		return it, bad(err)
+	}
+	if it.ContentType == "" {
+		it.ContentType = mime.TypeByExtension(path.Ext(it.Key))
+		if it.ContentType == "" {
+			it.ContentType = "application/octet-stream"
+		}
+	} else if _, _, err := mime.ParseMediaType(it.ContentType); err != nil {
+		return it, bad(fmt.Errorf("content_type %q is not a media type: %v", it.ContentType, err))
+	}
+	if it.Fingerprint == "" {
+		it.Fingerprint = it.Source
+	}
+	return it, nil
+}
+
+// checkSource checks a source as far as it can be checked without the volume or the network.
+func (r *MigrateRequest) checkSource(src string) error {
+	if source.IsURL(src) || strings.Contains(src, "://") {
+		u, err := source.CheckURL(src)
+		if err != nil {
+			return errors.New(trimPackage(err))
+		}
+		if !hostAllowed(r.AllowURLHosts, u.Hostname()) {
+			return fmt.Errorf("URL host %q is not allowed (allow it with --allow-url-host / PARTFLOW_ALLOW_URL_HOSTS)",
+				u.Hostname())
+		}
+		return nil
+	}
+	if _, err := source.CleanPath(src); err != nil {
+		return errors.New(trimPackage(err))
+	}
+	return nil
+}
+
+// maxMetadataBytes is S3's limit on the size of an object's user metadata.
+const maxMetadataBytes = 2 << 10
+
+func checkMetadata(m map[string]string) error {
+	n := 0
+	for k, v := range m {
+		if k == "" || strings.IndexFunc(k, func(c rune) bool { return !isTokenChar(c) }) >= 0 {
+			return fmt.Errorf("metadata name %q: want letters, digits and -_.!#$%%&'*+^`|~ only", k)
+		}
+		if strings.IndexFunc(v, func(c rune) bool { return c < 0x20 && c != '\t' || c == 0x7f }) >= 0 {
+			return fmt.Errorf("metadata %q: the value contains control characters", k)
+		}
+		n += len(k) + len(v)
+	}
+	if n > maxMetadataBytes {
+		return fmt.Errorf("metadata is %d bytes, more than S3's limit of %d", n, maxMetadataBytes)
+	}
+	return nil
+}
+
+func isTokenChar(c rune) bool {
+	return c < utf8.RuneSelf && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.ContainsRune("-_.!#$%&'*+^`|~", c))
+}
+
+// checkHostPattern accepts an exact host, "*.suffix" or "*".
+func checkHostPattern(p string) error {
+	q := strings.TrimPrefix(p, "*.")
+	if p == "*" {
+		return nil
+	}
+	if q == "" || strings.ContainsAny(q, "*/@: ") {
+		return fmt.Errorf("URL host pattern %q: want an exact host (no scheme, port or path), *.suffix or *", p)
+	}
+	return nil
+}
+
+// hostAllowed reports whether host matches a pattern: exactly, below a "*." suffix, or "*".
+func hostAllowed(patterns []string, host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, p := range patterns {
+		p = strings.ToLower(strings.TrimSuffix(p, "."))
+		switch {
+		case p == "*", p == host:
+			return true
+		case strings.HasPrefix(p, "*.") && strings.HasSuffix(host, p[1:]) && len(host) > len(p)-1:
+			return true
+		}
+	}
+	return false
+}
+
+// trimPackage drops a leading "package: " from an error message meant for a person.
+func trimPackage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"storage: ", "source: ", "state: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
+}
+
+// MigrationPlan is what Plan found: the items that would be enqueued.
+type MigrationPlan struct {
+	Valid     int64    `json:"valid"`
+	Invalid   int64    `json:"invalid"`
+	Bytes     int64    `json:"bytes"` // of the items whose size is known
+	FirstKeys []string `json:"first_keys,omitempty"`
+}
+
+// Plan iterates the items once and checks each as Migrate would, without touching Redis:
+// the dry run, and the validation pass that lets a caller enqueue nothing when any item is
+// invalid. Invalid items go to OnInvalid; firstKeys keys (with prefix) are kept.
+func (r *MigrateRequest) Plan(firstKeys int) (MigrationPlan, error) {
+	if err := r.validate(false); err != nil {
+		return MigrationPlan{}, err
+	}
+	var p MigrationPlan
+	for it, err := range r.Items {
+		if err == nil {
+			it, err = r.Resolve(it)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				return p, err
+			}
+			p.Invalid++
+			if r.OnInvalid != nil {
+				r.OnInvalid(err)
+			}
+			continue
+		}
+		p.Valid++
+		p.Bytes += it.Size
+		if len(p.FirstKeys) < firstKeys {
+			p.FirstKeys = append(p.FirstKeys, it.Bucket+"/"+it.Key)
+		}
+	}
+	return p, nil
+}
+
+// MigrateResult is what Migrate did.
+type MigrateResult struct {
+	ID string `json:"migration_id"`
+	// MigrationCreated is false when the migration existed already (a re-run).
+	MigrationCreated bool `json:"migration_created"`
+	// Items is how many valid items were handed to Redis.
+	Items int64 `json:"items"`
+	// Created uploads are new; Existing ones were there from an earlier run (or repeat an
+	// earlier item), and of those Requeued had lost their start task (an enqueuer killed
+	// between writing the record and enqueueing) and got it back.
+	Created  int64 `json:"uploads_created"`
+	Existing int64 `json:"uploads_existing"`
+	Requeued int64 `json:"start_tasks_requeued"`
+	Invalid  int64 `json:"invalid"`
+	// Bytes of the items whose size is known.
+	Bytes    int64         `json:"bytes"`
+	Duration time.Duration `json:"-"`
+	// Sealed: every item was enqueued and the migration can finish.
+	Sealed bool `json:"sealed"`
+}
+
+// Rate is items enqueued per second.
+func (r MigrateResult) Rate() float64 { return float64(r.Items) / max(r.Duration.Seconds(), 1e-9) }
+
+// Migrate creates the migration (unless it exists), creates an upload and enqueues its start
+// task for every valid item, Concurrency at a time, and seals the migration once every item
+// is in. It is safe to run again with the same request, also after it was interrupted:
+// upload IDs derive from the migration, bucket, key and fingerprint, so an item already
+// enqueued, in flight or done is not enqueued again, and an upload whose start task was lost
+// gets it back. On error the migration stays unsealed (it cannot finish) until a run
+// completes.
+func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, error) {
+	if err := r.validate(true); err != nil {
+		return MigrateResult{}, err
+	}
+	queue, _ := r.Priority.queue()
+	begin := time.Now()
+	created, err := c.store.CreateMigration(ctx, state.NewMigration{ID: r.ID, Bucket: r.Bucket, Prefix: r.Prefix,
+		Source: r.Source, Queue: queue})
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	if !created {
+		m, err := c.store.GetMigration(ctx, r.ID)
+		if err != nil {
+			return MigrateResult{}, err
+		}
+		if m.Bucket != r.Bucket || m.Prefix != r.Prefix || m.Source != r.Source {
+			return MigrateResult{}, fmt.Errorf("%w: migration %s exists for %s → %s/%s, not %s → %s/%s; give another ID",
+				ErrInvalid, r.ID, m.Source, m.Bucket, m.Prefix, r.Source, r.Bucket, r.Prefix)
+		}
+	}
+
+	var n struct{ items, created, existing, requeued, invalid, bytes atomic.Int64 }
+	snapshot := func() MigrateResult {
+		return MigrateResult{ID: r.ID, MigrationCreated: created, Items: n.items.Load(), Created: n.created.Load(),
+			Existing: n.existing.Load(), Requeued: n.requeued.Load(), Invalid: n.invalid.Load(),
+			Bytes: n.bytes.Load(), Duration: time.Since(begin)}
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan MigrationItem, 4*r.Concurrency)
+	var wg sync.WaitGroup
+	for range r.Concurrency {
+		wg.Go(func() {
+			for it := range work {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				isNew, requeued, err := c.enqueueItem(ctx, &r, it)
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				n.items.Add(1)
+				n.bytes.Add(it.Size)
+				switch {
+				case isNew:
+					n.created.Add(1)
+				case requeued:
+					n.existing.Add(1)
+					n.requeued.Add(1)
+				default:
+					n.existing.Add(1)
+				}
+			}
+		})
+	}
+
+	lastProgress := time.Now()
+	for it, err := range r.Items {
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			it, err = r.Resolve(it)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) || !r.SkipInvalid {
+				cancel(err)
+				break
+			}
+			n.invalid.Add(1)
+			if r.OnInvalid != nil {
+				r.OnInvalid(err)
+			}
+			continue
+		}
+		select {
+		case work <- it:
+		case <-ctx.Done():
+		}
+		if r.Progress != nil && time.Since(lastProgress) >= r.ProgressInterval {
+			r.Progress(snapshot())
+			lastProgress = time.Now()
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		res := snapshot()
+		if errors.Is(err, ErrInvalid) {
+			return res, err
+		}
+		return res, fmt.Errorf("client: migration %s: %w (run it again to carry on)", r.ID, err)
+	}
+	if err := c.store.SealMigration(ctx, r.ID); err != nil {
+		return snapshot(), err
+	}
+	res := snapshot()
+	res.Sealed = true
+	if r.Progress != nil {
+		r.Progress(res)
+	}
+	return res, nil
+}
+
+// enqueueItem creates the item's upload and enqueues its start task. An upload that exists
+// already gets its start task only while it is still planned (its task was lost, or is still
+// queued, which makes enqueueing a no-op thanks to the deterministic task ID).
+func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it MigrationItem) (isNew, requeued bool, err error) {
+	id := state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
+	isNew, err = c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: it.Source, Bucket: it.Bucket, Key: it.Key,
+		ContentType: it.ContentType, Metadata: it.Metadata, PartSize: r.PartSize, SkipExisting: r.SkipExisting})
+	if err != nil {
+		return false, false, err
+	}
+	if !isNew {
+		u, err := c.store.Get(ctx, id)
+		if errors.Is(err, state.ErrNotFound) {
+			return false, false, nil // expired after finishing in an earlier run
+		}
+		if err != nil || u.State != state.Planned {
+			return false, false, err
+		}
+	}
+	_, err = c.queue.EnqueueContext(ctx, tasks.NewStartTask(id))
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return isNew, false, nil
+	case err != nil:
+		return isNew, false, fmt.Errorf("enqueue start of %s: %w", id, err)
+	}
+	return isNew, !isNew, nil
+}
+
+// ItemsOf returns items as a sequence for MigrateRequest.Items.
+func ItemsOf(items ...MigrationItem) iter.Seq2[MigrationItem, error] {
+	return func(yield func(MigrationItem, error) bool) {
+		for _, it := range items {
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
+}

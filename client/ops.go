@@ -1,0 +1,201 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/tasks"
+)
+
+// ErrNotResumable is returned when resuming an upload that has not failed.
+var ErrNotResumable = errors.New("only failed uploads can be resumed")
+
+// ErrNotCancellable is returned when cancelling an upload that is completing or finished.
+var ErrNotCancellable = errors.New("only planned, uploading or failed uploads can be cancelled")
+
+// Outcome counts what Resume or Cancel did to a migration's uploads.
+type Outcome struct {
+	Changed int // uploads resumed or cancelled
+	Skipped int // uploads left alone (not in a state the action applies to)
+}
+
+// Resume resumes a failed upload, or every failed upload of a migration: its leftover tasks
+// are removed, it goes back to uploading (or to planned if it never started a multipart
+// upload), and its start task reconciles with S3 so that only missing parts are uploaded.
+func (c *Client) Resume(ctx context.Context, id string) (Outcome, error) {
+	if state.IsUploadID(id) {
+		uid, err := state.ParseUploadID(id)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return one(c.resumeUpload(ctx, uid))
+	}
+	if _, err := c.store.GetMigration(ctx, id); err != nil {
+		return Outcome{}, err
+	}
+	var out Outcome
+	for {
+		// Resuming takes uploads off the failed list, so the first page is always the next.
+		ids, _, err := c.store.FailedUploads(ctx, id, int64(out.Skipped), 500)
+		if err != nil || len(ids) == 0 {
+			return out, err
+		}
+		for _, uid := range ids {
+			switch err := c.resumeUpload(ctx, uid); {
+			case err == nil:
+				out.Changed++
+			case errors.Is(err, ErrNotResumable) || errors.Is(err, state.ErrNotFound):
+				out.Skipped++
+			default:
+				return out, err
+			}
+		}
+	}
+}
+
+func (c *Client) resumeUpload(ctx context.Context, id state.UploadID) error {
+	u, err := c.store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if u.State != state.Failed {
+		return fmt.Errorf("client: resume %s: it is %s: %w", id, u.State, ErrNotResumable)
+	}
+	if err := c.dropTasks(ctx, u); err != nil {
+		return err
+	}
+	to := state.Uploading
+	if u.S3UploadID == "" {
+		to = state.Planned // it failed before planning, or went as a single PUT
+	}
+	out, err := c.store.Transition(ctx, id, u.Version, []state.State{state.Failed}, to, "error", "")
+	if err != nil {
+		return err
+	}
+	if out.Result != state.OK {
+		return fmt.Errorf("client: resume %s: it changed meanwhile (%s); try again", id, out.Result)
+	}
+	return c.enqueue(ctx, tasks.NewStartTask(id))
+}
+
+// Cancel cancels an upload, or every live or failed upload of a migration: it is marked
+// cancelled, its pending tasks are removed (a part task already running finds it cancelled
+// and does nothing) and a worker aborts its multipart upload in S3.
+func (c *Client) Cancel(ctx context.Context, id string) (Outcome, error) {
+	if state.IsUploadID(id) {
+		uid, err := state.ParseUploadID(id)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return one(c.cancelUpload(ctx, uid))
+	}
+	if _, err := c.store.GetMigration(ctx, id); err != nil {
+		return Outcome{}, err
+	}
+	var out Outcome
+	const page = 500
+	for offset := int64(0); ; offset += page {
+		ids, err := c.store.MigrationUploads(ctx, id, offset, page)
+		if err != nil || len(ids) == 0 {
+			return out, err
+		}
+		for _, uid := range ids {
+			switch err := c.cancelUpload(ctx, uid); {
+			case err == nil:
+				out.Changed++
+			case errors.Is(err, ErrNotCancellable) || errors.Is(err, state.ErrNotFound):
+				out.Skipped++
+			default:
+				return out, err
+			}
+		}
+	}
+}
+
+func (c *Client) cancelUpload(ctx context.Context, id state.UploadID) error {
+	u, err := c.store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	out, err := c.store.Transition(ctx, id, state.AnyVersion, []state.State{state.Planned, state.Uploading, state.Failed},
+		state.Cancelled, "error", "cancelled by request")
+	if err != nil {
+		return err
+	}
+	if out.Result != state.OK {
+		return fmt.Errorf("client: cancel %s: it is %s: %w", id, out.State, ErrNotCancellable)
+	}
+	if err := c.dropTasks(ctx, u); err != nil {
+		return err
+	}
+	if u.S3UploadID != "" {
+		return c.enqueue(ctx, tasks.NewAbortTask(id))
+	}
+	return nil
+}
+
+// dropTasks deletes an upload's tasks that are not running: pending, scheduled, retrying and
+// archived ones. Running tasks cannot be deleted; they check the upload's state.
+func (c *Client) dropTasks(ctx context.Context, u state.Upload) error {
+	m, err := c.store.GetMigration(ctx, u.ID.Migration)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	partQueue := m.Queue
+	if partQueue == "" {
+		partQueue = tasks.QueueDefault
+	}
+	insp := asynq.NewInspectorFromRedisClient(c.rdb)
+	del := func(queue, taskID string) error {
+		err := insp.DeleteTask(queue, taskID)
+		if err == nil || errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// A running (active) task cannot be deleted; it will see the new state. It may also
+		// have finished since.
+		info, gerr := insp.GetTaskInfo(queue, taskID)
+		switch {
+		case errors.Is(gerr, asynq.ErrTaskNotFound):
+			return nil
+		case gerr == nil && (info.State == asynq.TaskStateActive || info.State == asynq.TaskStateCompleted):
+			return nil
+		}
+		return fmt.Errorf("client: delete task %s: %w", taskID, err)
+	}
+	base := u.ID.String()
+	for _, t := range []string{":start", ":finalize", ":abort"} {
+		if err := del(tasks.QueueHigh, base+t); err != nil {
+			return err
+		}
+	}
+	for n := 1; n <= u.Parts; n++ {
+		if err := del(partQueue, base+":part:"+strconv.Itoa(n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enqueue enqueues t; a task with its ID that exists already is fine.
+func (c *Client) enqueue(ctx context.Context, t *asynq.Task) error {
+	_, err := c.queue.EnqueueContext(ctx, t)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("client: enqueue %s: %w", t.Type(), err)
+	}
+	return nil
+}
+
+func one(err error) (Outcome, error) {
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Changed: 1}, nil
+}

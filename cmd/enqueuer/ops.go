@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/partflow/partflow/client"
+)
+
+func (c *command) resume(ctx context.Context, args []string) int {
+	return c.operate(ctx, "resume", args, func(pf *client.Client, id string) (client.Outcome, error) {
+		return pf.Resume(ctx, id)
+	})
+}
+
+func (c *command) cancel(ctx context.Context, args []string) int {
+	return c.operate(ctx, "cancel", args, func(pf *client.Client, id string) (client.Outcome, error) {
+		return pf.Cancel(ctx, id)
+	})
+}
+
+// operate runs resume or cancel on one upload or migration ID.
+func (c *command) operate(ctx context.Context, name string, args []string,
+	do func(*client.Client, string) (client.Outcome, error)) int {
+	fs := c.flags(name, "ID")
+	var id string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		id, args = args[0], args[1:]
+	}
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 || id == "" {
+		return c.fail(exitUsage, "%s: want exactly one upload or migration ID", name)
+	}
+	pf, closeAll, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitRuntime, "%v", err)
+	}
+	defer closeAll()
+	out, err := do(pf, id)
+	switch {
+	case errors.Is(err, client.ErrInvalid):
+		return c.fail(exitUsage, "%s: %v", name, err)
+	case errors.Is(err, client.ErrNotFound):
+		return c.fail(exitFailed, "%s: no upload or migration %s (unknown, or expired after its retention period)", name, id)
+	case errors.Is(err, client.ErrNotResumable), errors.Is(err, client.ErrNotCancellable):
+		return c.fail(exitFailed, "%s: %v", name, err)
+	case err != nil:
+		return c.fail(exitRuntime, "%s: %v", name, err)
+	}
+	past := map[string]string{"resume": "resumed", "cancel": "cancelled"}[name]
+	fmt.Fprintf(c.stdout, "%s %d upload(s) of %s; %d left alone\n", past, out.Changed, id, out.Skipped)
+	return exitOK
+}
