@@ -60,10 +60,12 @@ demo: tools build ## Start a local stack (redis-server, versitygw, 2 workers), u
 	.state/bin/demo $(DEMO_FLAGS)
 
 .PHONY: bench
-bench: tools build ## Compare partflow's throughput with a direct minio-go upload to the same versitygw
+bench: tools build ## Compare partflow with a direct minio-go upload; measure migrate's enqueue rate, RSS and Redis bytes per upload
 	@mkdir -p .state/bin
 	$(GO) build -o .state/bin/bench ./internal/bench
+	$(GO) build -o .state/bin/bench-migrate ./internal/bench/migrate
 	.state/bin/bench $(BENCH_FLAGS)
+	.state/bin/bench-migrate $(BENCH_MIGRATE_FLAGS)
 
 .PHONY: clean
 clean: ## Remove bin/ and .state/ (keeps the tools in .tools/)

@@ -217,3 +217,9 @@ func MigrationStatusOf(m state.Migration) MigrationStatus {
 		BytesTotal: m.BytesTotal, BytesDone: m.BytesDone, Created: m.Created, Updated: m.Updated,
 	}
 }
+
+// Upload is an upload's record, as Upload and WaitUpload return it.
+type Upload = state.Upload
+
+// UploadID names an upload: "<migration ID>.<name>".
+type UploadID = state.UploadID

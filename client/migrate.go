@@ -93,7 +93,9 @@ const DefaultMigrateConcurrency = 16
 // MigrateRequest asks for many objects to be uploaded as one migration.
 type MigrateRequest struct {
 	// ID of the migration; empty derives it from Bucket, Prefix and Source, so running the
-	// same migration again finds the same record (see DeriveMigrationID).
+	// same migration again finds the same record (see DeriveMigrationID). An existing ID
+	// must have the same Bucket and Prefix; give it explicitly to carry on a migration whose
+	// source changed (a manifest that grew: only the new lines make new uploads).
 	ID string
 	// Bucket is the default bucket of the items. Required.
 	Bucket string
@@ -395,9 +397,11 @@ func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 		if err != nil {
 			return MigrateResult{}, err
 		}
-		if m.Bucket != r.Bucket || m.Prefix != r.Prefix || m.Source != r.Source {
-			return MigrateResult{}, fmt.Errorf("%w: migration %s exists for %s → %s/%s, not %s → %s/%s; give another ID",
-				ErrInvalid, r.ID, m.Source, m.Bucket, m.Prefix, r.Source, r.Bucket, r.Prefix)
+		// An ID names one destination. (The source may differ: carrying on a migration whose
+		// manifest grew, under its ID, is fine.)
+		if m.Bucket != r.Bucket || m.Prefix != r.Prefix {
+			return MigrateResult{}, fmt.Errorf("%w: migration %s exists for %s/%s (from %s), not %s/%s; give another ID",
+				ErrInvalid, r.ID, m.Bucket, m.Prefix, m.Source, r.Bucket, r.Prefix)
 		}
 	}
 

@@ -121,12 +121,11 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 		if own {
 			js, name = newJSONStream(c.stdout), ""
 		}
-		failures := rep.Failures
-		rep.Failures = nil
+		// The report's fields, then its failures streamed page by page.
 		js.beginWith(name, struct {
 			client.MigrationReport
-			Failures []client.FailedUpload `json:"failures,omitempty"`
-		}{MigrationReport: rep, Failures: failures[:0:0]})
+			Failures []client.FailedUpload `json:"failures,omitempty"` // hides the report's own
+		}{MigrationReport: rep})
 		js.begin("failures", '[')
 		var err error
 		for f, ferr := range pf.Failures(ctx, m.ID) {

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/internal/testenv"
 )
 
@@ -600,4 +601,62 @@ func (s *stack) logCount(t *testing.T, msg string) int {
 		n += bytes.Count(b, []byte(`"msg":"`+msg+`"`))
 	}
 	return n
+}
+
+// TestStatusListsEveryFailure: a migration with more failed uploads than asynq's archive
+// keeps (10,000 per queue) is reported in full by `status ID` (JSON and text), from
+// partflow's own failure records.
+func TestStatusListsEveryFailure(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	const n = 10_500
+	rdb := s.rdb(t)
+	store, err := state.New(rdb, state.Config{Retention: time.Hour})
+	require.NoError(t, err)
+	ctx := context.Background()
+	mid := "many-failures"
+	_, err = store.CreateMigration(ctx, state.NewMigration{ID: mid, Bucket: s.bucket, Source: "manifest:test", Queue: "default"})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				key := fmt.Sprintf("k/%05d", i)
+				id := state.DeriveUploadID(mid, key)
+				if _, err := store.CreateUpload(ctx, state.NewUpload{ID: id, Source: "s", Bucket: s.bucket, Key: key}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := store.Fail(ctx, id, "reason for "+key); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.NoError(t, store.SealMigration(ctx, mid))
+
+	r := s.run(t, nil, "status", mid, "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var rep reportOutput
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	require.Equal(t, "failed", rep.State)
+	require.EqualValues(t, n, rep.Failed)
+	require.Len(t, rep.Failures, n)
+	seen := map[string]bool{}
+	for _, f := range rep.Failures {
+		require.Equal(t, "reason for "+f.Key, f.Error)
+		seen[f.Key] = true
+	}
+	require.Len(t, seen, n, "every failed upload once")
+
+	r = s.run(t, nil, "status", mid, "--watch")
+	require.Equal(t, 1, r.code, "status --watch of a finished migration with failures: %s", r.stderr)
+	require.Equal(t, n, strings.Count(r.stdout, ": reason for k/"))
 }

@@ -259,3 +259,20 @@ func TestOpenSpoolsPipes(t *testing.T) {
 		require.Equal(t, []string{"line 1 k"}, got)
 	}
 }
+
+func TestFileEdgeCases(t *testing.T) {
+	t.Parallel()
+	cases := map[string][]string{
+		"":           nil,
+		"\n\n  \r\n": nil,
+		strings.Repeat("x", manifest.MaxLineBytes+10):                  {"ERR line 1: longer than 1048576 bytes"},
+		`{"source":"a","key":"k"}` + "\n" + strings.Repeat("y", 70000): {"line 1 k", "ERR line 2: invalid JSON at byte 1: invalid character 'y' looking for beginning of value"},
+	}
+	for content, want := range cases {
+		f, err := manifest.Open(write(t, content), "")
+		require.NoError(t, err)
+		got, err := collect(f)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%.40q", content)
+	}
+}
