@@ -166,16 +166,25 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if faultFn != nil {
 		f = faultFn(req)
 	}
-	rec := &statusRecorder{ResponseWriter: w}
-	defer func() {
-		ex.Status = rec.status
+	// The exchange is recorded when its status is written, before the client can see the
+	// answer: a test that counts right after a response, or a Complete that follows one,
+	// must find it. Requests that never get a status are recorded on return.
+	recorded := false
+	record := func(status int) {
+		if recorded {
+			return
+		}
+		recorded = true
+		ex.Status = status
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.exchanges = append(p.exchanges, ex)
 		if ex.Op == OpCompleteMultipartUpload && ex.Status == http.StatusOK {
 			p.completedUpload[ex.UploadID] = true
 		}
-	}()
+	}
+	rec := &statusRecorder{ResponseWriter: w, onStatus: record}
+	defer func() { record(rec.status) }()
 
 	if f.Delay > 0 {
 		timer := time.NewTimer(f.Delay)
@@ -317,12 +326,14 @@ func drop(w http.ResponseWriter) {
 // statusRecorder remembers the status written through it.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(int) // called once, before the status reaches the client
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 && code >= 200 {
 		s.status = code
+		s.onStatus(code)
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
@@ -330,6 +341,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
+		s.onStatus(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(b)
 }
