@@ -10,6 +10,10 @@ VERSITYGW := $(TOOLS_BIN)/versitygw
 # Keep in step with localstack.VersitygwModule.
 VERSITYGW_MODULE := github.com/versity/versitygw/cmd/versitygw
 VERSITYGW_VERSION := v1.8.0
+# kustomize renders deploy/k8s in its test (the pure-Go checks run without it too).
+KUSTOMIZE := $(TOOLS_BIN)/kustomize
+KUSTOMIZE_MODULE := sigs.k8s.io/kustomize/kustomize/v5
+KUSTOMIZE_VERSION := v5.5.0
 # Extra flags for the demo and the benchmark, e.g. `make demo DEMO_FLAGS=--keep`.
 DEMO_FLAGS ?=
 BENCH_FLAGS ?=
@@ -21,7 +25,7 @@ help: ## Show this help
 	@grep -E '^[a-zA-Z0-9_/-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: ## Install what is missing: redis-server (apt-get) and versitygw v1.8.0 (into .tools/bin)
+tools: ## Install what is missing: redis-server (apt-get), versitygw v1.8.0 and kustomize v5.5.0 (into .tools/bin)
 	@if ! command -v redis-server >/dev/null 2>&1; then \
 		echo '==> installing redis-server with apt-get'; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
@@ -29,6 +33,10 @@ tools: ## Install what is missing: redis-server (apt-get) and versitygw v1.8.0 (
 	@if [ ! -x '$(VERSITYGW)' ]; then \
 		echo '==> building $(VERSITYGW_MODULE)@$(VERSITYGW_VERSION) into .tools/bin'; \
 		GOBIN='$(TOOLS_BIN)' $(GO) install '$(VERSITYGW_MODULE)@$(VERSITYGW_VERSION)'; \
+	fi
+	@if [ ! -x '$(KUSTOMIZE)' ]; then \
+		echo '==> building $(KUSTOMIZE_MODULE)@$(KUSTOMIZE_VERSION) into .tools/bin'; \
+		GOBIN='$(TOOLS_BIN)' $(GO) install '$(KUSTOMIZE_MODULE)@$(KUSTOMIZE_VERSION)'; \
 	fi
 
 .PHONY: build
