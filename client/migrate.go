@@ -238,7 +238,9 @@ func (r *MigrateRequest) checkSource(src string) error {
 		if err != nil {
 			return errors.New(trimPackage(err))
 		}
-		if !hostAllowed(r.AllowURLHosts, u.Hostname()) {
+		if ok, err := source.HostAllowed(r.AllowURLHosts, u.Hostname()); err != nil {
+			return err
+		} else if !ok {
 			return fmt.Errorf("URL host %q is not allowed (allow it with --allow-url-host / PARTFLOW_ALLOW_URL_HOSTS)",
 				u.Hostname())
 		}
@@ -285,21 +287,6 @@ func checkHostPattern(p string) error {
 		return fmt.Errorf("URL host pattern %q: want an exact host (no scheme, port or path), *.suffix or *", p)
 	}
 	return nil
-}
-
-// hostAllowed reports whether host matches a pattern: exactly, below a "*." suffix, or "*".
-func hostAllowed(patterns []string, host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, p := range patterns {
-		p = strings.ToLower(strings.TrimSuffix(p, "."))
-		switch {
-		case p == "*", p == host:
-			return true
-		case strings.HasPrefix(p, "*.") && strings.HasSuffix(host, p[1:]) && len(host) > len(p)-1:
-			return true
-		}
-	}
-	return false
 }
 
 // trimPackage drops a leading "package: " from an error message meant for a person.

@@ -85,7 +85,7 @@ func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) it
 					return nil
 				}
 			default:
-				skipped(p, "not a regular file ("+kindOf(mode)+")")
+				skipped(p, "not a regular file ("+source.FileKind(mode)+")")
 				return nil
 			}
 			if err != nil {
@@ -109,16 +109,4 @@ func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) it
 			yield(MigrationItem{}, fmt.Errorf("client: walk %s: %w", dir, walkErr))
 		}
 	}
-}
-
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }

@@ -117,6 +117,23 @@ func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
 	return 0, true
 }
 
+// parseWithID parses the flags of a command that takes one upload or migration ID, given
+// before or after the flags.
+func (c *command) parseWithID(fs *flag.FlagSet, name string, args []string) (id string, code int, ok bool) {
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		id, args = args[0], args[1:]
+	}
+	if code, ok := c.parse(fs, args); !ok {
+		return "", code, false
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 || id == "" {
+		return "", c.fail(exitUsage, "%s: want exactly one upload or migration ID", name), false
+	}
+	return id, 0, true
+}
+
 // connect opens Redis and the partflow client, checking that Redis answers.
 func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
 	rdb, err := redisconn.Open(redisconn.Config{URL: *c.redisURL, Cluster: *c.redisCluster})

@@ -24,17 +24,9 @@ func (c *command) cancel(ctx context.Context, args []string) int {
 func (c *command) operate(ctx context.Context, name string, args []string,
 	do func(*client.Client, string) (client.Outcome, error)) int {
 	fs := c.flags(name, "ID")
-	var id string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		id, args = args[0], args[1:]
-	}
-	if code, ok := c.parse(fs, args); !ok {
+	id, code, ok := c.parseWithID(fs, name, args)
+	if !ok {
 		return code
-	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
-	} else if fs.NArg() > 0 || id == "" {
-		return c.fail(exitUsage, "%s: want exactly one upload or migration ID", name)
 	}
 	pf, closeAll, err := c.connect(ctx)
 	if err != nil {

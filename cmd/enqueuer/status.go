@@ -16,18 +16,9 @@ func (c *command) status(ctx context.Context, args []string) int {
 	fs := c.flags("status", "ID [--watch] [--json]")
 	watch := fs.Bool("watch", false, "follow the upload or migration until it finishes, showing progress (exit 0 only if every upload completed)")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
-	// Allow the ID before or after the flags.
-	var id string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		id, args = args[0], args[1:]
-	}
-	if code, ok := c.parse(fs, args); !ok {
+	id, code, ok := c.parseWithID(fs, "status", args)
+	if !ok {
 		return code
-	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
-	} else if fs.NArg() > 0 || id == "" {
-		return c.fail(exitUsage, "status: want exactly one upload or migration ID")
 	}
 
 	pf, closeAll, err := c.connect(ctx)

@@ -104,6 +104,17 @@ func parseHostPatterns(in []string) (hostPatterns, error) {
 
 func isIP(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
 
+// HostAllowed reports whether host matches one of the allow-list patterns (exact host,
+// "*.suffix" or "*"), the same rule workers apply to URL sources; a malformed pattern is an
+// error.
+func HostAllowed(patterns []string, host string) (bool, error) {
+	ps, err := parseHostPatterns(patterns)
+	if err != nil {
+		return false, err
+	}
+	return ps.allows(host), nil
+}
+
 // allows reports whether host (any port) matches a pattern: exactly, below a "*." suffix (not
 // the suffix itself), or "*" for any host.
 func (ps hostPatterns) allows(host string) bool {

@@ -95,7 +95,7 @@ func (v *Volume) open(src string) (*os.File, error) {
 		return nil, rootError(src, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("source: %s is a %s, want a regular file: %w", src, kind(st.Mode()), ErrNotRegular)
+		return nil, fmt.Errorf("source: %s is a %s, want a regular file: %w", src, FileKind(st.Mode()), ErrNotRegular)
 	}
 	f, err := v.root.Open(clean)
 	if err != nil {
@@ -122,7 +122,7 @@ func fileInfo(f *os.File, src string) (Info, error) {
 		return Info{}, fmt.Errorf("source: %s: stat: %w", src, err)
 	}
 	if !st.Mode().IsRegular() {
-		return Info{}, fmt.Errorf("source: %s is a %s, want a regular file: %w", src, kind(st.Mode()), ErrNotRegular)
+		return Info{}, fmt.Errorf("source: %s is a %s, want a regular file: %w", src, FileKind(st.Mode()), ErrNotRegular)
 	}
 	return Info{
 		Size:        st.Size(),
@@ -142,7 +142,8 @@ func checkUnchanged(f *os.File, src string, want Info) error {
 	return nil
 }
 
-func kind(m fs.FileMode) string {
+// FileKind names what a non-regular file is, for messages ("directory", "named pipe", …).
+func FileKind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "directory"
