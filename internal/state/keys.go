@@ -13,9 +13,10 @@ package state
 //	partflow:{<mid>}:upload:<uid>           hash: upload record
 //	partflow:{<mid>}:upload:<uid>:parts     hash: part number -> ETag
 //
-// The global keys are written only outside the upload scripts:
+// The global keys live in other Cluster slots than a migration's, so the upload scripts never
+// write them (they only PUBLISH to the events channel, which is not a key):
 //
-//	partflow:migrations                     zset: migration IDs by creation (for list and the janitor)
+//	partflow:migrations                     zset: migration IDs by when CreateMigration last ran (for list and the janitor)
 //	partflow:events                         Pub/Sub channel of progress events (JSON)
 //	partflow:s3uploads                      hash: S3 multipart upload ID -> upload ID (janitor's orphan check)
 //	partflow:lock:<name>                    string: a lock's holder token (the janitor's)
