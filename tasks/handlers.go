@@ -38,6 +38,9 @@ type Config struct {
 	// PartTimeout bounds one attempt at a part; 0 means five minutes plus a second per MiB.
 	PartTimeout time.Duration
 	Janitor     JanitorConfig
+	// Tasks lets the janitor see whether an old upload still has tasks queued (a backlog)
+	// rather than none (a stall); optional but set by the worker.
+	Tasks TaskLookup
 }
 
 func (c *Config) validate() error {
@@ -75,6 +78,7 @@ type Handlers struct {
 
 	partRetries int
 	partTimeout time.Duration
+	tasks       TaskLookup
 }
 
 // NewHandlers returns the task handlers for cfg.
@@ -83,7 +87,8 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 		return nil, err
 	}
 	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
-		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout}, nil
+		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
+		tasks: cfg.Tasks}, nil
 }
 
 // Register routes partflow's task types on mux.

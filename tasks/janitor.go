@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -27,8 +28,8 @@ type Location struct {
 
 // JanitorConfig configures the maintenance:janitor task.
 type JanitorConfig struct {
-	// StalledAfter: a live upload whose record has not changed for this long is failed and
-	// its multipart upload aborted. Default 24h.
+	// StalledAfter: a live upload whose record has not changed for this long, and that has no
+	// task left in a queue to move it, is failed and its multipart upload aborted. Default 24h.
 	StalledAfter time.Duration
 	// OrphanGrace: an incomplete S3 multipart upload under Managed that no live upload owns is
 	// aborted once it is older than this. Default 24h.
@@ -131,6 +132,9 @@ func (h *Handlers) failStalledUpload(ctx context.Context, id state.UploadID, bef
 	if err != nil || u.State.Terminal() || u.Updated.After(before) {
 		return false
 	}
+	if h.waiting(ctx, u) {
+		return false // a task will move it: it is queued behind others, not stalled
+	}
 	j := job{u: u, log: h.log.With("upload_id", id.String(), "bucket", u.Bucket, "key", u.Key)}
 	reason := fmt.Sprintf("stalled: no progress since %s (janitor)", u.Updated.Format(time.RFC3339))
 	out, err := h.store.Transition(ctx, id, u.Version, []state.State{u.State}, state.Failed, "error", reason)
@@ -189,4 +193,49 @@ func (h *Handlers) owned(ctx context.Context, s3ID string) (bool, error) {
 		return false, nil // the record expired: nothing will use it
 	}
 	return u.S3UploadID == s3ID && (!u.State.Terminal() || u.State == state.Failed), nil
+}
+
+// TaskLookup finds asynq tasks by queue and ID; *asynq.Inspector is one.
+type TaskLookup interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+}
+
+var _ TaskLookup = (*asynq.Inspector)(nil)
+
+// waiting reports whether a task that can still move the upload is in a queue (pending,
+// scheduled, retrying or running): then a long wait means a backlog, not a stall. Without a
+// TaskLookup the janitor goes by time alone.
+func (h *Handlers) waiting(ctx context.Context, u state.Upload) bool {
+	if h.tasks == nil {
+		return false
+	}
+	alive := func(queue, id string) bool {
+		info, err := h.tasks.GetTaskInfo(queue, id)
+		return err == nil && info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted
+	}
+	base := u.ID.String()
+	if alive(QueueHigh, base+":start") || alive(QueueHigh, base+":finalize") {
+		return true
+	}
+	if u.State != state.Uploading {
+		return false
+	}
+	queue := QueueDefault
+	if m, err := h.store.GetMigration(ctx, u.ID.Migration); err == nil && m.Queue != "" {
+		queue = m.Queue
+	}
+	recorded, err := h.store.PartETags(ctx, u.ID)
+	if err != nil {
+		return true // cannot tell: leave it for the next run
+	}
+	done := make(map[int]bool, len(recorded))
+	for _, p := range recorded {
+		done[p.Number] = true
+	}
+	for n := 1; n <= u.Parts; n++ {
+		if !done[n] && alive(queue, base+":part:"+strconv.Itoa(n)) {
+			return true
+		}
+	}
+	return false
 }

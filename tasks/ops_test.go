@@ -1,6 +1,7 @@
 package tasks_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -165,16 +166,25 @@ func TestJanitor(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	const stalledAfter = time.Second
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	h, err := tasks.NewHandlers(tasks.Config{Store: e.store, S3: e.storage, Sources: e.volume, Queue: e.queue,
 		Logger: quietLogger(), Janitor: tasks.JanitorConfig{StalledAfter: stalledAfter, OrphanGrace: time.Millisecond,
-			Managed: []tasks.Location{{Bucket: e.bucket}}}})
+			Managed: []tasks.Location{{Bucket: e.bucket}}}, Tasks: insp})
 	require.NoError(t, err)
 
-	// A stalled upload: planned, multipart upload created, then nothing.
+	// A stalled upload: planned, multipart upload created, then its part tasks were lost.
 	e.writeFile(t, "stalled", 2*5*mib)
 	stalled := e.put(t, "stalled", "stalled", storage.MinPartSize)
 	u := e.plan(t, stalled)
-	for time.Since(u.Updated) <= stalledAfter {
+	require.NoError(t, insp.DeleteTask(tasks.QueueHigh, stalled.String()+":start")) // e.plan ran it by hand
+	for n := 1; n <= u.Parts; n++ {
+		require.NoError(t, insp.DeleteTask(tasks.QueueDefault, fmt.Sprintf("%s:part:%d", stalled, n)))
+	}
+	// A backlogged upload: just as old, but its part tasks still wait in the queue.
+	e.writeFile(t, "backlog", 2*5*mib)
+	backlog := e.put(t, "backlog", "backlog", storage.MinPartSize)
+	backlogU := e.plan(t, backlog)
+	for time.Since(backlogU.Updated) <= stalledAfter {
 		time.Sleep(50 * time.Millisecond) // let it become stalled (the clock is the test's subject)
 	}
 	// A live upload that made progress just now.
@@ -199,12 +209,18 @@ func TestJanitor(t *testing.T) {
 	require.Contains(t, got.Error, "stalled")
 	ups, err := e.storage.ListUploads(e.ctx, e.bucket, "")
 	require.NoError(t, err)
-	require.Len(t, ups, 1, "only the live upload's multipart upload is left")
-	require.Equal(t, liveU.S3UploadID, ups[0].UploadID)
-	require.NotEqual(t, orphanID, ups[0].UploadID)
-	got, err = e.store.Get(e.ctx, live)
-	require.NoError(t, err)
-	require.Equal(t, state.Uploading, got.State, "the live upload is left alone")
+	var left []string
+	for _, up := range ups {
+		left = append(left, up.UploadID)
+	}
+	require.ElementsMatch(t, []string{liveU.S3UploadID, backlogU.S3UploadID}, left,
+		"the live and the backlogged uploads keep their multipart uploads")
+	require.NotContains(t, left, orphanID)
+	for _, id := range []state.UploadID{live, backlog} {
+		got, err = e.store.Get(e.ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, state.Uploading, got.State, "%s is left alone", id)
+	}
 }
 
 func TestMetricsAfterAKnownWorkload(t *testing.T) {

@@ -24,7 +24,7 @@ package state
 const (
 	keyPrefix = "partflow:"
 
-	// MigrationsIndexKey is the sorted set of migration IDs scored by their last change (unix ms).
+	// MigrationsIndexKey is the sorted set of migration IDs scored by when CreateMigration last ran for them (unix ms).
 	MigrationsIndexKey = keyPrefix + "migrations"
 
 	// EventsChannel is the Pub/Sub channel where every upload transition and recorded part is published.

@@ -115,7 +115,7 @@ func New(cfg Config) (*Worker, error) {
 	queue := asynq.NewClientFromRedisClient(cfg.Redis)
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
-		Janitor: cfg.Janitor})
+		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis)})
 	if err != nil {
 		return nil, err
 	}
