@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// startSlowUpload enqueues a 60 MiB upload in 5 MiB parts and waits until some of its parts
+// are recorded, so that a fault injected next lands mid-upload.
+func (s *stack) startSlowUpload(t *testing.T) (id, sum string) {
+	t.Helper()
+	sum = s.writeFile(t, "big", 60*mib)
+	r := s.enqueuer(t, "put", "--source", "big", "--bucket", s.bucket, "--key", "big", "--part-size", "5MiB")
+	require.Equal(t, 0, r.code, r.stderr)
+	id = strings.TrimSpace(r.stdout)
+	require.Eventually(t, func() bool {
+		st := s.enqueuer(t, "status", id, "--json")
+		var u struct {
+			PartsDone int `json:"parts_done"`
+		}
+		return st.code == 0 && json.Unmarshal([]byte(st.stdout), &u) == nil && u.PartsDone >= 2
+	}, time.Minute, 20*time.Millisecond, "waiting for 2 parts of %s to be recorded", id)
+	return id, sum
+}
+
+// finish waits for the upload to end and checks it completed once and byte-identical.
+func (s *stack) finish(t *testing.T, id, sum string) {
+	t.Helper()
+	r := s.enqueuer(t, "status", id, "--watch", "--json")
+	require.Equal(t, 0, r.code, "the upload must complete: %s %s", r.stdout, r.stderr)
+	var u struct {
+		State     string `json:"state"`
+		Parts     int    `json:"parts"`
+		PartsDone int    `json:"parts_done"`
+		BytesDone int64  `json:"bytes_done"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &u))
+	require.Equal(t, "completed", u.State)
+	require.Equal(t, u.Parts, u.PartsDone, "every part recorded exactly once")
+	require.EqualValues(t, 60*mib, u.BytesDone, "no byte counted twice")
+	require.Equal(t, sum, s.objectSHA256(t, "big"), "the object must be byte-identical")
+	require.Equal(t, 1, s.logCount(t, "UploadCompleted"), "completed exactly once across all workers")
+}
+
+// TestKilledWorkerDelaysButLosesNothing SIGKILLs a worker in the middle of an upload. asynq
+// gives its tasks back only after their lease expires and its recoverer runs (60–120 s, see
+// the design), then another worker completes the upload.
+func TestKilledWorkerDelaysButLosesNothing(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	w := s.startWorker(t, "worker-1", "--concurrency", "2", "--bwlimit", "10MiB")
+	id, sum := s.startSlowUpload(t)
+
+	require.NoError(t, w.Process.Signal(syscall.SIGKILL))
+	_ = w.Wait()
+	s.startWorker(t, "worker-2", "--concurrency", "4")
+	s.finish(t, id, sum)
+}
+
+// TestRedisRestartDelaysButLosesNothing restarts redis-server (AOF on) in the middle of an
+// upload; the workers reconnect and the upload completes.
+func TestRedisRestartDelaysButLosesNothing(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.startWorker(t, "worker-1", "--concurrency", "2", "--bwlimit", "10MiB")
+	s.startWorker(t, "worker-2", "--concurrency", "2", "--bwlimit", "10MiB")
+	id, sum := s.startSlowUpload(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, s.redis.Restart(ctx))
+	s.finish(t, id, sum)
+}
