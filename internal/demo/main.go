@@ -56,6 +56,8 @@ const (
 	stateDir          = ".state/demo"
 	bucket            = "partflow-demo"
 	keyPrefix         = "demo/"
+	sampleDir         = "samples" // in the volume; migrated to keyPrefix
+	partSize          = "5MiB"
 	workerCount       = 2
 	workerConcurrency = 4
 	mib               = 1 << 20
@@ -64,7 +66,7 @@ const (
 // Exit codes.
 const (
 	exitOK          = 0
-	exitMismatch    = 1 // a put failed or an object did not match its file
+	exitMismatch    = 1 // an upload did not complete or an object did not match its file
 	exitSetup       = 2 // bad flags, missing binaries, a server that did not start
 	exitInterrupted = 130
 )
@@ -130,9 +132,12 @@ func demo(ctx context.Context, st *stack, bigSize int64, keep bool) int {
 
 	samples := sampleSet(bigSize)
 	console.Step("writing %d sample files (%s of random bytes) into %s", len(samples),
-		humanize.IBytes(uint64(totalSize(samples))), st.volume)
+		humanize.IBytes(uint64(totalSize(samples))), filepath.Join(st.volume, sampleDir))
+	if err := os.MkdirAll(filepath.Join(st.volume, sampleDir), 0o755); err != nil {
+		return setupFailed(err)
+	}
 	for i := range samples {
-		if err := samples[i].write(st.volume); err != nil {
+		if err := samples[i].write(filepath.Join(st.volume, sampleDir)); err != nil {
 			return setupFailed(err)
 		}
 	}
@@ -148,17 +153,16 @@ func demo(ctx context.Context, st *stack, bigSize int64, keep bool) int {
 		return setupFailed(err)
 	}
 
-	results := make([]result, len(samples))
-	for i, s := range samples {
-		if ctx.Err() != nil {
-			return exitInterrupted
-		}
-		fmt.Println()
-		console.Step("enqueuer put --source %s --key %s%s --part-size %s --wait", s.name, keyPrefix, s.name, s.partSize)
-		results[i] = st.put(ctx, s)
-	}
+	fmt.Println()
+	console.Step("enqueuer migrate --bucket %s --prefix %s --source %s --part-size %s --wait",
+		bucket, keyPrefix, sampleDir, partSize)
+	took, migrateErr := st.migrate(ctx)
 	if ctx.Err() != nil {
 		return exitInterrupted
+	}
+	results := make([]result, len(samples))
+	for i, s := range samples {
+		results[i] = result{sample: s, key: keyPrefix + s.name}
 	}
 
 	fmt.Println()
@@ -167,13 +171,17 @@ func demo(ctx context.Context, st *stack, bigSize int64, keep bool) int {
 	for i := range results {
 		results[i].verify(ctx, st.minio)
 	}
-	code := summary(results)
+	code := summary(results, took)
+	if migrateErr != nil {
+		fmt.Printf("enqueuer migrate: %v\n", migrateErr)
+		code = exitMismatch
+	}
 	st.reportWorkerExits()
 
 	fmt.Println()
 	fmt.Printf("logs:      %s/ (worker-N.log, redis/redis.log, s3/versitygw.log)\n", stateDir)
-	fmt.Println(dashboard)
 	if keep && ctx.Err() == nil {
+		fmt.Println(dashboard)
 		st.printKeepHelp()
 		<-ctx.Done()
 		fmt.Println()
@@ -188,23 +196,21 @@ func setupFailed(err error) int {
 
 // sample is one file of the sample volume.
 type sample struct {
-	name     string // path relative to the volume root
-	size     int64
-	partSize string // the --part-size the put asks for
-	sum      []byte // SHA-256 of the content, set by write
+	name string // path relative to the sample directory
+	size int64
+	sum  []byte // SHA-256 of the content, set by write
 }
 
-// sampleSet returns the sample files: the edges around S3's 5 MiB minimum part size (put with
-// 5 MiB parts, so 5 MiB+1 becomes two parts and 5 MiB stays one PUT), and a big file in 16 MiB
-// parts.
+// sampleSet returns the sample files: the edges around S3's 5 MiB minimum part size (migrated
+// with 5 MiB parts, so 5 MiB+1 becomes two parts and 5 MiB stays one PUT), and a big file.
 func sampleSet(bigSize int64) []sample {
 	return []sample{
-		{name: "empty.bin", size: 0, partSize: "5MiB"},
-		{name: "one-byte.bin", size: 1, partSize: "5MiB"},
-		{name: "5MiB-minus-1.bin", size: 5*mib - 1, partSize: "5MiB"},
-		{name: "5MiB.bin", size: 5 * mib, partSize: "5MiB"},
-		{name: "5MiB-plus-1.bin", size: 5*mib + 1, partSize: "5MiB"},
-		{name: "big.bin", size: bigSize, partSize: "16MiB"},
+		{name: "empty.bin", size: 0},
+		{name: "one-byte.bin", size: 1},
+		{name: "5MiB-minus-1.bin", size: 5*mib - 1},
+		{name: "5MiB.bin", size: 5 * mib},
+		{name: "5MiB-plus-1.bin", size: 5*mib + 1},
+		{name: "big.bin", size: bigSize},
 	}
 }
 
@@ -240,12 +246,11 @@ func (s *sample) write(root string) error {
 // result is what happened to one sample.
 type result struct {
 	sample
-	key    string
-	took   time.Duration // of `enqueuer put --wait`
-	putErr error         // the enqueuer failed
-	parts  int           // from the upload record; 0 if unknown
-	state  state.State
-	check  verdict
+	key   string
+	took  time.Duration // from the upload's creation to its last change
+	parts int           // from the upload record; 0 if unknown
+	state state.State
+	check verdict
 }
 
 // verdict is the outcome of reading an object back.
@@ -255,21 +260,20 @@ type verdict struct {
 	err   error
 }
 
-// put runs `enqueuer put --wait` for s with the terminal attached.
-func (st *stack) put(ctx context.Context, s sample) result {
-	r := result{sample: s, key: keyPrefix + s.name}
-	cmd := exec.CommandContext(ctx, filepath.Join(st.binDir, "enqueuer"), "put",
-		"--redis-url", st.redis.URL(), "--source", s.name, "--bucket", bucket, "--key", r.key,
-		"--part-size", s.partSize, "--wait")
+// migrate runs `enqueuer migrate --wait` over the sample directory with the terminal
+// attached, and returns how long it took.
+func (st *stack) migrate(ctx context.Context) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(st.binDir, "enqueuer"), "migrate",
+		"--redis-url", st.redis.URL(), "--volume-root", st.volume, "--bucket", bucket, "--prefix", keyPrefix,
+		"--source", sampleDir, "--part-size", partSize, "--wait")
 	cmd.Env = localstack.IsolatedEnv("PARTFLOW_REDIS_URL=" + st.redis.URL())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	// On Ctrl-C the terminal interrupts the enqueuer as well; on SIGTERM, pass it on.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
-	r.putErr = cmd.Run()
-	r.took = time.Since(start)
-	return r
+	err := cmd.Run()
+	return time.Since(start), err
 }
 
 // lookupParts fills in each result's part count and state from its upload record.
@@ -298,6 +302,7 @@ func (st *stack) lookupParts(ctx context.Context, results []result) {
 	for i := range results {
 		if u, ok := byKey[results[i].key]; ok {
 			results[i].parts, results[i].state = u.Parts, u.State
+			results[i].took = u.Updated.Sub(u.Created)
 		}
 	}
 }
@@ -321,21 +326,17 @@ func (r *result) verify(ctx context.Context, mc *minio.Client) {
 }
 
 // summary prints the table and the throughput and returns the exit code.
-func summary(results []result) int {
+func summary(results []result, took time.Duration) int {
 	code := exitOK
 	var total int64
-	var took time.Duration
-	rows := [][]string{{"key", "size", "bytes", "parts", "sha256", "time", "put"}}
+	rows := [][]string{{"key", "size", "bytes", "parts", "sha256", "time", "state"}}
 	for _, r := range results {
-		check, put, parts := "✓", "completed", "?"
+		check, put, parts := "✓", string(r.state), "?"
 		if !r.check.match {
 			check, code = "✗", exitMismatch
 		}
-		if r.putErr != nil {
-			put, code = r.putErr.Error(), exitMismatch
-			if r.state != "" {
-				put = string(r.state) + " (" + put + ")"
-			}
+		if r.state != state.Completed {
+			code = exitMismatch
 		}
 		if r.parts > 0 {
 			parts = strconv.Itoa(r.parts)
@@ -343,7 +344,6 @@ func summary(results []result) int {
 		rows = append(rows, []string{r.key, humanize.IBytes(uint64(r.size)), humanize.Comma(r.size), parts, check,
 			r.took.Round(time.Millisecond).String(), put})
 		total += r.size
-		took += r.took
 	}
 	fmt.Println()
 	console.Table(os.Stdout, rows, "lrrrcrl")
@@ -354,13 +354,13 @@ func summary(results []result) int {
 			fmt.Printf("%s: read back %d bytes whose SHA-256 differs from the file's\n", r.key, r.check.size)
 		}
 	}
-	fmt.Printf("\n%d objects, %s in %s of puts: %s/s (%.1f MB/s) overall\n", len(results),
+	fmt.Printf("\n%d objects, %s migrated in %s: %s/s (%.1f MB/s) overall\n", len(results),
 		humanize.IBytes(uint64(total)), took.Round(time.Millisecond),
 		humanize.IBytes(uint64(float64(total)/max(took.Seconds(), 0.001))), float64(total)/1e6/max(took.Seconds(), 0.001))
 	if code == exitOK {
 		fmt.Println("every object matches its file ✓")
 	} else {
-		fmt.Println("FAILED: some puts failed or objects do not match ✗")
+		fmt.Println("FAILED: some uploads did not complete or objects do not match ✗")
 	}
 	return code
 }
@@ -432,14 +432,14 @@ func (st *stack) startDashboard(ctx context.Context) string {
 		return "dashboard: " + err.Error()
 	}
 	st.monitor = c
-	url := "http://" + addr + "/monitoring/"
+	url := "http://" + addr + "/"
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			return "dashboard: " + url
+			return "dashboard: " + url + " (partflow's migrations view; asynqmon at " + url + "monitoring/)"
 		}
 		if c.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Sprintf("dashboard: bin/monitor did not answer on %s (%v); see %s", url, err, logPath)
