@@ -39,6 +39,10 @@ type Config struct {
 	RetryDelay asynq.RetryDelayFunc
 	// PollInterval is how often scheduled and retry tasks are moved to pending. Default 1s.
 	PollInterval time.Duration
+	// IdlePollInterval is how long an idle worker waits before looking for new tasks again
+	// (asynq's TaskCheckInterval, 1s by default there). A part's latency from enqueue to start
+	// is up to this long, so it is short: default 50ms, one cheap Redis call per interval.
+	IdlePollInterval time.Duration
 	// Queues are the queue weights; default tasks.Queues().
 	Queues map[string]int
 	// PartRetries and PartTimeout: see tasks.Config.
@@ -79,6 +83,9 @@ func (c *Config) validate() error {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
+	}
+	if c.IdlePollInterval == 0 {
+		c.IdlePollInterval = 50 * time.Millisecond
 	}
 	if c.Queues == nil {
 		c.Queues = tasks.Queues()
@@ -127,7 +134,7 @@ func New(cfg Config) (*Worker, error) {
 		RetryDelayFunc:           cfg.RetryDelay,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.PollInterval,
-		TaskCheckInterval:        cfg.PollInterval,
+		TaskCheckInterval:        cfg.IdlePollInterval,
 		Logger:                   asynqLogger{cfg.Logger.With("component", "asynq")},
 		LogLevel:                 asynq.WarnLevel,
 		// Failures are recorded on the upload and logged by the handlers.
