@@ -118,25 +118,29 @@ func (c *Client) Cancel(ctx context.Context, id string) (Outcome, error) {
 }
 
 func (c *Client) cancelUpload(ctx context.Context, id state.UploadID) error {
-	u, err := c.store.Get(ctx, id)
-	if err != nil {
-		return err
-	}
 	out, err := c.store.Transition(ctx, id, state.AnyVersion, []state.State{state.Planned, state.Uploading, state.Failed},
 		state.Cancelled, "error", "cancelled by request")
 	if err != nil {
 		return err
 	}
+	if out.Result == state.Missing {
+		return fmt.Errorf("client: cancel %s: %w", id, state.ErrNotFound)
+	}
 	if out.Result != state.OK {
 		return fmt.Errorf("client: cancel %s: it is %s: %w", id, out.State, ErrNotCancellable)
+	}
+	// Read the record after the transition: a start task may have planned the upload (and
+	// started its multipart upload) between an earlier read and the cancel.
+	u, err := c.store.Get(ctx, id)
+	if err != nil {
+		return err
 	}
 	if err := c.dropTasks(ctx, u); err != nil {
 		return err
 	}
-	if u.S3UploadID != "" {
-		return c.enqueue(ctx, tasks.NewAbortTask(id))
-	}
-	return nil
+	// Always: the abort task reads the S3 upload ID from the record, and does nothing without
+	// one. A start task that loses to the cancel aborts its own multipart upload.
+	return c.enqueue(ctx, tasks.NewAbortTask(id))
 }
 
 // dropTasks deletes an upload's tasks that are not running: pending, scheduled, retrying and

@@ -19,6 +19,23 @@ const claimMargin = 30 * time.Second
 // errClaimed asks asynq to run the finalizer again later: another finalizer holds the claim.
 var errClaimed = errors.New("another finalizer holds the upload")
 
+// claimedError is errClaimed with the time the claim lapses. RetryDelay waits until then, so
+// a finalizer waiting on a long claim (a big object's Complete) spends one retry, not its
+// whole budget.
+type claimedError struct {
+	id    state.UploadID
+	until time.Time
+}
+
+func (e claimedError) Error() string {
+	return fmt.Sprintf("tasks: upload %s: %v until %s", e.id, errClaimed, e.until.Format(time.RFC3339))
+}
+
+func (e claimedError) Is(target error) bool { return target == errClaimed }
+
+// waitUntil is when the retry should run: just after the claim lapses.
+func (e claimedError) waitUntil() time.Time { return e.until.Add(time.Second) }
+
 // HandleFinalizeTask completes the multipart upload exactly once (see the design's CAS
 // protocol): claim the upload with a version compare-and-swap, call CompleteMultipartUpload
 // with the recorded parts, verify the object's ETag, and record completed with a second CAS.
@@ -45,6 +62,7 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 
 	recorded, err := h.store.PartETags(ctx, j.u.ID)
 	if err != nil {
+		h.release(ctx, j, claim)
 		return err
 	}
 	parts := make([]storage.Part, len(recorded))
@@ -67,6 +85,9 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 	}
 	out, err := h.store.Complete(ctx, j.u.ID, claim.Version, etag)
 	if err != nil {
+		// The object is complete in S3 but not recorded: hand the claim back so the retry
+		// claims again at once and finds the object (NoSuchUpload or 200, then StatObject).
+		h.release(ctx, j, claim)
 		return err
 	}
 	if out.Result != state.OK {
@@ -99,7 +120,7 @@ func (h *Handlers) claim(ctx context.Context, j *job) (*state.Claim, error) {
 		case state.OK:
 			return &c, nil
 		case state.Claimed:
-			return nil, fmt.Errorf("tasks: upload %s: %w until %s", j.u.ID, errClaimed, c.Until.Format(time.RFC3339))
+			return nil, claimedError{id: j.u.ID, until: c.Until}
 		case state.Incomplete:
 			return nil, fmt.Errorf("tasks: upload %s: finalizer ran with %d of %d parts recorded", j.u.ID, j.u.PartsDone, j.u.Parts)
 		case state.Missing:

@@ -145,9 +145,21 @@ func decode[P any](h *Handlers, t *asynq.Task) (P, error) {
 // retry. With abort, the multipart upload is aborted too (nothing can resume it).
 func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) error {
 	reason := cause.Error()
-	if _, err := h.store.Fail(context.WithoutCancel(ctx), j.u.ID, reason); err != nil {
+	// A part task fails only an uploading upload: one that is completing belongs to its
+	// finalizer, whatever a late or redelivered part finds.
+	from := []state.State{state.Planned, state.Uploading, state.Completing}
+	if j.task == TypePart {
+		from = []state.State{state.Uploading}
+	}
+	out, err := h.store.Transition(context.WithoutCancel(ctx), j.u.ID, state.AnyVersion, from, state.Failed, "error", reason)
+	if err != nil {
 		// The task is archived either way; the error names both problems.
 		return fmt.Errorf("tasks: upload failed (%v) and recording that failed: %w: %w", cause, err, asynq.SkipRetry)
+	}
+	if out.Result != state.OK {
+		// Someone else finished, failed or cancelled it first: leave their outcome alone.
+		j.log.Info("FailSuperseded", "reason", reason, "state", out.State)
+		return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)
 	}
 	j.log.Error("UploadFailed", "reason", reason)
 	h.metrics.UploadFinished(string(state.Failed))

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -17,6 +18,9 @@ const (
 	ActionStalledFailed = "stalled_failed" // a live upload without progress was failed and its multipart upload aborted
 	ActionOrphanAborted = "orphan_aborted" // an S3 multipart upload no live partflow upload owns was aborted
 	ActionIndexPruned   = "index_pruned"   // an expired migration was dropped from the index
+	// ActionAbandonedAborted: a multipart upload partflow started and its upload can no longer
+	// use (record expired, completed, cancelled, started over) was aborted.
+	ActionAbandonedAborted = "abandoned_aborted"
 )
 
 // Location is a bucket, or a key prefix in one, whose incomplete multipart uploads the janitor
@@ -89,11 +93,16 @@ func (h *Handlers) HandleJanitorTask(ctx context.Context, _ *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	abandoned, err := h.abortAbandoned(ctx)
+	if err != nil {
+		return err
+	}
 	orphans, err := h.abortOrphans(ctx)
 	if err != nil {
 		return err
 	}
-	h.log.Info("JanitorDone", "stalled_failed", stalled, "orphans_aborted", orphans, "index_pruned", pruned)
+	h.log.Info("JanitorDone", "stalled_failed", stalled, "abandoned_aborted", abandoned, "orphans_aborted", orphans,
+		"index_pruned", pruned)
 	return nil
 }
 
@@ -184,15 +193,73 @@ func (h *Handlers) abortOrphans(ctx context.Context) (int, error) {
 // owned reports whether an S3 multipart upload belongs to a partflow upload that may still
 // use it: a live one, or a failed one that can be resumed.
 func (h *Handlers) owned(ctx context.Context, s3ID string) (bool, error) {
-	id, ok, err := h.store.S3UploadOwner(ctx, s3ID)
+	note, ok, err := h.store.S3UploadOwner(ctx, s3ID)
 	if err != nil || !ok {
 		return false, err
 	}
-	u, err := h.store.Get(ctx, id)
+	return h.inUse(ctx, note)
+}
+
+// inUse reports whether the upload that started an S3 multipart upload may still use it:
+// it is live or failed (resumable) and still names it, or it is planned (its start task may be
+// between creating the multipart upload and recording it).
+func (h *Handlers) inUse(ctx context.Context, note state.S3Upload) (bool, error) {
+	id, err := state.ParseUploadID(note.Upload)
 	if err != nil {
+		return false, nil
+	}
+	u, err := h.store.Get(ctx, id)
+	if errors.Is(err, state.ErrNotFound) {
 		return false, nil // the record expired: nothing will use it
 	}
-	return u.S3UploadID == s3ID && (!u.State.Terminal() || u.State == state.Failed), nil
+	if err != nil {
+		return true, err
+	}
+	if u.State == state.Planned {
+		return true, nil
+	}
+	return u.S3UploadID == note.S3UploadID && (!u.State.Terminal() || u.State == state.Failed), nil
+}
+
+// abortAbandoned goes through partflow's notes of the multipart uploads it started (in every
+// bucket, managed or not) and aborts those their upload can no longer use: its record expired,
+// it completed or was cancelled, or it started over with another one. It drops the notes.
+func (h *Handlers) abortAbandoned(ctx context.Context) (int, error) {
+	aborted := 0
+	var cursor uint64
+	for {
+		notes, next, err := h.store.ScanS3Uploads(ctx, cursor, 500)
+		if err != nil {
+			return aborted, err
+		}
+		for _, note := range notes {
+			keep, err := h.inUse(ctx, note)
+			if err != nil {
+				return aborted, err
+			}
+			if keep {
+				continue
+			}
+			obj := storage.Object{Bucket: note.Bucket, Key: note.Key}
+			err = h.s3.AbortUpload(ctx, obj, note.S3UploadID)
+			if err != nil && !errors.Is(err, storage.ErrNoSuchUpload) {
+				h.log.Warn("AbandonedAbortFailed", "upload_id", note.Upload, "bucket", obj.Bucket, "key", obj.Key, "error", err)
+				continue
+			}
+			if err == nil {
+				h.log.Info("AbandonedAborted", "upload_id", note.Upload, "bucket", obj.Bucket, "key", obj.Key)
+				h.metrics.JanitorAction(ActionAbandonedAborted)
+				aborted++
+			}
+			if err := h.store.ForgetS3Upload(ctx, note.S3UploadID); err != nil {
+				return aborted, err
+			}
+		}
+		if next == 0 {
+			return aborted, nil
+		}
+		cursor = next
+	}
 }
 
 // TaskLookup finds asynq tasks by queue and ID; *asynq.Inspector is one.

@@ -277,3 +277,45 @@ func get(t *testing.T, url string, want int) string {
 	require.Equal(t, want, resp.StatusCode, "GET %s: %s", url, b.String())
 	return b.String()
 }
+
+// TestJanitorAbortsAbandonedMultipartUploads: without any managed location, the janitor still
+// aborts the multipart uploads partflow itself started and can no longer use — here one of a
+// cancelled upload whose abort task was lost, and one whose record expired — and leaves a
+// failed (resumable) one alone.
+func TestJanitorAbortsAbandonedMultipartUploads(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	h, err := tasks.NewHandlers(tasks.Config{Store: e.store, S3: e.storage, Sources: e.volume, Queue: e.queue,
+		Logger: quietLogger(), Tasks: insp})
+	require.NoError(t, err)
+	planned := func(name string) state.Upload {
+		e.writeFile(t, name, 2*5*mib)
+		return e.plan(t, e.put(t, name, name, storage.MinPartSize))
+	}
+
+	cancelled := planned("cancelled")
+	_, err = e.client.Cancel(e.ctx, cancelled.ID.String())
+	require.NoError(t, err)
+	require.NoError(t, insp.DeleteTask(tasks.QueueHigh, cancelled.ID.String()+":abort")) // the abort task was lost
+
+	expired := planned("expired")
+	keys, err := e.rdb.Keys(e.ctx, "partflow:{"+expired.ID.Migration+"}:*").Result()
+	require.NoError(t, err)
+	require.NoError(t, e.rdb.Del(e.ctx, keys...).Err()) // as if its retention ran out
+
+	failed := planned("failed")
+	_, err = e.store.Fail(e.ctx, failed.ID, "gave up")
+	require.NoError(t, err)
+
+	require.NoError(t, h.HandleJanitorTask(e.ctx, tasks.NewJanitorTask()))
+	ups, err := e.storage.ListUploads(e.ctx, e.bucket, "")
+	require.NoError(t, err)
+	require.Len(t, ups, 1, "only the failed upload keeps its multipart upload, for resume")
+	require.Equal(t, failed.S3UploadID, ups[0].UploadID)
+	for _, u := range []state.Upload{cancelled, expired} {
+		_, ok, err := e.store.S3UploadOwner(e.ctx, u.S3UploadID)
+		require.NoError(t, err)
+		require.False(t, ok, "the note of an aborted multipart upload is dropped")
+	}
+}

@@ -42,3 +42,13 @@ func TestRetryDelay(t *testing.T) {
 	d = tasks.RetryDelay(0, retryAfterErr(0), nil)
 	require.LessOrEqual(t, d, 1500*time.Millisecond, "no Retry-After: the backoff")
 }
+
+func TestRetryDelayWaitsOutAClaim(t *testing.T) {
+	t.Parallel()
+	// A finalizer that found another's claim waits until the claim lapses, even when that is
+	// far beyond MaxRetryAfter (a huge object's Complete), so it spends one retry, not all.
+	until := time.Now().Add(3 * time.Hour)
+	d := tasks.RetryDelay(0, tasks.NewClaimedError(until), nil)
+	require.Greater(t, d, 3*time.Hour)
+	require.Less(t, d, 3*time.Hour+2*time.Second)
+}

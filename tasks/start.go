@@ -65,7 +65,8 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 		return h.s3Error(ctx, j, fmt.Errorf("start multipart upload: %w", err))
 	}
 	plan.S3UploadID = s3id
-	if err := h.store.RememberS3Upload(ctx, s3id, j.u.ID); err != nil {
+	if err := h.store.RememberS3Upload(ctx, state.S3Upload{S3UploadID: s3id, Upload: j.u.ID.String(),
+		Bucket: j.u.Bucket, Key: j.u.Key}); err != nil {
 		j.u.S3UploadID = s3id
 		h.abort(ctx, j)
 		return err

@@ -97,10 +97,15 @@ func CompleteTimeout(size int64) time.Duration {
 // minute, with jitter, instead of asynq's n⁴+15 s that would stall an upload for hours over
 // a few flaky parts. An error that carries a server's Retry-After (a method
 // RetryAfter() time.Duration, as URL sources return for 429 and 5xx) waits at least that long
-// instead (capped at MaxRetryAfter): asynq keeps retry times in whole seconds and may run a
+// instead (capped at MaxRetryAfter; a finalizer waiting on another's claim waits until the claim
+// lapses, uncapped): asynq keeps retry times in whole seconds and may run a
 // task up to a second early, so a second is added, and up to a tenth more so that retries do
 // not arrive together.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if c, ok := errors.AsType[claimedError](err); ok {
+		// Waiting for another finalizer's claim: retry right after it lapses, however long.
+		return max(time.Until(c.waitUntil()), time.Second)
+	}
 	if ra, ok := errors.AsType[retryAfterError](err); ok && ra.RetryAfter() > 0 {
 		d := min(ra.RetryAfter(), MaxRetryAfter)
 		return d + time.Second + rand.N(d/10+1)

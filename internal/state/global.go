@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -19,29 +20,61 @@ var unlockScript = func() *redis.Script {
 	return redis.NewScript(string(b))
 }()
 
-// RememberS3Upload records that S3 multipart upload s3ID belongs to upload id.
-func (s *Store) RememberS3Upload(ctx context.Context, s3ID string, id UploadID) error {
-	if err := s.rdb.HSet(ctx, s3UploadsKey, s3ID, id.String()).Err(); err != nil {
-		return fmt.Errorf("state: remember S3 upload of %s: %w", id, err)
+// S3Upload is partflow's note of an S3 multipart upload it started: which upload owns it
+// and where it lives, so the janitor can abort it even after the owner's record expired.
+type S3Upload struct {
+	S3UploadID string `json:"-"`
+	Upload     string `json:"upload"`
+	Bucket     string `json:"bucket"`
+	Key        string `json:"key"`
+}
+
+// RememberS3Upload records an S3 multipart upload partflow started.
+func (s *Store) RememberS3Upload(ctx context.Context, u S3Upload) error {
+	b, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("state: remember S3 upload of %s: %w", u.Upload, err)
+	}
+	if err := s.rdb.HSet(ctx, s3UploadsKey, u.S3UploadID, b).Err(); err != nil {
+		return fmt.Errorf("state: remember S3 upload of %s: %w", u.Upload, err)
 	}
 	return nil
 }
 
-// S3UploadOwner returns the upload that S3 multipart upload s3ID belongs to; ok is false when
-// no partflow upload claims it.
-func (s *Store) S3UploadOwner(ctx context.Context, s3ID string) (id UploadID, ok bool, err error) {
+// S3UploadOwner returns partflow's note of S3 multipart upload s3ID; ok is false when partflow
+// has none.
+func (s *Store) S3UploadOwner(ctx context.Context, s3ID string) (u S3Upload, ok bool, err error) {
 	raw, err := s.rdb.HGet(ctx, s3UploadsKey, s3ID).Result()
 	if errors.Is(err, redis.Nil) {
-		return UploadID{}, false, nil
+		return S3Upload{}, false, nil
 	}
 	if err != nil {
-		return UploadID{}, false, fmt.Errorf("state: owner of S3 upload: %w", err)
+		return S3Upload{}, false, fmt.Errorf("state: owner of S3 upload: %w", err)
 	}
-	id, err = ParseUploadID(raw)
+	if err := json.Unmarshal([]byte(raw), &u); err != nil {
+		return S3Upload{}, false, fmt.Errorf("state: owner of S3 upload: %w", err)
+	}
+	u.S3UploadID = s3ID
+	return u, true, nil
+}
+
+// ScanS3Uploads returns a batch of partflow's notes of S3 multipart uploads and the cursor of
+// the next batch (0 when done), as Redis HSCAN does.
+func (s *Store) ScanS3Uploads(ctx context.Context, cursor uint64, count int64) ([]S3Upload, uint64, error) {
+	kv, next, err := s.rdb.HScan(ctx, s3UploadsKey, cursor, "", count).Result()
 	if err != nil {
-		return UploadID{}, false, err
+		return nil, 0, fmt.Errorf("state: scan S3 uploads: %w", err)
 	}
-	return id, true, nil
+	out := make([]S3Upload, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		var u S3Upload
+		if json.Unmarshal([]byte(kv[i+1]), &u) != nil {
+			continue // not ours to read; the janitor leaves it
+		}
+		u.S3UploadID = kv[i]
+		out = append(out, u)
+	}
+	return out, next, nil
 }
 
 // ForgetS3Upload drops the record of S3 multipart upload s3ID (after it completed or was aborted).

@@ -50,11 +50,18 @@ func TestS3UploadOwner(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	id := state.DeriveUploadID("m", "k")
-	require.NoError(t, b.store.RememberS3Upload(b.ctx, "s3-1", id))
+	note := state.S3Upload{S3UploadID: "s3-1", Upload: id.String(), Bucket: "bkt", Key: "a b/c"}
+	require.NoError(t, b.store.RememberS3Upload(b.ctx, note))
 	got, ok, err := b.store.S3UploadOwner(b.ctx, "s3-1")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, id, got)
+	require.Equal(t, note, got)
+
+	all, next, err := b.store.ScanS3Uploads(b.ctx, 0, 100)
+	require.NoError(t, err)
+	require.Zero(t, next)
+	require.Equal(t, []state.S3Upload{note}, all)
+
 	require.NoError(t, b.store.ForgetS3Upload(b.ctx, "s3-1"))
 	_, ok, err = b.store.S3UploadOwner(b.ctx, "s3-1")
 	require.NoError(t, err)
