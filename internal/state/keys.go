@@ -18,7 +18,7 @@ package state
 //
 //	partflow:migrations                     zset: migration IDs by when CreateMigration last ran (for list and the janitor)
 //	partflow:events                         Pub/Sub channel of progress events (JSON)
-//	partflow:s3uploads                      hash: S3 multipart upload ID -> upload ID (janitor's orphan check)
+//	partflow:s3uploads                      hash: S3 multipart upload ID -> JSON {upload, bucket, key} (janitor)
 //	partflow:lock:<name>                    string: a lock's holder token (the janitor's)
 
 const (
