@@ -186,6 +186,12 @@ func TestSizesThroughTwoWorkerProcesses(t *testing.T) {
 		require.Equal(t, sizes[i], st.Size)
 		require.Equal(t, u.sum, s.objectSHA256(t, u.key), "object %s must be byte-identical", u.key)
 	}
+	s.requireNoMultipart(t)
+}
+
+// requireNoMultipart checks that no incomplete multipart upload is left in the bucket.
+func (s *stack) requireNoMultipart(t *testing.T) {
+	t.Helper()
 	var left []string
 	for info := range s.direct.ListIncompleteUploads(context.Background(), s.bucket, "", true) {
 		left = append(left, info.Key)

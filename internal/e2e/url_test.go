@@ -213,11 +213,7 @@ func TestURLSource100MiBThroughTwoWorkerProcesses(t *testing.T) {
 		require.Contains(t, string(b), "PartUploaded", "%s must have uploaded parts too", name)
 		require.NotContains(t, string(b), "abc123", "%s logged a presigned URL's query", name)
 	}
-	var left []string
-	for info := range s.direct.ListIncompleteUploads(context.Background(), s.bucket, "", true) {
-		left = append(left, info.Key)
-	}
-	require.Empty(t, left, "no incomplete multipart upload may be left")
+	s.requireNoMultipart(t)
 }
 
 func TestURLSecretHeaderStaysWithItsHost(t *testing.T) {
