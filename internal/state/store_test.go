@@ -472,3 +472,34 @@ func TestLiveIndexTracksNonTerminalUploads(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, live, "a failed upload is not live")
 }
+
+func TestNewUploadReopensASealedMigration(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newUpload(t) // its migration is sealed
+	_, err := b.store.Fail(b.ctx, id, "x")
+	require.NoError(t, err)
+	m, err := b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.True(t, m.Finished())
+
+	more := state.DeriveUploadID(id.Migration, "bkt", "key2")
+	created, err := b.store.CreateUpload(b.ctx, state.NewUpload{ID: more, Source: "a/c", Bucket: "bkt", Key: "key2"})
+	require.NoError(t, err)
+	require.True(t, created)
+	m, err = b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.False(t, m.Sealed, "a re-run that adds an upload reopens the migration")
+	require.False(t, m.Finished())
+	ttl, err := b.rdb.TTL(b.ctx, "partflow:{"+id.Migration+"}:migration").Result()
+	require.NoError(t, err)
+	require.Less(t, ttl, time.Duration(0), "a reopened migration no longer expires")
+
+	created, err = b.store.CreateUpload(b.ctx, state.NewUpload{ID: id, Source: "a/b", Bucket: "bkt", Key: "key"})
+	require.NoError(t, err)
+	require.False(t, created)
+	require.NoError(t, b.store.SealMigration(b.ctx, id.Migration))
+	m, err = b.store.GetMigration(b.ctx, id.Migration)
+	require.NoError(t, err)
+	require.True(t, m.Sealed)
+}

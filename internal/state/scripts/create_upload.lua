@@ -1,4 +1,5 @@
--- create_upload.lua: create an upload record in state `planned` and count it in its migration.
+-- create_upload.lua: create an upload record in state `planned` and count it in its migration
+-- (which it unseals: more is being enqueued).
 -- KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash (see lib.lua)
 -- ARGV[1] retention seconds, ARGV[2] events channel,
 -- ARGV[3..] field/value pairs of the upload record (id, migration, source, bucket, key, ...)
@@ -16,7 +17,9 @@ redis.call('HINCRBY', migration_key, 'uploads_total', 1)
 local id = redis.call('HGET', upload_key, 'id')
 redis.call('ZADD', uploads_index_key(), now, id)
 redis.call('ZADD', live_index_key(), now, id)
-redis.call('HSET', migration_key, 'updated', now)
+-- A new upload reopens a sealed migration (a re-run that adds items): enqueueing is going on
+-- again until the enqueuer seals it anew.
+redis.call('HSET', migration_key, 'updated', now, 'sealed', 0)
 settle_migration()
 publish()
 return 1
