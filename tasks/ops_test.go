@@ -319,3 +319,49 @@ func TestJanitorAbortsAbandonedMultipartUploads(t *testing.T) {
 		require.False(t, ok, "the note of an aborted multipart upload is dropped")
 	}
 }
+
+// TestPartInFlightDuringCancelLeavesNothing: a part held in flight while its upload is cancelled
+// and aborted leaves no multipart upload and no object behind, and does not fail the upload.
+// (versitygw refuses it here; when a server accepts a late part and brings the multipart upload
+// back, the part task finds the upload cancelled and aborts it again — see afterRecord.)
+func TestPartInFlightDuringCancelLeavesNothing(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.writeFile(t, "f", 2*5*mib)
+	id := e.put(t, "f", "k", storage.MinPartSize)
+	u := e.plan(t, id)
+
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	e.proxy.SetFault(func(r testenv.Request) testenv.Fault {
+		if r.Op == testenv.OpUploadPart {
+			arrived <- struct{}{}
+			<-release // hold the part until the upload is cancelled and aborted
+		}
+		return testenv.Fault{}
+	})
+	done := make(chan error, 1)
+	go func() { done <- e.runPart(id, 1) }()
+	select {
+	case <-arrived:
+	case <-time.After(time.Minute):
+		t.Fatal("the part never reached S3")
+	}
+
+	_, err := e.client.Cancel(e.ctx, id.String())
+	require.NoError(t, err)
+	require.NoError(t, e.handlers.HandleAbortTask(e.ctx, tasks.NewAbortTask(id)))
+	close(release)
+	// The server may refuse the late part (NoSuchUpload, or a reset the proxy reports as 502:
+	// a retry for asynq) or accept it and bring the multipart upload back (versitygw does when
+	// the abort lands mid-transfer); either way a retry finds the upload cancelled.
+	if err := <-done; err != nil {
+		require.NotErrorIs(t, err, asynq.SkipRetry, "a cancelled upload is not failed by its late part")
+		require.NoError(t, e.runPart(id, 1), "the retry of the late part does nothing")
+	}
+
+	ups, err := e.storage.ListUploads(e.ctx, e.bucket, "")
+	require.NoError(t, err)
+	require.Empty(t, ups, "the late part's multipart upload %s must be aborted again", u.S3UploadID)
+	e.requireNoObject(t, "k")
+}
