@@ -5,8 +5,10 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -80,20 +82,20 @@ func (r PutRequest) Validate() error {
 // per-host headers instead). Whether a URL's host and addresses may be read is the workers'
 // decision (--allow-url-host): an upload they refuse fails with the reason.
 func ValidateSource(src string) error {
-	if source.IsURL(src) {
-		if _, err := source.CheckURL(src); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		return nil
-	}
-	if scheme, _, ok := strings.Cut(src, "://"); ok {
-		// Not the whole source: it may carry credentials.
-		return fmt.Errorf("%w: source %.40q: only http:// and https:// URLs are supported", ErrInvalid, scheme+"://…")
-	}
-	if _, err := source.CleanPath(src); err != nil {
+	if _, err := checkSource(src); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
+}
+
+// checkSource checks a source as far as it can be checked without the volume or the network,
+// and returns its URL when it is one. Errors never repeat a URL's credentials or query.
+func checkSource(src string) (*url.URL, error) {
+	if source.IsURL(src) || strings.Contains(src, "://") {
+		return source.CheckURL(src)
+	}
+	_, err := source.CleanPath(src)
+	return nil, err
 }
 
 // Put enqueues one upload as a migration of one and returns its ID.
@@ -153,11 +155,32 @@ func (c *Client) WaitUpload(ctx context.Context, id state.UploadID, progress fun
 		if u.State.Terminal() {
 			return u, nil
 		}
+		if err := waitForChange(ctx, events, poll.C, id.String()); err != nil {
+			return u, err
+		}
+	}
+}
+
+// waitForChange returns when an event about upload id arrives or the poll ticks; events
+// about other uploads on the shared channel are skipped without reading Redis.
+func waitForChange(ctx context.Context, events <-chan *redis.Message, poll <-chan time.Time, id string) error {
+	for {
 		select {
 		case <-ctx.Done():
-			return u, ctx.Err()
-		case <-events:
-		case <-poll.C:
+			return ctx.Err()
+		case <-poll:
+			return nil
+		case msg, ok := <-events:
+			if !ok {
+				events = nil // subscription gone: fall back to polling
+				continue
+			}
+			var ev struct {
+				Upload string `json:"upload"`
+			}
+			if json.Unmarshal([]byte(msg.Payload), &ev) != nil || ev.Upload == id {
+				return nil
+			}
 		}
 	}
 }

@@ -231,23 +231,20 @@ func (r *MigrateRequest) Resolve(it MigrationItem) (MigrationItem, error) {
 	return it, nil
 }
 
-// checkSource checks a source as far as it can be checked without the volume or the network.
+// checkSource checks a source as put does, and a URL's host against the allow list.
 func (r *MigrateRequest) checkSource(src string) error {
-	if source.IsURL(src) || strings.Contains(src, "://") {
-		u, err := source.CheckURL(src)
-		if err != nil {
-			return errors.New(trimPackage(err))
-		}
-		if ok, err := source.HostAllowed(r.AllowURLHosts, u.Hostname()); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("URL host %q is not allowed (allow it with --allow-url-host / PARTFLOW_ALLOW_URL_HOSTS)",
-				u.Hostname())
-		}
+	u, err := checkSource(src)
+	if err != nil {
+		return errors.New(trimPackage(err))
+	}
+	if u == nil {
 		return nil
 	}
-	if _, err := source.CleanPath(src); err != nil {
-		return errors.New(trimPackage(err))
+	if ok, err := source.HostAllowed(r.AllowURLHosts, u.Hostname()); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("URL host %q is not allowed (allow it with --allow-url-host / PARTFLOW_ALLOW_URL_HOSTS)",
+			u.Hostname())
 	}
 	return nil
 }

@@ -197,6 +197,3 @@ func (h *Handlers) retryOrGiveUp(ctx context.Context, j job, err error) error {
 	}
 	return h.fail(ctx, j, fmt.Errorf("gave up after %d attempts: %w", retried+1, err), false)
 }
-
-// permanentS3 reports S3 errors that retrying cannot fix (a missing bucket, denied access).
-func permanentS3(err error) bool { return storage.Permanent(err) }

@@ -190,7 +190,7 @@ func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Opt
 
 // s3Error fails the upload for S3 errors that retrying cannot fix and retries the rest.
 func (h *Handlers) s3Error(ctx context.Context, j job, err error) error {
-	if permanentS3(err) {
+	if storage.Permanent(err) {
 		return h.fail(ctx, j, err, false)
 	}
 	return h.retryOrGiveUp(ctx, j, err)

@@ -107,7 +107,6 @@ type Worker struct {
 	srv       *asynq.Server
 	mux       *asynq.ServeMux
 	scheduler *asynq.Scheduler // nil when the janitor is not scheduled
-	handlers  *tasks.Handlers
 }
 
 // New builds a worker; Start or Run it.
@@ -140,7 +139,7 @@ func New(cfg Config) (*Worker, error) {
 		// Failures are recorded on the upload and logged by the handlers.
 		ErrorHandler: asynq.ErrorHandlerFunc(func(context.Context, *asynq.Task, error) {}),
 	})
-	w := &Worker{srv: srv, mux: mux, handlers: handlers}
+	w := &Worker{srv: srv, mux: mux}
 	if cfg.JanitorInterval > 0 {
 		w.scheduler = asynq.NewSchedulerFromRedisClient(cfg.Redis, &asynq.SchedulerOpts{
 			Logger: asynqLogger{cfg.Logger.With("component", "scheduler")}, LogLevel: asynq.WarnLevel})
@@ -153,9 +152,6 @@ func New(cfg Config) (*Worker, error) {
 	}
 	return w, nil
 }
-
-// Handlers returns the task handlers the worker runs.
-func (w *Worker) Handlers() *tasks.Handlers { return w.handlers }
 
 // Start starts processing tasks (and scheduling the janitor) in the background.
 func (w *Worker) Start() error {
