@@ -35,13 +35,17 @@ func TestRetriesExhaustedFailThenResumeUploadsOnlyWhatIsMissing(t *testing.T) {
 		}
 		return testenv.Fault{}
 	})
-	e.startWorker(t, func(c *worker.Config) { c.PartRetries = 2 })
+	m := metrics.New(prometheus.NewRegistry())
+	e.startWorker(t, func(c *worker.Config) { c.PartRetries = 2; c.Metrics = m })
 	sum := e.writeFile(t, "f", 4*5*mib)
 	id := e.put(t, "f", "k", storage.MinPartSize)
 
 	u := e.wait(t, id)
 	require.Equal(t, state.Failed, u.State)
 	require.Contains(t, u.Error, "gave up after 3 attempts")
+	require.GreaterOrEqual(t, testutil.ToFloat64(m.Retries.WithLabelValues(tasks.TypePart)), 2.0,
+		"at least part 2's two retries are counted")
+	require.EqualValues(t, 1, testutil.ToFloat64(m.UploadsFinished.WithLabelValues("failed")), "the upload fails once")
 	require.Contains(t, u.Error, "InternalError")
 	failed, n, err := e.store.FailedUploads(e.ctx, id.Migration, 0, 10)
 	require.NoError(t, err)
@@ -167,9 +171,10 @@ func TestJanitor(t *testing.T) {
 	e := setup(t)
 	const stalledAfter = time.Second
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	m := metrics.New(prometheus.NewRegistry())
 	h, err := tasks.NewHandlers(tasks.Config{Store: e.store, S3: e.storage, Sources: e.volume, Queue: e.queue,
 		Logger: quietLogger(), Janitor: tasks.JanitorConfig{StalledAfter: stalledAfter, OrphanGrace: time.Millisecond,
-			Managed: []tasks.Location{{Bucket: e.bucket}}}, Tasks: insp})
+			Managed: []tasks.Location{{Bucket: e.bucket}}}, Tasks: insp, Metrics: m})
 	require.NoError(t, err)
 
 	// A stalled upload: planned, multipart upload created, then its part tasks were lost.
@@ -203,6 +208,9 @@ func TestJanitor(t *testing.T) {
 	wg.Wait()
 
 	require.Equal(t, 2, e.proxy.Count(testenv.OpAbortMultipartUpload), "one abort for the stalled upload, one for the orphan")
+	require.EqualValues(t, 1, testutil.ToFloat64(m.JanitorActions.WithLabelValues(tasks.ActionStalledFailed)))
+	require.EqualValues(t, 1, testutil.ToFloat64(m.JanitorActions.WithLabelValues(tasks.ActionOrphanAborted)))
+	require.EqualValues(t, 1, testutil.ToFloat64(m.UploadsFinished.WithLabelValues("failed")))
 	got, err := e.store.Get(e.ctx, stalled)
 	require.NoError(t, err)
 	require.Equal(t, state.Failed, got.State)
