@@ -70,11 +70,17 @@ local function move(from, to, now)
     redis.call('EXPIRE', parts_key, retention)
   else
     redis.call('ZADD', live_index_key(), now, id)
-    redis.call('PERSIST', upload_key)
-    redis.call('PERSIST', parts_key)
   end
   redis.call('HSET', migration_key, 'updated', now)
-  settle_migration()
+  if from ~= to then
+    -- Expiry changes only when the state does: a live upload's keys and its migration's
+    -- keys carry no expiry (a recorded part, uploading → uploading, leaves them alone).
+    if not terminal_counter[to] then
+      redis.call('PERSIST', upload_key)
+      redis.call('PERSIST', parts_key)
+    end
+    settle_migration()
+  end
   publish()
   return version
 end
