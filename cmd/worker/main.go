@@ -86,6 +86,8 @@ func run() int {
 	janitorInterval := fs.Duration("janitor-interval", cli.EnvDuration("PARTFLOW_JANITOR_INTERVAL", 10*time.Minute), "how often the fleet runs the janitor (once per interval in all); negative disables (PARTFLOW_JANITOR_INTERVAL)")
 	stalledAfter := fs.Duration("stalled-after", cli.EnvDuration("PARTFLOW_STALLED_AFTER", 24*time.Hour), "the janitor fails and aborts uploads without progress (and without queued tasks) for this long (PARTFLOW_STALLED_AFTER)")
 	orphanGrace := fs.Duration("orphan-grace", cli.EnvDuration("PARTFLOW_ORPHAN_GRACE", 24*time.Hour), "the janitor aborts unowned multipart uploads older than this (PARTFLOW_ORPHAN_GRACE)")
+	heartbeat := fs.Duration("heartbeat-interval", cli.EnvDuration("PARTFLOW_HEARTBEAT_INTERVAL", time.Second),
+		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds; negative disables it (PARTFLOW_HEARTBEAT_INTERVAL)")
 	managed := fs.String("janitor-managed", cli.Env("PARTFLOW_JANITOR_MANAGED", ""), "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads (PARTFLOW_JANITOR_MANAGED)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -188,7 +190,7 @@ func run() int {
 		metrics.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: *concurrency,
 		ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
-		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg),
+		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg), HeartbeatInterval: *heartbeat,
 		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, Managed: locations}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)

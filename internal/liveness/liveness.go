@@ -9,14 +9,18 @@
 //
 // Every worker process runs a Tracker. Its Middleware keeps the IDs of the tasks the process
 // is running in memory, and its heartbeat writes them to Redis every Interval under a key that
-// expires after TTL (three intervals by default). Once per ScanInterval one worker of the fleet
-// (whoever takes a short lock) compares asynq's active tasks in every queue with the union of
-// the live heartbeats: a task that is active but that no live worker runs is a suspect; a
-// suspect still orphaned on a scan at least TTL later (so a task that started just after a
-// heartbeat was written is never taken for dead) is rescued: a copy with the same type,
+// expires after TTL (five intervals by default, so a process stalled for a few seconds is not
+// taken for dead). Once per ScanInterval one worker of the fleet (whoever takes a short lock)
+// compares asynq's active tasks in every queue with the union of the live heartbeats: a task
+// that is active but that no live worker runs is a suspect; a suspect still orphaned on a
+// scan at least two intervals later (a task that started just after a heartbeat was written
+// shows up in the next one) is rescued: a copy with the same type,
 // payload, headers, queue, retry budget and timeout is enqueued under a new task ID, once (a
-// marker per orphaned task ID, set with NX). The orphan itself is left to asynq, which
-// retries it after its lease expires.
+// marker per orphaned task ID, set with NX). The death counts as one attempt: the copy gets
+// the retries the orphan had left, less one, and an orphan with none left is not rescued
+// (asynq archives it when it recovers it). The orphan itself is left to asynq, which retries
+// it after its lease expires; by then the work is usually done and the handler finds nothing
+// left to do.
 //
 // # Considerations
 //
@@ -92,7 +96,9 @@ type Config struct {
 	Logger   *slog.Logger
 
 	// Interval between heartbeats; default 1s. TTL is how long a heartbeat counts; default
-	// three intervals. ScanInterval is how often the fleet looks for orphans; default 2s.
+	// five intervals. ScanInterval is how often the fleet looks for orphans; default 2s. A
+	// dead worker's tasks run again about TTL + ScanInterval + 2 × Interval after its last
+	// heartbeat (9 s with the defaults).
 	Interval, TTL, ScanInterval time.Duration
 
 	// OnRescue, if set, is called for every task rescued (metrics).
@@ -117,10 +123,10 @@ func (c *Config) validate() error {
 		c.Interval = time.Second
 	}
 	if c.TTL == 0 {
-		c.TTL = 3 * c.Interval
+		c.TTL = 5 * c.Interval
 	}
-	if c.TTL <= c.Interval {
-		return fmt.Errorf("liveness: TTL %v must be longer than Interval %v", c.TTL, c.Interval)
+	if c.TTL < 2*c.Interval {
+		return fmt.Errorf("liveness: TTL %v must be at least two intervals (%v)", c.TTL, 2*c.Interval)
 	}
 	if c.ScanInterval == 0 {
 		c.ScanInterval = 2 * time.Second
@@ -287,7 +293,7 @@ func (t *Tracker) listActive(queue string) ([]*asynq.TaskInfo, error) {
 	for p := 1; ; p++ {
 		ts, err := t.cfg.Active.ListActiveTasks(queue, asynq.PageSize(page), asynq.Page(p))
 		if err != nil {
-			if strings.Contains(err.Error(), "does not exist") {
+			if errors.Is(err, asynq.ErrQueueNotFound) {
 				return all, nil // a queue nobody has used yet
 			}
 			return nil, fmt.Errorf("liveness: list active tasks of %s: %w", queue, err)
@@ -300,7 +306,7 @@ func (t *Tracker) listActive(queue string) ([]*asynq.TaskInfo, error) {
 }
 
 // judge records first sightings of orphans, forgets suspects that are no longer orphaned and
-// rescues those orphaned for at least a TTL.
+// rescues those seen orphaned for at least two heartbeat intervals.
 func (t *Tracker) judge(ctx context.Context, orphans []*asynq.TaskInfo) (int, error) {
 	seen, err := t.cfg.Redis.HGetAll(ctx, suspectsKey).Result()
 	if err != nil {
@@ -317,7 +323,7 @@ func (t *Tracker) judge(ctx context.Context, orphans []*asynq.TaskInfo) (int, er
 			fresh = append(fresh, ti.ID, now)
 			continue
 		}
-		if since, _ := strconv.ParseInt(first, 10, 64); now-since < t.cfg.TTL.Milliseconds() {
+		if since, _ := strconv.ParseInt(first, 10, 64); now-since < 2*t.cfg.Interval.Milliseconds() {
 			continue
 		}
 		ok, err := t.rescue(ctx, ti)
@@ -353,13 +359,21 @@ func (t *Tracker) judge(ctx context.Context, orphans []*asynq.TaskInfo) (int, er
 // rescue enqueues a copy of an orphaned task, once per orphan.
 func (t *Tracker) rescue(ctx context.Context, ti *asynq.TaskInfo) (bool, error) {
 	// The marker outlives the orphan: asynq recovers it within two minutes of its lease.
+	// The death counts as an attempt, as asynq counts it when it recovers the task: a task
+	// that keeps killing its workers runs out of attempts (the copy's budget is what is
+	// left), and then it is left to asynq, which archives it.
+	left := ti.MaxRetry - ti.Retried - 1
+	if left < 0 {
+		t.cfg.Logger.Warn("TaskNotRescued", "task_id", ti.ID, "type", ti.Type, "reason", "no retries left")
+		return false, nil
+	}
 	won, err := t.cfg.Redis.SetNX(ctx, rescuedKey(ti.ID), t.cfg.Instance, max(ti.Timeout, 10*time.Minute)).Result()
 	if err != nil || !won {
 		return false, err
 	}
 	base, _, _ := strings.Cut(ti.ID, RescueSuffix)
 	id := base + RescueSuffix + strconv.FormatInt(time.Now().UnixMilli(), 36)
-	opts := []asynq.Option{asynq.TaskID(id), asynq.Queue(ti.Queue), asynq.MaxRetry(max(ti.MaxRetry-ti.Retried, 1))}
+	opts := []asynq.Option{asynq.TaskID(id), asynq.Queue(ti.Queue), asynq.MaxRetry(left)}
 	if ti.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(ti.Timeout))
 	}

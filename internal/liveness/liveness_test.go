@@ -37,7 +37,7 @@ func startNode(t *testing.T, rdb *redis.Client, name string, handler asynq.Handl
 		Redis: rdb, Queue: asynq.NewClientFromRedisClient(rdb), Active: asynq.NewInspectorFromRedisClient(rdb),
 		Queues: []string{queue}, Types: []string{taskType}, Instance: name + fmt.Sprint(time.Now().UnixNano()),
 		Logger:   slog.New(slog.DiscardHandler),
-		Interval: 100 * time.Millisecond, TTL: 300 * time.Millisecond, ScanInterval: 200 * time.Millisecond,
+		Interval: 100 * time.Millisecond, TTL: 500 * time.Millisecond, ScanInterval: 200 * time.Millisecond,
 		OnRescue: func(string) { rescued.Add(1) },
 	})
 	require.NoError(t, err)

@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/partflow/partflow/internal/liveness"
 	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
@@ -54,6 +58,10 @@ type Config struct {
 	Janitor         tasks.JanitorConfig
 	// Metrics, if set, receives the workers' series (see internal/metrics).
 	Metrics *metrics.Metrics
+	// HeartbeatInterval is how often the worker tells the fleet which tasks it runs, so that
+	// the tasks of a worker that died run again within seconds (internal/liveness); default
+	// 1s, negative disables it (a dead worker's tasks then wait for asynq's recovery, 60-120 s).
+	HeartbeatInterval time.Duration
 }
 
 func (c *Config) validate() error {
@@ -106,8 +114,16 @@ func (c *Config) validate() error {
 type Worker struct {
 	srv       *asynq.Server
 	mux       *asynq.ServeMux
-	scheduler *asynq.Scheduler // nil when the janitor is not scheduled
+	scheduler *asynq.Scheduler  // nil when the janitor is not scheduled
+	liveness  *liveness.Tracker // nil when disabled
+
+	stopLiveness context.CancelFunc
+	livenessDone chan struct{}
 }
+
+// rescuable are the task types whose orphans are rerun at once (the janitor is periodic and
+// runs again by itself).
+var rescuable = []string{tasks.TypeStart, tasks.TypePart, tasks.TypeFinalize, tasks.TypeAbort}
 
 // New builds a worker; Start or Run it.
 func New(cfg Config) (*Worker, error) {
@@ -126,6 +142,17 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	mux := asynq.NewServeMux()
+	var tracker *liveness.Tracker
+	if cfg.HeartbeatInterval >= 0 {
+		tracker, err = liveness.New(liveness.Config{Redis: cfg.Redis, Queue: queue,
+			Active: asynq.NewInspectorFromRedisClient(cfg.Redis), Queues: slices.Sorted(maps.Keys(cfg.Queues)),
+			Types: rescuable, Instance: instanceID(), Logger: cfg.Logger.With("component", "liveness"),
+			Interval: cfg.HeartbeatInterval})
+		if err != nil {
+			return nil, err
+		}
+		mux.Use(tracker.Middleware)
+	}
 	handlers.Register(mux)
 	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -139,7 +166,7 @@ func New(cfg Config) (*Worker, error) {
 		// Failures are recorded on the upload and logged by the handlers.
 		ErrorHandler: asynq.ErrorHandlerFunc(func(context.Context, *asynq.Task, error) {}),
 	})
-	w := &Worker{srv: srv, mux: mux}
+	w := &Worker{srv: srv, mux: mux, liveness: tracker}
 	if cfg.JanitorInterval > 0 {
 		w.scheduler = asynq.NewSchedulerFromRedisClient(cfg.Redis, &asynq.SchedulerOpts{
 			Logger: asynqLogger{cfg.Logger.With("component", "scheduler")}, LogLevel: asynq.WarnLevel})
@@ -164,6 +191,14 @@ func (w *Worker) Start() error {
 			return fmt.Errorf("worker: start scheduler: %w", err)
 		}
 	}
+	if w.liveness != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		w.stopLiveness, w.livenessDone = cancel, make(chan struct{})
+		go func() {
+			defer close(w.livenessDone)
+			w.liveness.Run(ctx)
+		}()
+	}
 	return nil
 }
 
@@ -174,6 +209,19 @@ func (w *Worker) Shutdown() {
 		w.scheduler.Shutdown()
 	}
 	w.srv.Shutdown()
+	// Heartbeats go on until the server has handed its unfinished tasks back, so none of
+	// them is taken for an orphan meanwhile.
+	if w.stopLiveness != nil {
+		w.stopLiveness()
+		<-w.livenessDone
+	}
+}
+
+// instanceID names this process for the liveness heartbeat: host, PID and a random suffix
+// (a restarted container may reuse the PID).
+func instanceID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d:%08x", host, os.Getpid(), rand.Uint32())
 }
 
 // Run processes tasks until ctx ends (the caller maps SIGTERM to that), then shuts down
