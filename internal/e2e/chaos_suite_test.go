@@ -441,6 +441,10 @@ func TestChaosSoak(t *testing.T) {
 		objects += st.Completed
 		bytes += st.BytesDone
 		require.NoError(t, os.RemoveAll(filepath.Join(c.volume, dir)))
+		for obj := range c.direct.ListObjects(t.Context(), c.bucket, minio.ListObjectsOptions{Prefix: dir + "/", Recursive: true}) {
+			require.NoError(t, obj.Err)
+			require.NoError(t, c.direct.RemoveObject(t.Context(), c.bucket, obj.Key, minio.RemoveObjectOptions{}))
+		}
 		t.Logf("soak round %d done at %v: %d objects, %.1f MiB so far", round, time.Since(start).Round(time.Second),
 			objects, float64(bytes)/mib)
 	}
