@@ -25,6 +25,8 @@ func (c *command) put(ctx context.Context, args []string) int {
 	contentType := fs.String("content-type", "", "Content-Type of the object (default application/octet-stream)")
 	wait := fs.Bool("wait", false, "wait until the upload finishes, showing progress; exit 0 only if it completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
+	volumeRoot := fs.String("volume-root", cli.Env("PARTFLOW_VOLUME_ROOT", ""),
+		"mount point of the shared volume, if the enqueuer sees it: a volume SRC must then exist there, checked before anything is enqueued (PARTFLOW_VOLUME_ROOT)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -38,6 +40,11 @@ func (c *command) put(ctx context.Context, args []string) int {
 	req := client.PutRequest{Source: *src, Bucket: *bucket, Key: *key, PartSize: int64(size), ContentType: *contentType}
 	if err := req.Validate(); err != nil {
 		return c.fail(exitUsage, "put: %v", err)
+	}
+	if *volumeRoot != "" {
+		if code := c.checkVolumeFile(*volumeRoot, *src); code != exitOK {
+			return code
+		}
 	}
 
 	pf, closeAll, err := c.connect(ctx)
@@ -143,6 +150,20 @@ func (c *command) printJSON(v any) int {
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return c.fail(exitRuntime, "write JSON: %v", err)
+	}
+	return exitOK
+}
+
+// checkVolumeFile checks a volume source before anything is enqueued, when the enqueuer
+// sees the volume (--volume-root): a missing file is found now, not by a worker.
+func (c *command) checkVolumeFile(volumeRoot, src string) int {
+	root, err := os.OpenRoot(volumeRoot)
+	if err != nil {
+		return c.fail(exitUsage, "put: volume root: %v", err)
+	}
+	defer root.Close()
+	if err := client.CheckVolumeFile(root, src); err != nil {
+		return c.fail(exitUsage, "put: %v", err)
 	}
 	return exitOK
 }

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/partflow/partflow/internal/localstack"
+)
+
+// TestUnreachableRedisPrintsOnlyOurMessage: with nothing listening on the Redis port, the
+// enqueuer's stderr holds its own message and none of go-redis's log lines.
+func TestUnreachableRedisPrintsOnlyOurMessage(t *testing.T) {
+	t.Parallel()
+	port, err := localstack.FreePort() // closed again: nothing listens there
+	require.NoError(t, err)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	for _, args := range [][]string{
+		{"put", "--source", "a", "--bucket", "bucket", "--key", "k"},
+		{"status", "m-0123456789abcdef0123"},
+		{"list"},
+	} {
+		cmd := exec.Command(filepath.Join(binDir, "enqueuer"), append(args, "--redis-url", url)...)
+		cmd.Env = localstack.IsolatedEnv()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%v", args)
+		require.Equal(t, 3, exit.ExitCode(), "%v: %s", args, stderr.String())
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		require.Len(t, lines, 1, "%v: one line of stderr, ours; got:\n%s", args, stderr.String())
+		require.True(t, strings.HasPrefix(lines[0], "enqueuer: "), "%v: %s", args, lines[0])
+		require.Contains(t, lines[0], "cannot reach Redis")
+		require.NotContains(t, stderr.String(), "pool.go")
+	}
+}
+
+// TestWorkerRefusesConcurrencyBelowOne: asynq would take 0 as one task per CPU; the worker
+// refuses it (and negative values), from the flag and from the environment.
+func TestWorkerRefusesConcurrencyBelowOne(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		env  string
+	}{
+		{args: []string{"--concurrency", "0"}},
+		{args: []string{"--concurrency=-3"}},
+		{env: "PARTFLOW_CONCURRENCY=0"},
+	} {
+		cmd := exec.Command(filepath.Join(binDir, "worker"), append(c.args, "--volume-root", t.TempDir())...)
+		cmd.Env = localstack.IsolatedEnv()
+		if c.env != "" {
+			cmd.Env = append(cmd.Env, c.env)
+		}
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%v %s: %s", c.args, c.env, out)
+		require.Equal(t, 2, exit.ExitCode(), "%v %s: %s", c.args, c.env, out)
+		require.Contains(t, string(out), "--concurrency (PARTFLOW_CONCURRENCY) must be at least 1")
+	}
+}
+
+// TestPutChecksVolumeFileAtOnce: an enqueuer that sees the volume (--volume-root, here from
+// PARTFLOW_VOLUME_ROOT) refuses a put of a file that is not there with exit 2, and enqueues
+// nothing; a file that is there, and a URL, are enqueued.
+func TestPutChecksVolumeFileAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.writeFile(t, "there/file", 10)
+	require.NoError(t, os.Symlink("/etc/hostname", filepath.Join(s.volume, "escape")))
+	for _, c := range []struct{ src, message string }{
+		{"missing", "missing: no such file below the volume root"},
+		{"there/missing", "no such file below the volume root"},
+		{"there", "there is a directory"},
+		{"escape", "symlink leads outside the volume root"},
+	} {
+		r := s.enqueuer(t, "put", "--source", c.src, "--bucket", s.bucket, "--key", "k")
+		require.Equal(t, 2, r.code, "%s: %s", c.src, r.stderr)
+		require.Contains(t, r.stderr, c.message, c.src)
+	}
+	keys, err := s.redisKeys()
+	require.NoError(t, err)
+	require.Empty(t, keys, "a refused put enqueues nothing")
+
+	r := s.enqueuer(t, "put", "--source", "there/file", "--bucket", s.bucket, "--key", "k")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = s.enqueuer(t, "put", "--source", "https://example.com/x", "--bucket", s.bucket, "--key", "k")
+	require.Equal(t, 0, r.code, r.stderr)
+}
