@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -92,4 +93,44 @@ func TestPutChecksVolumeFileAtOnce(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	r = s.enqueuer(t, "put", "--source", "https://example.com/x", "--bucket", s.bucket, "--key", "k")
 	require.Equal(t, 0, r.code, r.stderr)
+}
+
+// TestResumeCountsEachUploadOnce: a manifest migration with failed uploads (the issue had 5;
+// more make the race below certain), re-run with the same (derived) ID, then resumed while a
+// worker fails the resumed uploads again at once: resume says how many it resumed, each once,
+// however fast they fail again (it counted re-failed ones again as it paged on).
+func TestResumeCountsEachUploadOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.writeFile(t, "ok", 10)
+	s.startWorker(t, "worker", "--concurrency", "4")
+	var manifest strings.Builder
+	manifest.WriteString(`{"source":"ok","key":"ok"}` + "\n")
+	const failing = 100
+	for i := range failing {
+		fmt.Fprintf(&manifest, `{"source":"missing/%d","key":"gone/%d"}`+"\n", i, i)
+	}
+	args := []string{"migrate", "--bucket", s.bucket, "--manifest", "-", "--wait", "--json"}
+	r := s.run(t, strings.NewReader(manifest.String()), args...)
+	require.Equal(t, 1, r.code, r.stderr)
+	first := decodeMigrate(t, r)
+	require.EqualValues(t, failing, first.Report.Failed)
+
+	r = s.run(t, strings.NewReader(manifest.String()), args...)
+	require.Equal(t, 1, r.code, r.stderr)
+	again := decodeMigrate(t, r)
+	require.Equal(t, first.MigrationID, again.MigrationID, "a re-run carries on the same migration")
+	require.EqualValues(t, failing+1, again.Enqueue.Existing)
+	require.EqualValues(t, failing, again.Report.Failed)
+
+	for range 3 {
+		r = s.run(t, nil, "resume", first.MigrationID)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, fmt.Sprintf("resumed %d upload(s) of %s; 0 left alone\n", failing, first.MigrationID), r.stdout)
+		r = s.run(t, nil, "status", first.MigrationID, "--watch", "--json")
+		require.Equal(t, 1, r.code, r.stderr)
+		var rep reportOutput
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+		require.EqualValues(t, failing, rep.Failed, "the missing files fail again")
+	}
 }
