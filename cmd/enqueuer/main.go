@@ -44,7 +44,8 @@ Commands:
            (aborts the multipart upload in S3 and drops pending tasks)
 
 SRC is a path relative to the workers' volume root (or an http(s) URL).
-Every command takes --redis-url (PARTFLOW_REDIS_URL) and --redis-cluster (PARTFLOW_REDIS_CLUSTER).
+Every command takes --redis-url (PARTFLOW_REDIS_URL), --redis-cluster (PARTFLOW_REDIS_CLUSTER),
+-q (only results and errors) and -v (a progress line per change, the Redis client's log lines).
 Run 'enqueuer COMMAND --help' for a command's flags.
 
 Exit codes: 0 done (with --wait: every upload completed), 1 an upload failed or was cancelled,
@@ -89,6 +90,7 @@ type command struct {
 	stdout, stderr io.Writer
 	redisURL       *string
 	redisCluster   *bool
+	verbosity      verbosity // -v, -q
 }
 
 // flags returns a flag set with the shared Redis flags.
@@ -103,6 +105,7 @@ func (c *command) flags(name, synopsis string) *flag.FlagSet {
 		"Redis URL (PARTFLOW_REDIS_URL): redis://, rediss://, redis-sentinel://")
 	c.redisCluster = fs.Bool("redis-cluster", cli.EnvBool("PARTFLOW_REDIS_CLUSTER"),
 		"treat --redis-url as a comma list of cluster seeds (PARTFLOW_REDIS_CLUSTER)")
+	c.verbosity.define(fs)
 	return fs
 }
 
@@ -113,6 +116,9 @@ func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
 			return exitOK, false
 		}
 		return exitUsage, false
+	}
+	if err := c.verbosity.apply(c.stderr); err != nil {
+		return c.fail(exitUsage, "%s: %v", fs.Name(), err), false
 	}
 	return 0, true
 }

@@ -122,7 +122,7 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "invalid: %v\n", err)
 	}
 	skips.print = !*asJSON
-	skips.w = c.stderr
+	skips.w = c.notes()
 
 	// Pass 1: validate every item.
 	checkStart := time.Now()
@@ -153,15 +153,16 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 			js.value("skipped_entries", skips.kept)
 		}
 	} else {
-		fmt.Fprintf(c.stderr, "checked %d items in %s: %d valid, %d invalid", plan.Valid+plan.Invalid,
+		notes := c.notes()
+		fmt.Fprintf(notes, "checked %d items in %s: %d valid, %d invalid", plan.Valid+plan.Invalid,
 			time.Since(checkStart).Round(time.Millisecond), plan.Valid, plan.Invalid)
 		if plan.Bytes > 0 {
-			fmt.Fprintf(c.stderr, ", %s", humanize.IBytes(uint64(plan.Bytes)))
+			fmt.Fprintf(notes, ", %s", humanize.IBytes(uint64(plan.Bytes)))
 		}
 		if skips.n > 0 {
-			fmt.Fprintf(c.stderr, "; %d entries skipped (not regular files)", skips.n)
+			fmt.Fprintf(notes, "; %d entries skipped (not regular files)", skips.n)
 		}
-		fmt.Fprintln(c.stderr)
+		fmt.Fprintln(notes)
 	}
 	if plan.Invalid > 0 && !*skipInvalid {
 		return c.abort(js, exitUsage, "migrate: %d invalid items; nothing was enqueued (fix them, or pass --skip-invalid to enqueue the %d valid ones)",
@@ -202,7 +203,7 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 			res.Invalid-plan.Invalid)
 	}
 	if !*asJSON {
-		fmt.Fprintf(c.stderr, "migration %s: %d items enqueued in %s (%.0f items/s): %d new uploads, %d existing (%d start tasks re-enqueued)\n",
+		fmt.Fprintf(c.notes(), "migration %s: %d items enqueued in %s (%.0f items/s): %d new uploads, %d existing (%d start tasks re-enqueued)\n",
 			res.ID, res.Items, res.Duration.Round(time.Millisecond), res.Rate(), res.Created, res.Existing, res.Requeued)
 	}
 	if !*wait {
@@ -277,7 +278,7 @@ func (c *command) printPlan(req client.MigrateRequest, plan client.MigrationPlan
 // enqueueProgress returns the callback that shows the enqueue pass on stderr: a bar of items
 // on a terminal, a plain line every plainInterval otherwise, nothing with --json.
 func (c *command) enqueueProgress(asJSON bool, total int64) func(client.MigrateResult) {
-	if asJSON {
+	if asJSON || c.verbosity.quiet {
 		return nil
 	}
 	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {
@@ -294,7 +295,7 @@ func (c *command) enqueueProgress(asJSON bool, total int64) func(client.MigrateR
 	}
 	var last time.Time
 	return func(r client.MigrateResult) {
-		if r.Sealed || time.Since(last) < plainInterval {
+		if r.Sealed || time.Since(last) < c.plainEvery() {
 			return
 		}
 		last = time.Now()

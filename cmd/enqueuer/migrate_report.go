@@ -57,7 +57,7 @@ func (c *command) finishMigration(ctx context.Context, pf *client.Client, id str
 // of bytes (objects in its description) on a terminal, a plain line every plainInterval
 // otherwise, nothing with --json.
 func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Migration) {
-	if asJSON {
+	if asJSON || c.verbosity.quiet {
 		return nil
 	}
 	objects := func(m state.Migration) string {
@@ -93,7 +93,7 @@ func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Mi
 	var last time.Time
 	start := time.Now()
 	return func(m state.Migration) {
-		if !m.Finished() && time.Since(last) < plainInterval {
+		if !m.Finished() && time.Since(last) < c.plainEvery() {
 			return
 		}
 		last = time.Now()

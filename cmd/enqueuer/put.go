@@ -67,7 +67,7 @@ func (c *command) put(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	if !*asJSON {
-		fmt.Fprintf(c.stderr, "enqueued upload %s: %s → %s/%s\n", id, *src, *bucket, *key)
+		fmt.Fprintf(c.notes(), "enqueued upload %s: %s → %s/%s\n", id, *src, *bucket, *key)
 	}
 	return c.waitUpload(ctx, pf, id, *asJSON)
 }
@@ -96,7 +96,7 @@ func (c *command) waitUpload(ctx context.Context, pf *client.Client, id state.Up
 
 // progress returns the callback that shows an upload's progress on stderr.
 func (c *command) progress(asJSON bool) func(state.Upload) {
-	if asJSON {
+	if asJSON || c.verbosity.quiet {
 		return nil
 	}
 	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {

@@ -134,3 +134,43 @@ func TestResumeCountsEachUploadOnce(t *testing.T) {
 		require.EqualValues(t, failing, rep.Failed, "the missing files fail again")
 	}
 }
+
+// TestEnqueuerQuietAndVerbose: -q leaves stderr empty (results still on stdout), -v adds a
+// progress line per change and the Redis client's own log lines; both at once is a usage error.
+func TestEnqueuerQuietAndVerbose(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.writeFile(t, "f", 6*mib)
+	s.writeFile(t, "tree/a", 10)
+	s.startWorker(t, "worker")
+
+	r := s.enqueuer(t, "put", "-q", "--source", "f", "--bucket", s.bucket, "--key", "quiet", "--part-size", "5MiB", "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Empty(t, r.stderr, "-q: nothing on stderr")
+	require.Contains(t, r.stdout, "completed "+s.bucket+"/quiet")
+	r = s.enqueuer(t, "migrate", "-q", "--bucket", s.bucket, "--source", "tree", "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Empty(t, r.stderr, "-q: nothing on stderr")
+	require.Contains(t, r.stdout, "uploads    1: 1 completed")
+
+	r = s.enqueuer(t, "put", "--source", "f", "--bucket", s.bucket, "--key", "normal", "--part-size", "5MiB", "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stderr, "enqueued upload")
+
+	r = s.enqueuer(t, "migrate", "-v", "--bucket", s.bucket, "--source", "tree", "--id", "verbose", "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stderr, "checked 1 items")
+	// Every change is a line; without -v the first and the last would be (5s apart at most).
+	require.Contains(t, r.stderr, "migration verbose: 1/1 objects")
+
+	port, err := localstack.FreePort()
+	require.NoError(t, err)
+	r = s.enqueuer(t, "list", "-v", "--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", port))
+	require.Equal(t, 3, r.code, r.stderr)
+	require.Contains(t, r.stderr, "component=go-redis", "-v shows the Redis client's own lines")
+	require.Contains(t, r.stderr, "enqueuer: cannot reach Redis")
+
+	r = s.enqueuer(t, "list", "-q", "-v")
+	require.Equal(t, 2, r.code, r.stderr)
+	require.Contains(t, r.stderr, "-q and -v exclude each other")
+}
