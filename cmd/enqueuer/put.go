@@ -25,6 +25,7 @@ func (c *command) put(ctx context.Context, args []string) int {
 	contentType := fs.String("content-type", "", "Content-Type of the object (default application/octet-stream)")
 	wait := fs.Bool("wait", false, "wait until the upload finishes, showing progress; exit 0 only if it completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
+	jsonLines := c.jsonLinesFlag(fs, "--wait")
 	volumeRoot := fs.String("volume-root", cli.Env("PARTFLOW_VOLUME_ROOT", ""),
 		"mount point of the shared volume, if the enqueuer sees it: a volume SRC must then exist there, checked before anything is enqueued (PARTFLOW_VOLUME_ROOT)")
 	if code, ok := c.parse(fs, args); !ok {
@@ -32,6 +33,9 @@ func (c *command) put(ctx context.Context, args []string) int {
 	}
 	if fs.NArg() > 0 {
 		return c.fail(exitUsage, "put: unexpected argument %q", fs.Arg(0))
+	}
+	if code := c.startEvents("put", *jsonLines, *asJSON); code != exitOK {
+		return code
 	}
 	size, err := humanize.ParseBytes(*partSize)
 	if err != nil {
@@ -59,6 +63,13 @@ func (c *command) put(ctx context.Context, args []string) int {
 		}
 		return c.fail(exitRuntime, "put: %v", err)
 	}
+	if c.events != nil {
+		c.events.enqueuedUpload(id)
+		if !*wait {
+			c.events.done(id.String(), string(state.Planned), exitOK)
+			return c.eventsDone(exitOK)
+		}
+	}
 	if !*wait {
 		if *asJSON {
 			return c.printJSON(map[string]string{"upload_id": id.String(), "migration_id": id.Migration})
@@ -66,7 +77,7 @@ func (c *command) put(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stdout, id)
 		return exitOK
 	}
-	if !*asJSON {
+	if !*asJSON && c.events == nil {
 		fmt.Fprintf(c.notes(), "enqueued upload %s: %s → %s/%s\n", id, *src, *bucket, *key)
 	}
 	return c.waitUpload(ctx, pf, id, *asJSON)
@@ -81,21 +92,29 @@ func (c *command) waitUpload(ctx context.Context, pf *client.Client, id state.Up
 	if err != nil {
 		return c.fail(exitRuntime, "waiting for %s: %v (the upload goes on; check it with 'enqueuer status %s')", id, err, id)
 	}
-	if asJSON {
-		if code := c.printJSON(client.StatusOf(u)); code != exitOK {
-			return code
+	code := exitOK
+	if u.State != state.Completed {
+		code = exitFailed
+	}
+	switch {
+	case c.events != nil:
+		c.events.done(id.String(), string(u.State), code)
+		return c.eventsDone(code)
+	case asJSON:
+		if wcode := c.printJSON(client.StatusOf(u)); wcode != exitOK {
+			return wcode
 		}
-	} else {
+	default:
 		c.summary(u, time.Since(start))
 	}
-	if u.State != state.Completed {
-		return exitFailed
-	}
-	return exitOK
+	return code
 }
 
 // progress returns the callback that shows an upload's progress on stderr.
 func (c *command) progress(asJSON bool) func(state.Upload) {
+	if c.events != nil {
+		return c.events.upload
+	}
 	if asJSON || c.verbosity.quiet {
 		return nil
 	}
