@@ -13,11 +13,15 @@ import (
 )
 
 func (c *command) status(ctx context.Context, args []string) int {
-	fs := c.flags("status", "ID [--watch] [--json]")
+	fs := c.flags("status", "ID [--watch] [--json | --json-lines]")
 	watch := fs.Bool("watch", false, "follow the upload or migration until it finishes, showing progress (exit 0 only if every upload completed)")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
+	jsonLines := c.jsonLinesFlag(fs, "--watch")
 	id, code, ok := c.parseWithID(fs, "status", args)
 	if !ok {
+		return code
+	}
+	if code := c.startEvents("status", *jsonLines, *asJSON); code != exitOK {
 		return code
 	}
 
@@ -43,6 +47,11 @@ func (c *command) status(ctx context.Context, args []string) int {
 	}
 	if err != nil {
 		return c.fail(exitRuntime, "status: %v", err)
+	}
+	if c.events != nil {
+		c.events.upload(u)
+		c.events.done(u.ID.String(), string(u.State), exitOK)
+		return c.eventsDone(exitOK)
 	}
 	if *asJSON {
 		return c.printJSON(client.StatusOf(u))

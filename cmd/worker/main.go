@@ -72,7 +72,7 @@ func run() int {
 		`JSON file of per-host request headers for URL sources, {"host": {"Header": "value"}} (PARTFLOW_URL_HEADERS_FILE)`)
 	urlTimeout := fs.Duration("url-timeout", cli.EnvDuration("PARTFLOW_URL_TIMEOUT", 30*time.Second),
 		"how long a URL source's server may stay silent: to connect and answer, and between body bytes (PARTFLOW_URL_TIMEOUT)")
-	concurrency := fs.Int("concurrency", cli.EnvInt("PARTFLOW_CONCURRENCY", 8), "tasks run at once (PARTFLOW_CONCURRENCY)")
+	concurrency := fs.Int("concurrency", cli.EnvInt("PARTFLOW_CONCURRENCY", 8), "tasks run at once, at least 1 (PARTFLOW_CONCURRENCY)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", cli.EnvDuration("PARTFLOW_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long running tasks may finish after SIGTERM; keep it below the pod's terminationGracePeriodSeconds (PARTFLOW_SHUTDOWN_TIMEOUT)")
 	retention := fs.Duration("retention", cli.EnvDuration("PARTFLOW_RETENTION", 7*24*time.Hour), "how long finished records are kept (PARTFLOW_RETENTION)")
@@ -93,6 +93,11 @@ func run() int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if *concurrency < 1 {
+		// asynq would quietly take 0 as "one per CPU".
+		fmt.Fprintf(os.Stderr, "worker: --concurrency (PARTFLOW_CONCURRENCY) must be at least 1, got %d\n", *concurrency)
 		return 2
 	}
 
