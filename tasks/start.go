@@ -48,6 +48,9 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 	if err != nil {
 		return h.fail(ctx, j, err, false)
 	}
+	if err := h.budget.check(min(parts.PartSize, info.Size)); err != nil {
+		return h.fail(ctx, j, err, false)
+	}
 	plan := state.Plan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
 	opts := storage.ObjectOptions{ContentType: j.u.ContentType, Metadata: j.u.Metadata}
 
@@ -100,6 +103,13 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 
 // putSingle uploads a small object with one PutObject and completes the upload.
 func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan state.Plan, opts storage.ObjectOptions) error {
+	release, err := h.budget.acquire(ctx, info.Size)
+	if errors.Is(err, ErrPartTooLarge) {
+		return h.fail(ctx, j, err, false)
+	} else if err != nil {
+		return h.retryOrGiveUp(ctx, j, err)
+	}
+	defer release()
 	buf := make([]byte, info.Size)
 	if err := h.sources.ReadAt(ctx, j.u.Source, info, 0, buf); err != nil {
 		if source.Permanent(err) {
