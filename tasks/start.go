@@ -52,7 +52,7 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 		return h.fail(ctx, j, err, false)
 	}
 	plan := state.Plan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
-	opts := storage.ObjectOptions{ContentType: j.u.ContentType, Metadata: j.u.Metadata}
+	opts := storage.ObjectOptions{ContentType: j.u.ContentType, Metadata: withFingerprint(j.u.Metadata, info.Fingerprint)}
 
 	if j.u.SkipExisting {
 		if skipped, err := h.skipExisting(ctx, j, info, plan); skipped || err != nil {
