@@ -42,7 +42,8 @@ Sources are paths relative to --volume-root and/or http(s) URLs whose host --all
 allows; at least one of the two is required. URL sources never connect to loopback, private,
 link-local, CGNAT or cloud metadata addresses unless --url-allow-private or --url-allow-addr
 says so. Per-host request headers (an Authorization token, say) come from --url-headers-file,
-a JSON object {"host": {"Header": "value"}}; they go to that host only and are never logged.
+a JSON object {"host": {"Header": "value"}}; they go to that host only, over https only
+unless the key names an http:// origin ("http://host[:port]"), and are never logged.
 
 S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the region from
 AWS_REGION (default us-east-1). Part and PUT buffers held at once never exceed
