@@ -51,6 +51,9 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 	if err := h.budget.check(min(parts.PartSize, info.Size)); err != nil {
 		return h.fail(ctx, j, err, false)
 	}
+	if err := h.checkDestination(ctx, j); err != nil {
+		return err
+	}
 	plan := state.Plan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
 	opts := storage.ObjectOptions{ContentType: j.u.ContentType, Metadata: withFingerprint(j.u.Metadata, info.Fingerprint)}
 
@@ -117,6 +120,11 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 		}
 		return h.retryOrGiveUp(ctx, j, err)
 	}
+	releaseDest, err := h.holdDestination(ctx, j, PartTimeout(info.Size), false)
+	if err != nil {
+		return err
+	}
+	defer releaseDest()
 	etag, err := h.s3.PutObject(ctx, j.object(), buf, opts)
 	if err != nil {
 		return h.s3Error(ctx, j, fmt.Errorf("put object: %w", err))
