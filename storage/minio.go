@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -337,7 +338,17 @@ func (m *Minio) StatObject(ctx context.Context, obj Object) (ObjectInfo, error) 
 		ETag:         NormalizeETag(info.ETag),
 		ContentType:  info.ContentType,
 		LastModified: info.LastModified,
+		Metadata:     lowerKeys(info.UserMetadata),
 	}, nil
+}
+
+// lowerKeys returns m with its keys in lower case (minio-go canonicalizes them as headers).
+func lowerKeys(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
 }
 
 // ListUploads implements Multipart.

@@ -34,6 +34,9 @@ type ObjectInfo struct {
 	ETag         string
 	ContentType  string
 	LastModified time.Time
+	// Metadata is the object's user metadata, keys without the x-amz-meta- prefix and in
+	// lower case.
+	Metadata map[string]string
 }
 
 // Upload is an incomplete multipart upload.

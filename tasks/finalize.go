@@ -76,6 +76,14 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 		return h.fail(ctx, j, fmt.Errorf("recorded part ETags are not MD5s: %w", err), true)
 	}
 
+	releaseDest, err := h.holdDestination(ctx, j, CompleteTimeout(j.u.Size)+claimMargin, true)
+	if err != nil {
+		if !errors.Is(err, asynq.SkipRetry) {
+			h.release(ctx, j, claim)
+		}
+		return err
+	}
+	defer releaseDest()
 	etag, err := h.complete(ctx, j, parts, want)
 	if err != nil {
 		if !errors.Is(err, asynq.SkipRetry) {

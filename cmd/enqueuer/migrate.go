@@ -40,6 +40,7 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	concurrency := fs.Int("concurrency", client.DefaultMigrateConcurrency, "uploads enqueued at once")
 	allowHosts := fs.String("allow-url-host", cli.Env("PARTFLOW_ALLOW_URL_HOSTS", ""), "comma list of hosts URL sources may name: host, *.suffix or * (PARTFLOW_ALLOW_URL_HOSTS)")
 	firstKeys := fs.Int("show-keys", 10, "with --dry-run, how many keys to print")
+	dedupe := fs.String("dedupe", "", "what to do with a key listed more than once: refuse the migration (default, exit 2 listing them) or \"last\" to upload the last entry of each")
 	wait := fs.Bool("wait", false, "wait until every upload finished, showing progress; exit 0 only if all completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	jsonLines := c.jsonLinesFlag(fs, "--wait")
@@ -58,7 +59,7 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory")
 	}
 	req := client.MigrateRequest{ID: *id, Bucket: *bucket, Prefix: *prefix, Priority: client.Priority(*priority),
-		SkipExisting: *skipExisting, SkipInvalid: *skipInvalid, Concurrency: *concurrency}
+		SkipExisting: *skipExisting, SkipInvalid: *skipInvalid, Concurrency: *concurrency, Dedupe: client.Dedupe(*dedupe)}
 	if *partSize != "" {
 		n, err := humanize.ParseBytes(*partSize)
 		if err != nil {
@@ -171,10 +172,17 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		if skips.n > 0 {
 			fmt.Fprintf(notes, "; %d entries skipped (not regular files)", skips.n)
 		}
+		if plan.Duplicates > 0 {
+			fmt.Fprintf(notes, "; %d repeat an earlier key", plan.Duplicates)
+		}
 		fmt.Fprintln(notes)
 	}
 	if c.events != nil {
 		c.events.planned(req.ID, plan, *dryRun)
+	}
+	if plan.Duplicates > 0 && req.Dedupe == client.DedupeRefuse {
+		return c.abort(js, exitUsage, "migrate: %d items name a key an earlier item names too (listed above); nothing was enqueued (remove them, or pass --dedupe last to upload the last entry of each key)",
+			plan.Duplicates)
 	}
 	if plan.Invalid > 0 && !*skipInvalid {
 		return c.abort(js, exitUsage, "migrate: %d invalid items; nothing was enqueued (fix them, or pass --skip-invalid to enqueue the %d valid ones)",

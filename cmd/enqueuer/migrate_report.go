@@ -13,6 +13,7 @@ import (
 
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 )
 
@@ -168,7 +169,7 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 		dest += "/" + m.Prefix
 	}
 	fmt.Fprintf(w, "migration  %s (%s)\n", m.ID, rep.State)
-	fmt.Fprintf(w, "source     %s → %s\n", m.Source, dest)
+	fmt.Fprintf(w, "source     %s → %s\n", source.RedactSource(m.Source), dest)
 	fmt.Fprintf(w, "uploads    %d: %d completed", m.Total, m.Done)
 	if m.Skipped > 0 {
 		fmt.Fprintf(w, " (%d skipped: already in place)", m.Skipped)

@@ -9,6 +9,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/partflow/partflow/client"
+	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 )
 
@@ -57,7 +58,7 @@ func (c *command) status(ctx context.Context, args []string) int {
 		return c.printJSON(client.StatusOf(u))
 	}
 	fmt.Fprintf(c.stdout, "upload     %s\nstate      %s\nsource     %s\nobject     %s/%s\nprogress   %d/%d parts, %s of %s\n",
-		u.ID, u.State, u.Source, u.Bucket, u.Key, u.PartsDone, u.Parts,
+		u.ID, u.State, source.RedactSource(u.Source), u.Bucket, u.Key, u.PartsDone, u.Parts,
 		humanize.IBytes(uint64(u.BytesDone)), humanize.IBytes(uint64(max(u.Size, 0))))
 	if u.ETag != "" {
 		fmt.Fprintf(c.stdout, "etag       %s\n", u.ETag)

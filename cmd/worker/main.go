@@ -42,11 +42,13 @@ Sources are paths relative to --volume-root and/or http(s) URLs whose host --all
 allows; at least one of the two is required. URL sources never connect to loopback, private,
 link-local, CGNAT or cloud metadata addresses unless --url-allow-private or --url-allow-addr
 says so. Per-host request headers (an Authorization token, say) come from --url-headers-file,
-a JSON object {"host": {"Header": "value"}}; they go to that host only and are never logged.
+a JSON object {"host": {"Header": "value"}}; they go to that host only, over https only
+unless the key names an http:// origin ("http://host[:port]"), and are never logged.
 
 S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the region from
-AWS_REGION (default us-east-1). Memory is about --concurrency × part size (16 MiB by default)
-plus a fixed overhead of a few tens of MiB.
+AWS_REGION (default us-east-1). Part and PUT buffers held at once never exceed
+--memory-budget (default: half the container's memory limit, else --concurrency × 32 MiB);
+it is also the largest part the fleet accepts, so give every worker the same value.
 
 Flags (each has the environment fallback named in its description):
 `
@@ -73,6 +75,8 @@ func run() int {
 	urlTimeout := fs.Duration("url-timeout", cli.EnvDuration("PARTFLOW_URL_TIMEOUT", 30*time.Second),
 		"how long a URL source's server may stay silent: to connect and answer, and between body bytes (PARTFLOW_URL_TIMEOUT)")
 	concurrency := fs.Int("concurrency", cli.EnvInt("PARTFLOW_CONCURRENCY", 8), "tasks run at once, at least 1 (PARTFLOW_CONCURRENCY)")
+	memoryBudget := fs.String("memory-budget", cli.Env("PARTFLOW_MEMORY_BUDGET", "0"),
+		"bytes of part buffers held at once, e.g. 256MiB, and the largest part accepted; same on every worker; 0: half the cgroup memory limit, else concurrency × 32MiB (PARTFLOW_MEMORY_BUDGET)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", cli.EnvDuration("PARTFLOW_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long running tasks may finish after SIGTERM; keep it below the pod's terminationGracePeriodSeconds (PARTFLOW_SHUTDOWN_TIMEOUT)")
 	retention := fs.Duration("retention", cli.EnvDuration("PARTFLOW_RETENTION", 7*24*time.Hour), "how long finished records are kept (PARTFLOW_RETENTION)")
@@ -159,6 +163,18 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "worker: bad --bwlimit %q: %v\n", *bwlimit, err)
 		return 2
 	}
+	budget, err := humanize.ParseBytes(*memoryBudget)
+	if err != nil || budget > 1<<50 {
+		fmt.Fprintf(os.Stderr, "worker: bad --memory-budget %q: want a size such as 256MiB\n", *memoryBudget)
+		return 2
+	}
+	worker.SetGoMemLimit(log)
+	budgetFrom := "--memory-budget"
+	if budget == 0 {
+		var b int64
+		b, budgetFrom = worker.DefaultMemoryBudget(*concurrency)
+		budget = uint64(b)
+	}
 	var locations []tasks.Location
 	for _, l := range cli.ParseLocations(*managed) {
 		locations = append(locations, tasks.Location{Bucket: l[0], Prefix: l[1]})
@@ -194,7 +210,7 @@ func run() int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: *concurrency,
-		ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
+		MemoryBudget: int64(budget), ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
 		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg), HeartbeatInterval: *heartbeat,
 		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, Managed: locations}})
 	if err != nil {
@@ -220,6 +236,7 @@ func run() int {
 	}
 	log.Info("WorkerStarting", "s3_endpoint", *endpoint, "volume_root", *volumeRoot, "url_hosts", *urlHosts,
 		"url_header_hosts", urlHeaderHosts, "concurrency", *concurrency,
+		"memory_budget", humanize.IBytes(budget), "memory_budget_from", budgetFrom,
 		"shutdown_timeout", shutdownTimeout.String(), "metrics_addr", *metricsAddr)
 	if err := w.Run(ctx); err != nil {
 		log.Error("WorkerFailed", "error", err)

@@ -31,9 +31,13 @@ type Config struct {
 	Sources source.Reader
 	Logger  *slog.Logger // default slog.Default()
 
-	// Concurrency is how many tasks run at once; memory is about Concurrency × part size.
-	// Default 8.
+	// Concurrency is how many tasks run at once. Default 8.
 	Concurrency int
+	// MemoryBudget bounds the bytes of part and PUT buffers the worker holds at once; a task
+	// waits for its part's share. It is also the largest part the fleet accepts: an upload
+	// planned with bigger parts fails at plan time, so every worker must use the same value.
+	// Default DefaultMemoryBudget(Concurrency).
+	MemoryBudget int64
 	// ShutdownTimeout is how long in-flight tasks may run after a shutdown starts; tasks still
 	// running then are handed back to the queue. Default 30s.
 	ShutdownTimeout time.Duration
@@ -74,6 +78,8 @@ func (c *Config) validate() error {
 		return errors.New("worker: Config.Sources is required")
 	case c.Concurrency < 0:
 		return fmt.Errorf("worker: Config.Concurrency must be positive, got %d", c.Concurrency)
+	case c.MemoryBudget < 0:
+		return fmt.Errorf("worker: Config.MemoryBudget must not be negative, got %d", c.MemoryBudget)
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("worker: Config.ShutdownTimeout must not be negative, got %v", c.ShutdownTimeout)
 	}
@@ -82,6 +88,9 @@ func (c *Config) validate() error {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 8
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget, _ = DefaultMemoryBudget(c.Concurrency)
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
@@ -114,7 +123,8 @@ func (c *Config) validate() error {
 type Worker struct {
 	srv       *asynq.Server
 	mux       *asynq.ServeMux
-	scheduler *asynq.Scheduler  // nil when the janitor is not scheduled
+	scheduler *asynq.Scheduler // nil when the janitor is not scheduled
+	budget    *tasks.MemoryBudget
 	liveness  *liveness.Tracker // nil when disabled
 
 	stopLiveness context.CancelFunc
@@ -135,9 +145,10 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	queue := asynq.NewClientFromRedisClient(cfg.Redis)
+	budget := tasks.NewMemoryBudget(cfg.MemoryBudget)
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
-		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis)})
+		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget})
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +177,7 @@ func New(cfg Config) (*Worker, error) {
 		// Failures are recorded on the upload and logged by the handlers.
 		ErrorHandler: asynq.ErrorHandlerFunc(func(context.Context, *asynq.Task, error) {}),
 	})
-	w := &Worker{srv: srv, mux: mux, liveness: tracker}
+	w := &Worker{srv: srv, mux: mux, budget: budget, liveness: tracker}
 	if cfg.JanitorInterval > 0 {
 		w.scheduler = asynq.NewSchedulerFromRedisClient(cfg.Redis, &asynq.SchedulerOpts{
 			Logger: asynqLogger{cfg.Logger.With("component", "scheduler")}, LogLevel: asynq.WarnLevel})
@@ -179,6 +190,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	return w, nil
 }
+
+// Budget is the worker's memory budget (its size, the bytes held now and at most).
+func (w *Worker) Budget() *tasks.MemoryBudget { return w.budget }
 
 // Start starts processing tasks (and scheduling the janitor) in the background.
 func (w *Worker) Start() error {
