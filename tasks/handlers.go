@@ -169,20 +169,25 @@ func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) err
 	return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)
 }
 
-// abort discards the S3 multipart upload, on a context that outlives the task's.
+// abort discards the upload's S3 multipart upload, on a context that outlives the task's.
 func (h *Handlers) abort(ctx context.Context, j job) {
 	if j.u.S3UploadID == "" {
 		return
 	}
+	h.abortS3(ctx, j, j.u.S3UploadID)
+}
+
+// abortS3 discards S3 multipart upload s3ID of j's object, on a context that outlives the task's.
+func (h *Handlers) abortS3(ctx context.Context, j job, s3ID string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	err := h.s3.AbortUpload(ctx, j.object(), j.u.S3UploadID)
+	err := h.s3.AbortUpload(ctx, j.object(), s3ID)
 	if err != nil && !errors.Is(err, storage.ErrNoSuchUpload) {
-		j.log.Warn("AbortFailed", "error", err) // the janitor aborts it later
+		j.log.Warn("AbortFailed", "s3_upload_id", s3ID, "error", err) // the janitor aborts it later
 		return
 	}
-	_ = h.store.ForgetS3Upload(ctx, j.u.S3UploadID) // best effort: the janitor prunes it too
-	j.log.Info("MultipartAborted")
+	_ = h.store.ForgetS3Upload(ctx, s3ID) // best effort: the janitor prunes it too
+	j.log.Info("MultipartAborted", "s3_upload_id", s3ID)
 }
 
 // retryOrGiveUp returns err for asynq to retry, unless this was the last attempt: then the

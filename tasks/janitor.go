@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -300,7 +299,7 @@ func (h *Handlers) waiting(ctx context.Context, u state.Upload) bool {
 		done[p.Number] = true
 	}
 	for n := 1; n <= u.Parts; n++ {
-		if !done[n] && alive(queue, base+":part:"+strconv.Itoa(n)) {
+		if !done[n] && alive(queue, PartTaskID(u, n)) {
 			return true
 		}
 	}

@@ -45,7 +45,9 @@ func TestRetriesExhaustedFailThenResumeUploadsOnlyWhatIsMissing(t *testing.T) {
 	require.Contains(t, u.Error, "gave up after 3 attempts")
 	require.GreaterOrEqual(t, testutil.ToFloat64(m.Retries.WithLabelValues(tasks.TypePart)), 2.0,
 		"at least part 2's two retries are counted")
-	require.EqualValues(t, 1, testutil.ToFloat64(m.UploadsFinished.WithLabelValues("failed")), "the upload fails once")
+	// The handler counts the failure just after recording it: wait for the count, then check it.
+	require.Eventually(t, func() bool { return testutil.ToFloat64(m.UploadsFinished.WithLabelValues("failed")) >= 1 },
+		time.Minute, 10*time.Millisecond, "waiting for the failed upload to be counted")
 	require.Contains(t, u.Error, "InternalError")
 	failed, n, err := e.store.FailedUploads(e.ctx, id.Migration, 0, 10)
 	require.NoError(t, err)
@@ -57,6 +59,7 @@ func TestRetriesExhaustedFailThenResumeUploadsOnlyWhatIsMissing(t *testing.T) {
 		info, err := insp.GetQueueInfo(tasks.QueueDefault)
 		return err == nil && info.Pending+info.Active+info.Retry+info.Scheduled == 0
 	}, time.Minute, 20*time.Millisecond, "waiting for parts 2-4 to give up (or find the upload failed)")
+	require.EqualValues(t, 1, testutil.ToFloat64(m.UploadsFinished.WithLabelValues("failed")), "the upload fails once")
 	broken.Store(false)
 	// Part 3 reached S3 but its worker died before recording it: resume must adopt it.
 	buf := make([]byte, 5*mib)
