@@ -84,7 +84,8 @@ func run() int {
 	partTimeout := fs.Duration("part-timeout", cli.EnvDuration("PARTFLOW_PART_TIMEOUT", 0), "time limit of one part attempt; 0 means 5m plus 1s per MiB of the part (PARTFLOW_PART_TIMEOUT)")
 	bwlimit := fs.String("bwlimit", cli.Env("PARTFLOW_BWLIMIT", "0"), "cap on bytes per second this worker sends to S3, e.g. 100MiB; 0 means no limit (PARTFLOW_BWLIMIT)")
 	janitorInterval := fs.Duration("janitor-interval", cli.EnvDuration("PARTFLOW_JANITOR_INTERVAL", 10*time.Minute), "how often the fleet runs the janitor (once per interval in all); negative disables (PARTFLOW_JANITOR_INTERVAL)")
-	stalledAfter := fs.Duration("stalled-after", cli.EnvDuration("PARTFLOW_STALLED_AFTER", 24*time.Hour), "the janitor fails and aborts uploads without progress (and without queued tasks) for this long (PARTFLOW_STALLED_AFTER)")
+	stalledAfter := fs.Duration("stalled-after", cli.EnvDuration("PARTFLOW_STALLED_AFTER", 24*time.Hour), "the janitor fails uploads without progress (and without queued tasks) for this long, keeping their parts for resume (PARTFLOW_STALLED_AFTER)")
+	abandonAfter := fs.Duration("abandon-after", cli.EnvDuration("PARTFLOW_ABANDON_AFTER", 7*24*time.Hour), "the janitor aborts the multipart upload (the uploaded parts) of an upload failed and not resumed for this long (PARTFLOW_ABANDON_AFTER)")
 	orphanGrace := fs.Duration("orphan-grace", cli.EnvDuration("PARTFLOW_ORPHAN_GRACE", 24*time.Hour), "the janitor aborts unowned multipart uploads older than this (PARTFLOW_ORPHAN_GRACE)")
 	managed := fs.String("janitor-managed", cli.Env("PARTFLOW_JANITOR_MANAGED", ""), "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads (PARTFLOW_JANITOR_MANAGED)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -189,7 +190,7 @@ func run() int {
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: *concurrency,
 		ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
 		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg),
-		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, Managed: locations}})
+		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter, Managed: locations}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 2
