@@ -106,6 +106,10 @@ type job struct {
 	u    state.Upload
 	log  *slog.Logger
 	task string // the task type being run
+	// claimed is the version a finalizer's claim returned while this run holds it (0 when it
+	// holds none): its failure moves the upload with that version, the only one that may
+	// change an upload under a live claim.
+	claimed int64
 }
 
 func (j job) object() storage.Object { return storage.Object{Bucket: j.u.Bucket, Key: j.u.Key} }
@@ -147,11 +151,17 @@ func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) err
 	reason := cause.Error()
 	// A part task fails only an uploading upload: one that is completing belongs to its
 	// finalizer, whatever a late or redelivered part finds.
+	// Any version, but never over a live finalizer's claim (the script refuses that), unless
+	// this run is that finalizer.
 	from := []state.State{state.Planned, state.Uploading, state.Completing}
-	if j.task == TypePart {
+	version := state.AnyVersion
+	switch {
+	case j.claimed != 0:
+		from, version = []state.State{state.Completing}, j.claimed
+	case j.task == TypePart:
 		from = []state.State{state.Uploading}
 	}
-	out, err := h.store.Transition(context.WithoutCancel(ctx), j.u.ID, state.AnyVersion, from, state.Failed, "error", reason)
+	out, err := h.store.Transition(context.WithoutCancel(ctx), j.u.ID, version, from, state.Failed, "error", reason)
 	if err != nil {
 		// The task is archived either way; the error names both problems.
 		return fmt.Errorf("tasks: upload failed (%v) and recording that failed: %w: %w", cause, err, asynq.SkipRetry)

@@ -347,7 +347,8 @@ type Outcome struct {
 	Version int64 // likewise
 }
 
-// AnyVersion makes a Transition skip the version comparison.
+// AnyVersion makes a Transition skip the version comparison. It never overrides a live
+// finalizer's claim: an upload in completing whose claim has not lapsed is left alone (Claimed).
 const AnyVersion int64 = -1
 
 // Transition moves upload id to state `to` if its state is one of `from` and (unless version
@@ -423,7 +424,8 @@ func (s *Store) CompleteSkipped(ctx context.Context, id UploadID, version int64,
 }
 
 // Fail moves a live upload to failed with a reason a user can read. It does nothing to an
-// upload that is already terminal.
+// upload that is already terminal, nor to one whose finalizer holds an unexpired claim
+// (Claimed): that upload is its finalizer's to complete or fail.
 func (s *Store) Fail(ctx context.Context, id UploadID, reason string) (Outcome, error) {
 	return s.Transition(ctx, id, AnyVersion, []State{Planned, Uploading, Completing}, Failed, "error", reason)
 }

@@ -511,3 +511,44 @@ func TestNewUploadReopensASealedMigration(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, m.Sealed)
 }
+
+// TestFailLeavesALiveClaimToItsFinalizer: Fail (and any transition at AnyVersion) does not
+// override a finalizer's unexpired claim: the completing upload is left to its finalizer, which
+// alone may fail it (with its claim's version). Once the claim has lapsed, Fail works.
+func TestFailLeavesALiveClaimToItsFinalizer(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	claimed := func(d time.Duration) (state.UploadID, state.Claim) {
+		id := b.newUpload(t)
+		u := b.startUploading(t, id, 1)
+		_, err := b.store.RecordPart(b.ctx, id, u.Fence(), 1, "e", 5)
+		require.NoError(t, err)
+		u, err = b.store.Get(b.ctx, id)
+		require.NoError(t, err)
+		c, err := b.store.ClaimComplete(b.ctx, id, u.Version, d)
+		require.NoError(t, err)
+		require.Equal(t, state.OK, c.Result)
+		return id, c
+	}
+
+	id, c := claimed(time.Minute)
+	out, err := b.store.Fail(b.ctx, id, "a late part task gave up")
+	require.NoError(t, err)
+	require.Equal(t, state.Claimed, out.Result, "a live claim is not overridden")
+	out, err = b.store.Transition(b.ctx, id, state.AnyVersion, []state.State{state.Completing}, state.Cancelled)
+	require.NoError(t, err)
+	require.Equal(t, state.Claimed, out.Result, "nor by any other change at any version")
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, state.Completing, u.State)
+	require.Empty(t, u.Error)
+	out, err = b.store.Transition(b.ctx, id, c.Version, []state.State{state.Completing}, state.Failed, "error", "verification failed")
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result, "the claim's holder may fail it")
+
+	lapsed, _ := claimed(time.Millisecond)
+	require.Eventually(t, func() bool {
+		out, err = b.store.Fail(b.ctx, lapsed, "the finalizer died")
+		return err == nil && out.Result == state.OK
+	}, 5*time.Second, 5*time.Millisecond, "waiting for Fail to succeed once the 1ms claim lapsed")
+}
