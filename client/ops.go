@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/hibiken/asynq"
 
@@ -188,7 +187,7 @@ func (c *Client) dropTasks(ctx context.Context, u state.Upload) error {
 		}
 	}
 	for n := 1; n <= u.Parts; n++ {
-		if err := del(partQueue, base+":part:"+strconv.Itoa(n)); err != nil {
+		if err := del(partQueue, tasks.PartTaskID(u, n)); err != nil {
 			return err
 		}
 	}

@@ -126,6 +126,7 @@ func (h *Handlers) claim(ctx context.Context, j *job) (*state.Claim, error) {
 		}
 		switch c.Result {
 		case state.OK:
+			j.claimed = c.Version // this run's failures move the upload under its claim
 			return &c, nil
 		case state.Claimed:
 			return nil, claimedError{id: j.u.ID, until: c.Until}

@@ -110,6 +110,10 @@ type job struct {
 	u    state.Upload
 	log  *slog.Logger
 	task string // the task type being run
+	// claimed is the version a finalizer's claim returned while this run holds it (0 when it
+	// holds none): its failure moves the upload with that version, the only one that may
+	// change an upload under a live claim.
+	claimed int64
 }
 
 func (j job) object() storage.Object { return storage.Object{Bucket: j.u.Bucket, Key: j.u.Key} }
@@ -151,11 +155,17 @@ func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) err
 	reason := cause.Error()
 	// A part task fails only an uploading upload: one that is completing belongs to its
 	// finalizer, whatever a late or redelivered part finds.
+	// Any version, but never over a live finalizer's claim (the script refuses that), unless
+	// this run is that finalizer.
 	from := []state.State{state.Planned, state.Uploading, state.Completing}
-	if j.task == TypePart {
+	version := state.AnyVersion
+	switch {
+	case j.claimed != 0:
+		from, version = []state.State{state.Completing}, j.claimed
+	case j.task == TypePart:
 		from = []state.State{state.Uploading}
 	}
-	out, err := h.store.Transition(context.WithoutCancel(ctx), j.u.ID, state.AnyVersion, from, state.Failed, "error", reason)
+	out, err := h.store.Transition(context.WithoutCancel(ctx), j.u.ID, version, from, state.Failed, "error", reason)
 	if err != nil {
 		// The task is archived either way; the error names both problems.
 		return fmt.Errorf("tasks: upload failed (%v) and recording that failed: %w: %w", cause, err, asynq.SkipRetry)
@@ -173,20 +183,25 @@ func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) err
 	return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)
 }
 
-// abort discards the S3 multipart upload, on a context that outlives the task's.
+// abort discards the upload's S3 multipart upload, on a context that outlives the task's.
 func (h *Handlers) abort(ctx context.Context, j job) {
 	if j.u.S3UploadID == "" {
 		return
 	}
+	h.abortS3(ctx, j, j.u.S3UploadID)
+}
+
+// abortS3 discards S3 multipart upload s3ID of j's object, on a context that outlives the task's.
+func (h *Handlers) abortS3(ctx context.Context, j job, s3ID string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	err := h.s3.AbortUpload(ctx, j.object(), j.u.S3UploadID)
+	err := h.s3.AbortUpload(ctx, j.object(), s3ID)
 	if err != nil && !errors.Is(err, storage.ErrNoSuchUpload) {
-		j.log.Warn("AbortFailed", "error", err) // the janitor aborts it later
+		j.log.Warn("AbortFailed", "s3_upload_id", s3ID, "error", err) // the janitor aborts it later
 		return
 	}
-	_ = h.store.ForgetS3Upload(ctx, j.u.S3UploadID) // best effort: the janitor prunes it too
-	j.log.Info("MultipartAborted")
+	_ = h.store.ForgetS3Upload(ctx, s3ID) // best effort: the janitor prunes it too
+	j.log.Info("MultipartAborted", "s3_upload_id", s3ID)
 }
 
 // retryOrGiveUp returns err for asynq to retry, unless this was the last attempt: then the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -15,12 +14,15 @@ import (
 
 // Janitor actions, the values of the "action" label of partflow_janitor_actions_total.
 const (
-	ActionStalledFailed = "stalled_failed" // a live upload without progress was failed and its multipart upload aborted
+	ActionStalledFailed = "stalled_failed" // a live upload without progress was failed (its parts are kept for resume)
 	ActionOrphanAborted = "orphan_aborted" // an S3 multipart upload no live partflow upload owns was aborted
 	ActionIndexPruned   = "index_pruned"   // an expired migration was dropped from the index
 	// ActionAbandonedAborted: a multipart upload partflow started and its upload can no longer
 	// use (record expired, completed, cancelled, started over) was aborted.
 	ActionAbandonedAborted = "abandoned_aborted"
+	// ActionFailedAbandoned: the multipart upload of an upload failed for longer than
+	// JanitorConfig.AbandonAfter was aborted (its parts are gone; resume starts over).
+	ActionFailedAbandoned = "failed_abandoned"
 )
 
 // Location is a bucket, or a key prefix in one, whose incomplete multipart uploads the janitor
@@ -33,8 +35,13 @@ type Location struct {
 // JanitorConfig configures the maintenance:janitor task.
 type JanitorConfig struct {
 	// StalledAfter: a live upload whose record has not changed for this long, and that has no
-	// task left in a queue to move it, is failed and its multipart upload aborted. Default 24h.
+	// task left in a queue to move it, is failed; its multipart upload is kept, so that resume
+	// sends only the missing parts. Default 24h.
 	StalledAfter time.Duration
+	// AbandonAfter: the multipart upload of an upload that has been failed (and not resumed)
+	// for this long is aborted, so its parts stop costing storage; a later resume starts over.
+	// Default 7 days.
+	AbandonAfter time.Duration
 	// OrphanGrace: an incomplete S3 multipart upload under Managed that no live upload owns is
 	// aborted once it is older than this. Default 24h.
 	OrphanGrace time.Duration
@@ -43,7 +50,7 @@ type JanitorConfig struct {
 }
 
 func (c *JanitorConfig) validate() error {
-	if c.StalledAfter < 0 || c.OrphanGrace < 0 {
+	if c.StalledAfter < 0 || c.OrphanGrace < 0 || c.AbandonAfter < 0 {
 		return fmt.Errorf("tasks: janitor durations must not be negative")
 	}
 	if c.StalledAfter == 0 {
@@ -51,6 +58,9 @@ func (c *JanitorConfig) validate() error {
 	}
 	if c.OrphanGrace == 0 {
 		c.OrphanGrace = 24 * time.Hour
+	}
+	if c.AbandonAfter == 0 {
+		c.AbandonAfter = 7 * 24 * time.Hour
 	}
 	for _, l := range c.Managed {
 		if err := storage.ValidateObject(storage.Object{Bucket: l.Bucket, Key: "x"}); err != nil {
@@ -150,8 +160,7 @@ func (h *Handlers) failStalledUpload(ctx context.Context, id state.UploadID, bef
 	if err != nil || out.Result != state.OK {
 		return false // it moved meanwhile: not stalled after all
 	}
-	j.log.Warn("UploadStalled", "reason", reason)
-	h.abort(ctx, j)
+	j.log.Warn("UploadStalled", "reason", reason) // its multipart upload is kept for resume
 	h.metrics.UploadFinished(string(state.Failed))
 	h.metrics.JanitorAction(ActionStalledFailed)
 	return true
@@ -197,33 +206,49 @@ func (h *Handlers) owned(ctx context.Context, s3ID string) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	return h.inUse(ctx, note)
+	use, err := h.inUse(ctx, note)
+	return use == inUse, err
 }
 
-// inUse reports whether the upload that started an S3 multipart upload may still use it:
-// it is live or failed (resumable) and still names it, or it is planned (its start task may be
-// between creating the multipart upload and recording it).
-func (h *Handlers) inUse(ctx context.Context, note state.S3Upload) (bool, error) {
+// s3Use is what may still use an S3 multipart upload partflow started.
+type s3Use int
+
+const (
+	inUse           s3Use = iota // its upload is live, planned or failed (resumable), and names it
+	unused                       // its record expired, it completed or was cancelled, or it started over
+	failedAbandoned              // its upload has been failed for longer than AbandonAfter
+)
+
+// inUse tells whether the upload that started an S3 multipart upload may still use it: it is
+// live or failed (resumable, for AbandonAfter) and still names it, or it is planned (its start
+// task may be between creating the multipart upload and recording it).
+func (h *Handlers) inUse(ctx context.Context, note state.S3Upload) (s3Use, error) {
 	id, err := state.ParseUploadID(note.Upload)
 	if err != nil {
-		return false, nil
+		return unused, nil
 	}
 	u, err := h.store.Get(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
-		return false, nil // the record expired: nothing will use it
+		return unused, nil // the record expired: nothing will use it
 	}
 	if err != nil {
-		return true, err
+		return inUse, err
 	}
-	if u.State == state.Planned {
-		return true, nil
+	switch {
+	case u.State == state.Planned:
+		return inUse, nil
+	case u.S3UploadID != note.S3UploadID || (u.State.Terminal() && u.State != state.Failed):
+		return unused, nil
+	case u.State == state.Failed && time.Since(u.Updated) >= h.janitor.AbandonAfter:
+		return failedAbandoned, nil
 	}
-	return u.S3UploadID == note.S3UploadID && (!u.State.Terminal() || u.State == state.Failed), nil
+	return inUse, nil
 }
 
 // abortAbandoned goes through partflow's notes of the multipart uploads it started (in every
 // bucket, managed or not) and aborts those their upload can no longer use: its record expired,
-// it completed or was cancelled, or it started over with another one. It drops the notes.
+// it completed or was cancelled, or it started over with another one; and those of uploads
+// failed for longer than AbandonAfter. It drops the notes.
 func (h *Handlers) abortAbandoned(ctx context.Context) (int, error) {
 	aborted := 0
 	var cursor uint64
@@ -233,23 +258,30 @@ func (h *Handlers) abortAbandoned(ctx context.Context) (int, error) {
 			return aborted, err
 		}
 		for _, note := range notes {
-			keep, err := h.inUse(ctx, note)
+			use, err := h.inUse(ctx, note)
 			if err != nil {
 				return aborted, err
 			}
-			if keep {
+			if use == inUse {
 				continue
 			}
 			obj := storage.Object{Bucket: note.Bucket, Key: note.Key}
+			log := h.log.With("upload_id", note.Upload, "bucket", obj.Bucket, "key", obj.Key)
 			err = h.s3.AbortUpload(ctx, obj, note.S3UploadID)
 			if err != nil && !errors.Is(err, storage.ErrNoSuchUpload) {
-				h.log.Warn("AbandonedAbortFailed", "upload_id", note.Upload, "bucket", obj.Bucket, "key", obj.Key, "error", err)
+				log.Warn("AbandonedAbortFailed", "error", err)
 				continue
 			}
 			if err == nil {
-				h.log.Info("AbandonedAborted", "upload_id", note.Upload, "bucket", obj.Bucket, "key", obj.Key)
-				h.metrics.JanitorAction(ActionAbandonedAborted)
 				aborted++
+				if use == failedAbandoned {
+					log.Warn("FailedUploadAbandoned", "abandon_after", h.janitor.AbandonAfter,
+						"reason", "failed and not resumed for longer than the abandon age: its uploaded parts are aborted; resume starts over")
+					h.metrics.JanitorAction(ActionFailedAbandoned)
+				} else {
+					log.Info("AbandonedAborted")
+					h.metrics.JanitorAction(ActionAbandonedAborted)
+				}
 			}
 			if err := h.store.ForgetS3Upload(ctx, note.S3UploadID); err != nil {
 				return aborted, err
@@ -300,7 +332,7 @@ func (h *Handlers) waiting(ctx context.Context, u state.Upload) bool {
 		done[p.Number] = true
 	}
 	for n := 1; n <= u.Parts; n++ {
-		if !done[n] && alive(queue, base+":part:"+strconv.Itoa(n)) {
+		if !done[n] && alive(queue, PartTaskID(u, n)) {
 			return true
 		}
 	}

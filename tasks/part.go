@@ -36,6 +36,18 @@ func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
 		j.log.Debug("PartSkipped", "state", j.u.State)
 		return nil
 	}
+	// The fence: a task of another plan (the upload was reset and planned again since it was
+	// enqueued) is dropped. A payload without a fence (from an older worker) is fenced by the
+	// plan read now; recording checks the fence again, atomically.
+	fence := state.PartFence{S3UploadID: p.S3UploadID, Parts: p.Parts}
+	if fence.S3UploadID == "" {
+		fence = j.u.Fence()
+	}
+	if fence != j.u.Fence() {
+		j.log.Info("PartFenced", "task_s3_upload_id", fence.S3UploadID, "task_parts", fence.Parts,
+			"s3_upload_id", j.u.S3UploadID, "parts", j.u.Parts)
+		return nil
+	}
 	if p.Part < 1 || p.Part > j.u.Parts {
 		return h.garbage(t, fmt.Errorf("part %d out of range 1..%d", p.Part, j.u.Parts))
 	}
@@ -46,15 +58,15 @@ func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if recorded {
 		h.metrics.PartDone(metrics.PartDuplicate, 0, 0)
-		return h.afterRecord(ctx, j, state.PartOutcome{Result: state.Duplicate, State: j.u.State,
+		return h.afterRecord(ctx, j, fence, state.PartOutcome{Result: state.Duplicate, State: j.u.State,
 			PartsDone: j.u.PartsDone, Parts: j.u.Parts})
 	}
 
-	return h.uploadPart(ctx, j, p.Part)
+	return h.uploadPart(ctx, j, fence, p.Part)
 }
 
-// uploadPart reads, uploads and records part n.
-func (h *Handlers) uploadPart(ctx context.Context, j job, n int) (err error) {
+// uploadPart reads, uploads and records part n of the plan fence names.
+func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence, n int) (err error) {
 	defer h.metrics.PartStarted()()
 	start := time.Now()
 	plan := storage.Plan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
@@ -75,25 +87,28 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, n int) (err error) {
 	want := source.Info{Size: j.u.Size, Fingerprint: j.u.Fingerprint}
 	if err := h.sources.ReadAt(ctx, j.u.Source, want, off, buf); err != nil {
 		if source.Permanent(err) {
-			return h.fail(ctx, j, err, true)
+			// Only a changed source makes the uploaded parts useless; after any other
+			// permanent error (a file gone for a while, an expired URL) the multipart upload
+			// is kept, so that resume sends only the missing parts.
+			return h.fail(ctx, j, err, errors.Is(err, source.ErrChanged))
 		}
 		return h.retryOrGiveUp(ctx, j, err)
 	}
 
-	part, err := h.s3.UploadPart(ctx, j.object(), j.u.S3UploadID, n, buf)
+	part, err := h.s3.UploadPart(ctx, j.object(), fence.S3UploadID, n, buf)
 	switch {
 	case errors.Is(err, storage.ErrNoSuchUpload):
-		return h.uploadVanished(ctx, j, err)
+		return h.uploadVanished(ctx, j, fence, err)
 	case err != nil:
 		return h.s3Error(ctx, j, fmt.Errorf("upload part %d: %w", n, err))
 	}
 
-	out, err := h.store.RecordPart(ctx, j.u.ID, n, part.ETag, length)
+	out, err := h.store.RecordPart(ctx, j.u.ID, fence, n, part.ETag, length)
 	if err != nil {
 		return err
 	}
 	j.log.Debug("PartUploaded", "bytes", length, "etag", part.ETag, "result", out.Result)
-	return h.afterRecord(ctx, j, out)
+	return h.afterRecord(ctx, j, fence, out)
 }
 
 // observePart reports a part attempt's result to the metrics.
@@ -108,9 +123,17 @@ func (h *Handlers) observePart(start time.Time, length int64, err error) {
 	}
 }
 
-// afterRecord acts on what recording a part found.
-func (h *Handlers) afterRecord(ctx context.Context, j job, out state.PartOutcome) error {
+// afterRecord acts on what recording a part of the plan fence names found.
+func (h *Handlers) afterRecord(ctx context.Context, j job, fence state.PartFence, out state.PartOutcome) error {
 	switch out.Result {
+	case state.Fenced:
+		// The upload was reset and planned again while this part was in flight: the part went
+		// to the old multipart upload (which some servers bring back after an abort). Drop it
+		// and abort that old multipart upload again; the new plan is left alone.
+		j.log.Info("PartFenced", "task_s3_upload_id", fence.S3UploadID, "result", out.Result)
+		if fence.S3UploadID != "" {
+			h.abortS3(ctx, j, fence.S3UploadID)
+		}
 	case state.Changed:
 		// The script has failed the upload already; the multipart upload cannot be used.
 		j.log.Error("UploadFailed", "reason", "source changed: a part came back with another ETag")
@@ -132,8 +155,10 @@ func (h *Handlers) afterRecord(ctx context.Context, j job, out state.PartOutcome
 }
 
 // uploadVanished handles NoSuchUpload on a part: fine if the upload was cancelled, failed or
-// completed meanwhile; otherwise the multipart upload was aborted behind partflow's back.
-func (h *Handlers) uploadVanished(ctx context.Context, j job, err error) error {
+// completed meanwhile, or was planned again with another multipart upload (the part's is an
+// old one: nothing is done to the new one); otherwise the multipart upload was aborted behind
+// partflow's back.
+func (h *Handlers) uploadVanished(ctx context.Context, j job, fence state.PartFence, err error) error {
 	u, gerr := h.store.Get(ctx, j.u.ID)
 	if gerr != nil {
 		return gerr
@@ -142,5 +167,10 @@ func (h *Handlers) uploadVanished(ctx context.Context, j job, err error) error {
 		j.log.Info("PartSkipped", "state", u.State)
 		return nil
 	}
+	if u.Fence() != fence {
+		j.log.Info("PartFenced", "task_s3_upload_id", fence.S3UploadID, "s3_upload_id", u.S3UploadID)
+		return nil
+	}
+	j.u = u
 	return h.fail(ctx, j, fmt.Errorf("the multipart upload no longer exists in S3 (aborted outside partflow?): %w", err), false)
 }

@@ -168,8 +168,13 @@ func (e *env) plan(t *testing.T, id state.UploadID) state.Upload {
 	return u
 }
 
+// runPart runs the task of part n of the upload's current plan directly (no server).
 func (e *env) runPart(id state.UploadID, n int) error {
-	return e.handlers.HandlePartTask(e.ctx, tasks.NewPartTask(id, n, 0, tasks.QueueDefault))
+	u, err := e.store.Get(e.ctx, id)
+	if err != nil {
+		return err
+	}
+	return e.handlers.HandlePartTask(e.ctx, tasks.NewPartTask(u, n, tasks.QueueDefault))
 }
 
 func (e *env) runFinalize(id state.UploadID) error {

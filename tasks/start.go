@@ -170,7 +170,7 @@ func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
 		if done[n] {
 			continue
 		}
-		err := h.enqueue(ctx, NewPartTask(j.u.ID, n, j.u.PartSize, queue), h.partOptions(j.u.PartSize)...)
+		err := h.enqueue(ctx, NewPartTask(j.u, n, queue), h.partOptions(j.u.PartSize)...)
 		if err != nil {
 			return fmt.Errorf("tasks: enqueue part %d of %s: %w", n, j.u.ID, err)
 		}

@@ -54,10 +54,15 @@ type UploadPayload struct {
 	UploadID string `json:"upload_id"`
 }
 
-// PartPayload is the payload of upload:part.
+// PartPayload is the payload of upload:part. S3UploadID and Parts fence the task to the plan
+// that enqueued it: a part task whose S3 upload ID (or part count) is no longer the upload's
+// (the upload was reset and planned again) is dropped, never recorded. A payload without them
+// (enqueued by an older worker) is fenced by what the handler reads when it starts.
 type PartPayload struct {
-	UploadID string `json:"upload_id"`
-	Part     int    `json:"part"`
+	UploadID   string `json:"upload_id"`
+	Part       int    `json:"part"`
+	S3UploadID string `json:"s3_upload_id,omitempty"`
+	Parts      int    `json:"parts,omitempty"`
 }
 
 // NewStartTask returns the upload:start task of an upload.
@@ -67,11 +72,25 @@ func NewStartTask(id state.UploadID) *asynq.Task {
 		asynq.Timeout(10*time.Minute))
 }
 
-// NewPartTask returns the upload:part task for part n of an upload, whose parts are length bytes.
-func NewPartTask(id state.UploadID, n int, length int64, queue string) *asynq.Task {
-	return asynq.NewTask(TypePart, mustJSON(PartPayload{UploadID: id.String(), Part: n}),
-		asynq.TaskID(id.String()+":part:"+strconv.Itoa(n)), asynq.Queue(queue), asynq.MaxRetry(PartRetries),
-		asynq.Timeout(PartTimeout(length)))
+// NewPartTask returns the upload:part task for part n of a planned upload u (its S3 upload ID,
+// part count, part size and plan generation are read from u).
+func NewPartTask(u state.Upload, n int, queue string) *asynq.Task {
+	return asynq.NewTask(TypePart, mustJSON(PartPayload{UploadID: u.ID.String(), Part: n, S3UploadID: u.S3UploadID,
+		Parts: u.Parts}),
+		asynq.TaskID(PartTaskID(u, n)), asynq.Queue(queue), asynq.MaxRetry(PartRetries),
+		asynq.Timeout(PartTimeout(u.PartSize)))
+}
+
+// PartTaskID is the task ID of part n of u: "<upload>:part:<n>" for an upload's first plan and
+// "<upload>:part:<n>:<generation>" after it was reset and planned again, so the tasks of a new
+// plan never collide with a previous plan's (which may still be queued, and are dropped by
+// their fence when they run).
+func PartTaskID(u state.Upload, n int) string {
+	id := u.ID.String() + ":part:" + strconv.Itoa(n)
+	if u.Generation > 0 {
+		id += ":" + strconv.FormatInt(u.Generation, 10)
+	}
+	return id
 }
 
 // NewFinalizeTask returns the upload:finalize task of an upload of size bytes.

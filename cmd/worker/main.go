@@ -88,7 +88,8 @@ func run() int {
 	partTimeout := fs.Duration("part-timeout", cli.EnvDuration("PARTFLOW_PART_TIMEOUT", 0), "time limit of one part attempt; 0 means 5m plus 1s per MiB of the part (PARTFLOW_PART_TIMEOUT)")
 	bwlimit := fs.String("bwlimit", cli.Env("PARTFLOW_BWLIMIT", "0"), "cap on bytes per second this worker sends to S3, e.g. 100MiB; 0 means no limit (PARTFLOW_BWLIMIT)")
 	janitorInterval := fs.Duration("janitor-interval", cli.EnvDuration("PARTFLOW_JANITOR_INTERVAL", 10*time.Minute), "how often the fleet runs the janitor (once per interval in all); negative disables (PARTFLOW_JANITOR_INTERVAL)")
-	stalledAfter := fs.Duration("stalled-after", cli.EnvDuration("PARTFLOW_STALLED_AFTER", 24*time.Hour), "the janitor fails and aborts uploads without progress (and without queued tasks) for this long (PARTFLOW_STALLED_AFTER)")
+	stalledAfter := fs.Duration("stalled-after", cli.EnvDuration("PARTFLOW_STALLED_AFTER", 24*time.Hour), "the janitor fails uploads without progress (and without queued tasks) for this long, keeping their parts for resume (PARTFLOW_STALLED_AFTER)")
+	abandonAfter := fs.Duration("abandon-after", cli.EnvDuration("PARTFLOW_ABANDON_AFTER", 7*24*time.Hour), "the janitor aborts the multipart upload (the uploaded parts) of an upload failed and not resumed for this long (PARTFLOW_ABANDON_AFTER)")
 	orphanGrace := fs.Duration("orphan-grace", cli.EnvDuration("PARTFLOW_ORPHAN_GRACE", 24*time.Hour), "the janitor aborts unowned multipart uploads older than this (PARTFLOW_ORPHAN_GRACE)")
 	heartbeat := fs.Duration("heartbeat-interval", cli.EnvDuration("PARTFLOW_HEARTBEAT_INTERVAL", time.Second),
 		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds; negative disables it (PARTFLOW_HEARTBEAT_INTERVAL)")
@@ -212,7 +213,7 @@ func run() int {
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: *concurrency,
 		MemoryBudget: int64(budget), ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
 		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg), HeartbeatInterval: *heartbeat,
-		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, Managed: locations}})
+		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter, Managed: locations}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 2

@@ -208,7 +208,7 @@ func TestRunArchivedTask(t *testing.T) {
 	b.plan(t, ids[0], 3)
 	q := asynq.NewClientFromRedisClient(b.rdb)
 	t.Cleanup(func() { _ = q.Close() })
-	_, err := q.Enqueue(tasks.NewPartTask(ids[0], 2, 5<<20, tasks.QueueDefault))
+	_, err := q.Enqueue(tasks.NewPartTask(state.Upload{ID: ids[0], PartSize: 5 << 20}, 2, tasks.QueueDefault))
 	require.NoError(t, err)
 	insp := asynq.NewInspectorFromRedisClient(b.rdb)
 	taskID := ids[0].String() + ":part:2"

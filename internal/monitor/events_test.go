@@ -93,9 +93,9 @@ func TestEventsStreamProgress(t *testing.T) {
 
 	b.plan(t, otherIDs[0], 2) // another migration: only the unfiltered stream sees it
 	b.plan(t, ids[0], 3)
-	_, err := b.store.RecordPart(b.ctx, ids[0], 1, "e1", 5<<20)
+	_, err := b.store.RecordPart(b.ctx, ids[0], b.fence(t, ids[0]), 1, "e1", 5<<20)
 	require.NoError(t, err)
-	_, err = b.store.RecordPart(b.ctx, ids[0], 2, "e2", 5<<20)
+	_, err = b.store.RecordPart(b.ctx, ids[0], b.fence(t, ids[0]), 2, "e2", 5<<20)
 	require.NoError(t, err)
 	b.plan(t, ids[1], 1)
 

@@ -167,3 +167,11 @@ func (b *bundle) plan(t *testing.T, id state.UploadID, parts int) {
 	require.NoError(t, err)
 	require.Equal(t, state.OK, out.Result)
 }
+
+// fence is the part fence of an upload's current plan.
+func (b *bundle) fence(t *testing.T, id state.UploadID) state.PartFence {
+	t.Helper()
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	return u.Fence()
+}

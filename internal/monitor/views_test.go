@@ -86,7 +86,7 @@ func TestTenThousandParts(t *testing.T) {
 	const parts = 10_000
 	b.plan(t, id, parts)
 	for _, n := range []int{1, 2, 150, parts} {
-		out, err := b.store.RecordPart(b.ctx, id, n, fmt.Sprintf("etag-%d", n), 5<<20)
+		out, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), n, fmt.Sprintf("etag-%d", n), 5<<20)
 		require.NoError(t, err)
 		require.Equal(t, state.Recorded, out.Result)
 	}
@@ -161,7 +161,7 @@ func TestUploadViews(t *testing.T) {
 	mid, ids := b.newMigration(t, 3)
 	b.plan(t, ids[0], 2)
 	for n := 1; n <= 2; n++ {
-		_, err := b.store.RecordPart(b.ctx, ids[0], n, fmt.Sprintf("etag-%d", n), 5<<20)
+		_, err := b.store.RecordPart(b.ctx, ids[0], b.fence(t, ids[0]), n, fmt.Sprintf("etag-%d", n), 5<<20)
 		require.NoError(t, err)
 	}
 	u, err := b.store.Get(b.ctx, ids[0])

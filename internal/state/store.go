@@ -209,6 +209,9 @@ type Upload struct {
 	PartSize    int64
 	Parts       int
 	S3UploadID  string // empty for objects sent as one PutObject
+	// Generation counts the times the upload was reset and planned again (0 for its first
+	// plan); part task IDs carry it so a new plan's tasks never collide with an old plan's.
+	Generation int64
 
 	State      State
 	Version    int64
@@ -277,7 +280,7 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 	u := Upload{
 		ID: id, Source: h["source"], Bucket: h["bucket"], Key: h["key"], ContentType: h["content_type"],
 		Size: f.int("size"), Fingerprint: h["fingerprint"], PartSize: f.int("part_size"),
-		Parts: int(f.int("parts")), S3UploadID: h["s3_upload_id"], State: State(h["state"]),
+		Parts: int(f.int("parts")), S3UploadID: h["s3_upload_id"], Generation: f.int("generation"), State: State(h["state"]),
 		Version: f.int("version"), PartsDone: int(f.int("parts_done")), BytesDone: f.int("bytes_done"),
 		ClaimUntil: f.time("claim_until"), Error: h["error"], ETag: h["etag"],
 		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
@@ -338,6 +341,7 @@ const (
 	Recorded   Result = "recorded"
 	Duplicate  Result = "duplicate"
 	Changed    Result = "changed" // a part came back with another ETag: the upload failed
+	Fenced     Result = "fenced"  // the part belongs to another plan (S3 upload ID, part count): dropped
 )
 
 // Outcome is what a transition found or did.
@@ -347,7 +351,8 @@ type Outcome struct {
 	Version int64 // likewise
 }
 
-// AnyVersion makes a Transition skip the version comparison.
+// AnyVersion makes a Transition skip the version comparison. It never overrides a live
+// finalizer's claim: an upload in completing whose claim has not lapsed is left alone (Claimed).
 const AnyVersion int64 = -1
 
 // Transition moves upload id to state `to` if its state is one of `from` and (unless version
@@ -423,7 +428,8 @@ func (s *Store) CompleteSkipped(ctx context.Context, id UploadID, version int64,
 }
 
 // Fail moves a live upload to failed with a reason a user can read. It does nothing to an
-// upload that is already terminal.
+// upload that is already terminal, nor to one whose finalizer holds an unexpired claim
+// (Claimed): that upload is its finalizer's to complete or fail.
 func (s *Store) Fail(ctx context.Context, id UploadID, reason string) (Outcome, error) {
 	return s.Transition(ctx, id, AnyVersion, []State{Planned, Uploading, Completing}, Failed, "error", reason)
 }
@@ -465,10 +471,21 @@ type PartOutcome struct {
 // AllDone reports whether every part of the upload is recorded.
 func (p PartOutcome) AllDone() bool { return p.Parts > 0 && p.PartsDone >= p.Parts }
 
-// RecordPart records part n with its ETag and length. Recording the same ETag again changes
-// nothing; a different ETag fails the upload (the source changed).
-func (s *Store) RecordPart(ctx context.Context, id UploadID, n int, etag string, length int64) (PartOutcome, error) {
-	res, err := s.run(ctx, recordPartScript, uploadKeys(id), n, etag, length).Slice()
+// PartFence names the plan a part belongs to: the S3 multipart upload it was uploaded to and
+// the plan's part count. A part is recorded only while both are the upload's current ones.
+type PartFence struct {
+	S3UploadID string
+	Parts      int
+}
+
+// Fence is the fence of the upload's current plan.
+func (u Upload) Fence() PartFence { return PartFence{S3UploadID: u.S3UploadID, Parts: u.Parts} }
+
+// RecordPart records part n with its ETag and length, if it belongs to the upload's current
+// plan (fence); a part of another plan is dropped (Fenced). Recording the same ETag again
+// changes nothing; a different ETag fails the upload (the source changed).
+func (s *Store) RecordPart(ctx context.Context, id UploadID, fence PartFence, n int, etag string, length int64) (PartOutcome, error) {
+	res, err := s.run(ctx, recordPartScript, uploadKeys(id), n, etag, length, fence.S3UploadID, fence.Parts).Slice()
 	if err != nil {
 		return PartOutcome{}, fmt.Errorf("state: record part %d of %s: %w", n, id, err)
 	}

@@ -59,6 +59,14 @@ func (b bundle) startUploading(t *testing.T, id state.UploadID, parts int) state
 	return u
 }
 
+// fence is the part fence of the upload's current plan.
+func (b bundle) fence(t *testing.T, id state.UploadID) state.PartFence {
+	t.Helper()
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	return u.Fence()
+}
+
 func TestCreateUploadIsIdempotent(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -130,16 +138,16 @@ func TestRecordPart(t *testing.T) {
 	id := b.newUpload(t)
 	b.startUploading(t, id, 2)
 
-	out, err := b.store.RecordPart(b.ctx, id, 1, "etag1", 5)
+	out, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "etag1", 5)
 	require.NoError(t, err)
 	require.Equal(t, state.PartOutcome{Result: state.Recorded, State: state.Uploading, PartsDone: 1, Parts: 2}, out)
 
-	out, err = b.store.RecordPart(b.ctx, id, 1, "etag1", 5)
+	out, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "etag1", 5)
 	require.NoError(t, err)
 	require.Equal(t, state.Duplicate, out.Result)
 	require.Equal(t, 1, out.PartsDone, "a duplicate must not count twice")
 
-	out, err = b.store.RecordPart(b.ctx, id, 2, "etag2", 5)
+	out, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 2, "etag2", 5)
 	require.NoError(t, err)
 	require.True(t, out.AllDone())
 
@@ -158,9 +166,9 @@ func TestRecordPartWithAnotherETagFailsTheUpload(t *testing.T) {
 	id := b.newUpload(t)
 	b.startUploading(t, id, 3)
 
-	_, err := b.store.RecordPart(b.ctx, id, 2, "aaaa", 5)
+	_, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), 2, "aaaa", 5)
 	require.NoError(t, err)
-	out, err := b.store.RecordPart(b.ctx, id, 2, "bbbb", 5)
+	out, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), 2, "bbbb", 5)
 	require.NoError(t, err)
 	require.Equal(t, state.Changed, out.Result)
 
@@ -172,7 +180,7 @@ func TestRecordPartWithAnotherETagFailsTheUpload(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, m.Failed)
 
-	out, err = b.store.RecordPart(b.ctx, id, 3, "cccc", 5)
+	out, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 3, "cccc", 5)
 	require.NoError(t, err)
 	require.Equal(t, state.WrongState, out.Result, "a failed upload records nothing")
 }
@@ -182,7 +190,7 @@ func TestRecordPartRace(t *testing.T) {
 	b := setup(t)
 	id := b.newUpload(t)
 	const parts = 20
-	b.startUploading(t, id, parts)
+	fence := b.startUploading(t, id, parts).Fence()
 
 	// 10 goroutines per part, all recording the same ETag at once.
 	var wg sync.WaitGroup
@@ -190,7 +198,7 @@ func TestRecordPartRace(t *testing.T) {
 	for n := 1; n <= parts; n++ {
 		for range 10 {
 			wg.Go(func() {
-				out, err := b.store.RecordPart(b.ctx, id, n, "etag", 5)
+				out, err := b.store.RecordPart(b.ctx, id, fence, n, "etag", 5)
 				if err != nil {
 					t.Error(err)
 					return
@@ -222,7 +230,7 @@ func TestClaimCompleteRace(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, state.Incomplete, out.Result, "no claim before every part is recorded")
 
-	_, err = b.store.RecordPart(b.ctx, id, 1, "e", 5)
+	_, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "e", 5)
 	require.NoError(t, err)
 	u, err = b.store.Get(b.ctx, id)
 	require.NoError(t, err)
@@ -269,7 +277,7 @@ func TestLapsedClaimIsTakenOverAndTheDeadFinalizerLoses(t *testing.T) {
 	b := setup(t)
 	id := b.newUpload(t)
 	u := b.startUploading(t, id, 1)
-	_, err := b.store.RecordPart(b.ctx, id, 1, "e", 5)
+	_, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "e", 5)
 	require.NoError(t, err)
 	u, err = b.store.Get(b.ctx, id)
 	require.NoError(t, err)
@@ -365,7 +373,7 @@ func TestEventsArePublished(t *testing.T) {
 
 	id := b.newUpload(t)
 	b.startUploading(t, id, 1)
-	_, err = b.store.RecordPart(b.ctx, id, 1, "e", 5)
+	_, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "e", 5)
 	require.NoError(t, err)
 
 	var states []string
@@ -430,7 +438,7 @@ func TestResetUploadStartsOver(t *testing.T) {
 	b := setup(t)
 	id := b.newUpload(t)
 	u := b.startUploading(t, id, 2)
-	_, err := b.store.RecordPart(b.ctx, id, 1, "e1", 5)
+	_, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "e1", 5)
 	require.NoError(t, err)
 	out, err := b.store.Fail(b.ctx, id, "boom")
 	require.NoError(t, err)
@@ -502,4 +510,45 @@ func TestNewUploadReopensASealedMigration(t *testing.T) {
 	m, err = b.store.GetMigration(b.ctx, id.Migration)
 	require.NoError(t, err)
 	require.True(t, m.Sealed)
+}
+
+// TestFailLeavesALiveClaimToItsFinalizer: Fail (and any transition at AnyVersion) does not
+// override a finalizer's unexpired claim: the completing upload is left to its finalizer, which
+// alone may fail it (with its claim's version). Once the claim has lapsed, Fail works.
+func TestFailLeavesALiveClaimToItsFinalizer(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	claimed := func(d time.Duration) (state.UploadID, state.Claim) {
+		id := b.newUpload(t)
+		u := b.startUploading(t, id, 1)
+		_, err := b.store.RecordPart(b.ctx, id, u.Fence(), 1, "e", 5)
+		require.NoError(t, err)
+		u, err = b.store.Get(b.ctx, id)
+		require.NoError(t, err)
+		c, err := b.store.ClaimComplete(b.ctx, id, u.Version, d)
+		require.NoError(t, err)
+		require.Equal(t, state.OK, c.Result)
+		return id, c
+	}
+
+	id, c := claimed(time.Minute)
+	out, err := b.store.Fail(b.ctx, id, "a late part task gave up")
+	require.NoError(t, err)
+	require.Equal(t, state.Claimed, out.Result, "a live claim is not overridden")
+	out, err = b.store.Transition(b.ctx, id, state.AnyVersion, []state.State{state.Completing}, state.Cancelled)
+	require.NoError(t, err)
+	require.Equal(t, state.Claimed, out.Result, "nor by any other change at any version")
+	u, err := b.store.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, state.Completing, u.State)
+	require.Empty(t, u.Error)
+	out, err = b.store.Transition(b.ctx, id, c.Version, []state.State{state.Completing}, state.Failed, "error", "verification failed")
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result, "the claim's holder may fail it")
+
+	lapsed, _ := claimed(time.Millisecond)
+	require.Eventually(t, func() bool {
+		out, err = b.store.Fail(b.ctx, lapsed, "the finalizer died")
+		return err == nil && out.Result == state.OK
+	}, 5*time.Second, 5*time.Millisecond, "waiting for Fail to succeed once the 1ms claim lapsed")
 }

@@ -1,5 +1,6 @@
 -- reset_upload.lua: send an upload back to `planned`, forgetting its plan and parts, when its
--- multipart upload is gone from S3 (aborted after a failure) and it must start over.
+-- multipart upload is gone from S3 (aborted after a failure) and it must start over. It bumps
+-- the upload's plan generation.
 -- KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash (see lib.lua)
 -- ARGV[1] retention seconds, ARGV[2] events channel,
 -- ARGV[3] expected version, ARGV[4] allowed current states, space separated
@@ -18,4 +19,7 @@ end
 redis.call('HINCRBY', migration_key, 'bytes_done', 0 - num(cur[4]))
 redis.call('DEL', parts_key)
 redis.call('HSET', upload_key, 'parts_done', 0, 'bytes_done', 0, 's3_upload_id', '', 'error', '')
+-- A new plan generation: the next plan's part task IDs differ from the old plan's, whose tasks
+-- may still be queued (they are dropped by their fence when they run).
+redis.call('HINCRBY', upload_key, 'generation', 1)
 return {'ok', 'planned', move(from, 'planned', now_ms())}

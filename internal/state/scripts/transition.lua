@@ -1,19 +1,23 @@
 -- transition.lua: compare-and-swap an upload from one of the allowed states to another.
 -- KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash (see lib.lua)
 -- ARGV[1] retention seconds, ARGV[2] events channel,
--- ARGV[3] expected version, or '' to accept any version,
+-- ARGV[3] expected version, or '' to accept any version (but not over a live finalizer's claim:
+--         an upload in `completing` whose claim has not lapsed belongs to its finalizer, which
+--         alone moves it on, with the version its claim returned),
 -- ARGV[4] allowed current states, space separated,
 -- ARGV[5] new state,
 -- ARGV[6..] field/value pairs written with the transition (size, s3_upload_id, error, ...)
 -- Returns {result, state, version}: result is 'ok' (moved; state and version are the new ones),
 -- 'missing' (no such upload), 'version' (the version moved on: someone else changed it first)
--- or 'state' (the current state is not an allowed one); state and version are the current ones.
+-- 'state' (the current state is not an allowed one) or 'claimed' (any version was asked for and a
+-- finalizer holds an unexpired claim); state and version are the current ones.
 local expected, allowed, to = ARGV[3], ' ' .. ARGV[4] .. ' ', ARGV[5]
-local cur = redis.call('HMGET', upload_key, 'state', 'version')
+local cur = redis.call('HMGET', upload_key, 'state', 'version', 'claim_until')
 if not cur[1] then return {'missing', '', 0} end
 local from, version = cur[1], num(cur[2])
 if expected ~= '' and num(expected) ~= version then return {'version', from, version} end
 if not string.find(allowed, ' ' .. from .. ' ', 1, true) then return {'state', from, version} end
+if expected == '' and from == 'completing' and now_ms() < num(cur[3]) then return {'claimed', from, version} end
 
 if #ARGV >= 6 then
   local fields = {}
