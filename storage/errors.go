@@ -39,9 +39,6 @@ var (
 	// ErrSlowDown: the server asks to back off (SlowDown, 503
 	// ServiceUnavailable), still answered so after the SDK's own retries.
 	ErrSlowDown = errors.New("slow down")
-	// ErrETagMismatch: the server accepted the body but returned an ETag
-	// other than the body's MD5 (ours, not an S3 code).
-	ErrETagMismatch = errors.New("etag does not match content md5")
 )
 
 // Permanent reports whether err is one that retrying the same request will
@@ -127,4 +124,14 @@ func describe(resp minio.ErrorResponse) string {
 		return fmt.Sprintf(" (HTTP %d)", resp.StatusCode)
 	}
 	return ""
+}
+
+// ErrorStatus returns the HTTP status of the S3 error response err carries, and whether it
+// carries one (false for network errors, timeouts and cancellations: no answer arrived).
+func ErrorStatus(err error) (int, bool) {
+	var resp minio.ErrorResponse
+	if !errors.As(err, &resp) || resp.StatusCode == 0 {
+		return 0, false
+	}
+	return resp.StatusCode, true
 }

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"golang.org/x/time/rate"
 )
@@ -130,6 +132,9 @@ type Minio struct {
 	endpoint  string
 	transport *http.Transport // the default transport, nil when Config.Transport was given
 	limiter   *rate.Limiter   // nil: no bandwidth limit
+	// noChecksums is set once the server refused an additional checksum (or
+	// Config.DisableChecksums): from then on requests carry Content-MD5 only.
+	noChecksums atomic.Bool
 
 	// Page sizes for ListParts and ListUploads; 0 lets the server choose
 	// (1000). Tests set them small to exercise pagination.
@@ -193,20 +198,26 @@ func checkBucket(bucket string) error {
 	return nil
 }
 
-func putOptions(opts ObjectOptions) minio.PutObjectOptions {
-	return minio.PutObjectOptions{
-		ContentType:          opts.ContentType,
-		UserMetadata:         opts.Metadata,
-		DisableContentSha256: true,
-	}
-}
-
-// CreateUpload implements Multipart.
+// CreateUpload implements Multipart. Unless checksums are off, the upload is
+// created for full-object CRC-64/NVME checksums; a server that refuses that
+// gets the request again without, and checksums stay off for this client.
 func (m *Minio) CreateUpload(ctx context.Context, obj Object, opts ObjectOptions) (string, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return "", fmt.Errorf("storage: create upload of %s: %w", obj, err)
 	}
-	id, err := m.core.NewMultipartUpload(ctx, obj.Bucket, obj.Key, putOptions(opts))
+	po, err := putOptions(opts)
+	if err != nil {
+		return "", fmt.Errorf("storage: create upload of %s: %w", obj, err)
+	}
+	create := func(checksum bool) (string, error) {
+		o := po
+		if checksum {
+			o.UserMetadata = withChecksumHeaders(o.UserMetadata, map[string]string{
+				amzChecksumAlgorithm: "CRC64NVME", amzChecksumType: "FULL_OBJECT"})
+		}
+		return m.core.NewMultipartUpload(ctx, obj.Bucket, obj.Key, o)
+	}
+	id, err := withChecksumFallback(m, create)
 	if err != nil {
 		return "", fmt.Errorf("storage: create upload of %s: %w", obj, translate(err))
 	}
@@ -217,31 +228,53 @@ func (m *Minio) CreateUpload(ctx context.Context, obj Object, opts ObjectOptions
 }
 
 // UploadPart implements Multipart.
-func (m *Minio) UploadPart(ctx context.Context, obj Object, uploadID string, number int, body []byte) (Part, error) {
+func (m *Minio) UploadPart(ctx context.Context, obj Object, uploadID string, number int, body []byte, opts ObjectOptions) (Part, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, err)
 	}
 	if number < 1 || number > MaxParts {
 		return Part{}, fmt.Errorf("storage: upload part %d of %s: part number not in [1, %d]", number, obj, MaxParts)
 	}
+	sse, err := sseFor(opts.SSE)
+	if err != nil {
+		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, err)
+	}
 	hexSum, b64Sum := contentMD5(body)
-	// A *bytes.Reader is an io.Seeker, so minio-go rewinds and retries it.
-	res, err := m.core.PutObjectPart(ctx, obj.Bucket, obj.Key, uploadID, number,
-		m.body(ctx, body), int64(len(body)), minio.PutObjectPartOptions{
-			Md5Base64:            b64Sum,
-			DisableContentSha256: true,
-		})
+	crc := CRC64NVME(body)
+	upload := func(checksum bool) (Part, error) {
+		h := http.Header{}
+		if checksum {
+			h.Set(amzChecksumCRC64NVME, crc)
+		}
+		// A *bytes.Reader is an io.Seeker, so minio-go rewinds and retries it.
+		res, err := m.core.PutObjectPart(ctx, obj.Bucket, obj.Key, uploadID, number,
+			m.body(ctx, body), int64(len(body)), minio.PutObjectPartOptions{
+				Md5Base64:            b64Sum,
+				DisableContentSha256: true,
+				SSE:                  sse,
+				CustomHeader:         h,
+			})
+		if err != nil {
+			return Part{}, err
+		}
+		p := Part{Number: number, ETag: NormalizeETag(res.ETag), Size: int64(len(body)), MD5: hexSum}
+		if checksum {
+			p.CRC64NVME = crc
+		}
+		return p, nil
+	}
+	part, err := withChecksumFallback(m, upload)
 	if err != nil {
 		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, translate(err))
 	}
-	if got := NormalizeETag(res.ETag); got != hexSum {
-		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w: server ETag %q, content MD5 %q",
-			number, obj, ErrETagMismatch, got, hexSum)
+	if part.ETag == "" {
+		return Part{}, fmt.Errorf("storage: upload part %d of %s: server returned no ETag", number, obj)
 	}
-	return Part{Number: number, ETag: hexSum, Size: int64(len(body))}, nil
+	return part, nil
 }
 
-// ListParts implements Multipart.
+// ListParts implements Multipart. Listed parts have no MD5 (S3 does not say
+// what was sent); their CRC64NVME is the server's when it has one.
 func (m *Minio) ListParts(ctx context.Context, obj Object, uploadID string) ([]Part, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return nil, fmt.Errorf("storage: list parts of %s: %w", obj, err)
@@ -254,7 +287,8 @@ func (m *Minio) ListParts(ctx context.Context, obj Object, uploadID string) ([]P
 			return nil, fmt.Errorf("storage: list parts of %s: %w", obj, translate(err))
 		}
 		for _, p := range res.ObjectParts {
-			parts = append(parts, Part{Number: p.PartNumber, ETag: NormalizeETag(p.ETag), Size: p.Size})
+			parts = append(parts, Part{Number: p.PartNumber, ETag: NormalizeETag(p.ETag), Size: p.Size,
+				CRC64NVME: p.ChecksumCRC64NVME})
 		}
 		if !res.IsTruncated {
 			return parts, nil
@@ -271,12 +305,16 @@ func (m *Minio) ListParts(ctx context.Context, obj Object, uploadID string) ([]P
 }
 
 // CompleteUpload implements Multipart.
-func (m *Minio) CompleteUpload(ctx context.Context, obj Object, uploadID string, parts []Part) (string, error) {
+func (m *Minio) CompleteUpload(ctx context.Context, obj Object, uploadID string, parts []Part, opts ObjectOptions) (string, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, err)
 	}
 	if len(parts) == 0 {
 		return "", fmt.Errorf("storage: complete upload of %s: %w: no parts", obj, ErrInvalidPart)
+	}
+	sse, err := sseFor(opts.SSE)
+	if err != nil {
+		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, err)
 	}
 	sorted := slices.SortedFunc(slices.Values(parts), func(a, b Part) int { return a.Number - b.Number })
 	complete := make([]minio.CompletePart, len(sorted))
@@ -284,9 +322,20 @@ func (m *Minio) CompleteUpload(ctx context.Context, obj Object, uploadID string,
 		if i > 0 && p.Number == sorted[i-1].Number {
 			return "", fmt.Errorf("storage: complete upload of %s: %w: part %d given twice", obj, ErrInvalidPart, p.Number)
 		}
-		complete[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
+		complete[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag, ChecksumCRC64NVME: p.CRC64NVME}
 	}
-	res, err := m.core.CompleteMultipartUpload(ctx, obj.Bucket, obj.Key, uploadID, complete, minio.PutObjectOptions{})
+	po := minio.PutObjectOptions{}
+	if sse != nil && sse.Type() == encrypt.SSEC {
+		po.ServerSideEncryption = sse // the SSE-C key goes with every request
+	}
+	if full, ok := FullObjectCRC64NVME(sorted); ok {
+		po.UserMetadata = map[string]string{amzChecksumCRC64NVME: full, amzChecksumType: "FULL_OBJECT"}
+	} else {
+		for i := range complete {
+			complete[i].ChecksumCRC64NVME = "" // all or nothing
+		}
+	}
+	res, err := m.core.CompleteMultipartUpload(ctx, obj.Bucket, obj.Key, uploadID, complete, po)
 	if err != nil {
 		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, translate(err))
 	}
@@ -305,30 +354,55 @@ func (m *Minio) AbortUpload(ctx context.Context, obj Object, uploadID string) er
 }
 
 // PutObject implements Multipart.
-func (m *Minio) PutObject(ctx context.Context, obj Object, body []byte, opts ObjectOptions) (string, error) {
+func (m *Minio) PutObject(ctx context.Context, obj Object, body []byte, opts ObjectOptions) (Part, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
-		return "", fmt.Errorf("storage: put %s: %w", obj, err)
+		return Part{}, fmt.Errorf("storage: put %s: %w", obj, err)
 	}
 	if int64(len(body)) > MaxPartSize {
-		return "", fmt.Errorf("storage: put %s: %d bytes exceed the single PUT limit %d", obj, len(body), MaxPartSize)
+		return Part{}, fmt.Errorf("storage: put %s: %d bytes exceed the single PUT limit %d", obj, len(body), MaxPartSize)
+	}
+	po, err := putOptions(opts)
+	if err != nil {
+		return Part{}, fmt.Errorf("storage: put %s: %w", obj, err)
 	}
 	hexSum, b64Sum := contentMD5(body)
-	res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, m.body(ctx, body), int64(len(body)), b64Sum, "", putOptions(opts))
+	crc := CRC64NVME(body)
+	put := func(checksum bool) (Part, error) {
+		o := po
+		if checksum {
+			o.UserMetadata = withChecksumHeaders(o.UserMetadata, map[string]string{amzChecksumCRC64NVME: crc})
+		}
+		res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, m.body(ctx, body), int64(len(body)), b64Sum, "", o)
+		if err != nil {
+			return Part{}, err
+		}
+		p := Part{Number: 1, ETag: NormalizeETag(res.ETag), Size: int64(len(body)), MD5: hexSum}
+		if checksum {
+			p.CRC64NVME = crc
+		}
+		return p, nil
+	}
+	part, err := withChecksumFallback(m, put)
 	if err != nil {
-		return "", fmt.Errorf("storage: put %s: %w", obj, translate(err))
+		return Part{}, fmt.Errorf("storage: put %s: %w", obj, translate(err))
 	}
-	if got := NormalizeETag(res.ETag); got != hexSum {
-		return "", fmt.Errorf("storage: put %s: %w: server ETag %q, content MD5 %q", obj, ErrETagMismatch, got, hexSum)
-	}
-	return hexSum, nil
+	return part, nil
 }
 
 // StatObject implements Multipart.
-func (m *Minio) StatObject(ctx context.Context, obj Object) (ObjectInfo, error) {
+func (m *Minio) StatObject(ctx context.Context, obj Object, opts ObjectOptions) (ObjectInfo, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, err)
 	}
-	info, err := m.core.StatObject(ctx, obj.Bucket, obj.Key, minio.StatObjectOptions{})
+	sse, err := sseFor(opts.SSE)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, err)
+	}
+	so := minio.StatObjectOptions{Checksum: !m.noChecksums.Load()}
+	if sse != nil && sse.Type() == encrypt.SSEC {
+		so.ServerSideEncryption = sse
+	}
+	info, err := m.core.StatObject(ctx, obj.Bucket, obj.Key, so)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, translate(err))
 	}
@@ -337,6 +411,8 @@ func (m *Minio) StatObject(ctx context.Context, obj Object) (ObjectInfo, error) 
 		ETag:         NormalizeETag(info.ETag),
 		ContentType:  info.ContentType,
 		LastModified: info.LastModified,
+		CRC64NVME:    info.ChecksumCRC64NVME,
+		ChecksumType: info.ChecksumMode,
 	}, nil
 }
 

@@ -79,6 +79,8 @@ type Handlers struct {
 	partRetries int
 	partTimeout time.Duration
 	tasks       TaskLookup
+	// completeTimeout replaces CompleteTimeout(size) when set (tests).
+	completeTimeout time.Duration
 }
 
 // NewHandlers returns the task handlers for cfg.
