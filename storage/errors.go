@@ -69,7 +69,7 @@ func sentinelFor(resp minio.ErrorResponse) error {
 		return ErrBadDigest
 	case "InvalidPart", "InvalidPartOrder", "EntityTooSmall":
 		return ErrInvalidPart
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
 		"XAdminUserNotFound": // versitygw's InvalidAccessKeyId
 		return ErrAccessDenied
 	case "InvalidBucketName":
@@ -103,6 +103,9 @@ func translate(err error) error {
 	}
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) {
+		if t := tlsError(err); t != nil {
+			return t
+		}
 		return err
 	}
 	detail := describe(resp)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"golang.org/x/time/rate"
@@ -23,11 +22,32 @@ import (
 type Config struct {
 	// Endpoint is "http://host:port" or "https://host:port".
 	Endpoint string
-	// AccessKey and SecretKey are the static credentials. The secret never
-	// appears in errors or String output.
-	AccessKey, SecretKey string
+	// AccessKey and SecretKey are static credentials, with SessionToken for
+	// temporary ones. Leave both empty to use the credential chain (see
+	// credentialsFor: environment, shared files, web identity, container
+	// credentials, instance metadata). The secret and the token never appear
+	// in errors or String output.
+	AccessKey, SecretKey, SessionToken string
+	// Profile names the profile of the shared credentials files the chain
+	// reads; empty: AWS_PROFILE, else "default".
+	Profile string
+	// STSEndpoint is where the chain exchanges a web identity token
+	// (AWS_WEB_IDENTITY_TOKEN_FILE) for credentials, e.g. from
+	// AWS_ENDPOINT_URL_STS; empty: the region's STS. Set it only for web
+	// identity: minio-go sends container and instance-metadata requests
+	// there too.
+	STSEndpoint string
 	// Region defaults to "us-east-1".
 	Region string
+	// BucketLookup is how buckets are addressed: "path"
+	// (https://host/bucket/key), "dns" (virtual-hosted,
+	// https://bucket.host/key, as AWS prefers) or "auto" (the default:
+	// virtual-hosted for AWS and other known clouds, path elsewhere).
+	BucketLookup string
+	// CABundle is a PEM file of CA certificates trusted for the endpoint
+	// (and STS) in addition to the system's; empty: the system's only.
+	// Ignored when Transport is given.
+	CABundle string
 	// MaxIdleConns is the keep-alive pool size per host, default 16. Set
 	// it to the number of concurrent requests (the worker's concurrency) so
 	// parts do not open a new connection each.
@@ -70,16 +90,19 @@ func (c *Config) validate() error {
 		return fmt.Errorf("storage: config: Endpoint: must not contain user info")
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
 		return fmt.Errorf("storage: config: Endpoint %q: must have no path, query or fragment", c.Endpoint)
-	case c.AccessKey == "":
-		return errors.New("storage: config: AccessKey is required")
-	case c.SecretKey == "":
-		return errors.New("storage: config: SecretKey is required")
+	case (c.AccessKey == "") != (c.SecretKey == ""):
+		return errors.New("storage: config: AccessKey and SecretKey go together (leave both empty for the credential chain)")
+	case c.SessionToken != "" && c.AccessKey == "":
+		return errors.New("storage: config: SessionToken needs AccessKey and SecretKey")
 	case c.MaxIdleConns < 0:
 		return fmt.Errorf("storage: config: MaxIdleConns %d is negative", c.MaxIdleConns)
 	case c.MaxRetries < 0:
 		return fmt.Errorf("storage: config: MaxRetries %d is negative", c.MaxRetries)
 	case c.ResponseHeaderTimeout < 0:
 		return fmt.Errorf("storage: config: ResponseHeaderTimeout %s is negative", c.ResponseHeaderTimeout)
+	}
+	if _, ok := bucketLookups[c.BucketLookup]; !ok {
+		return fmt.Errorf("storage: config: BucketLookup %q: want auto, path or dns", c.BucketLookup)
 	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
@@ -93,14 +116,28 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// String shows the configuration without the secret key.
+// bucketLookups maps BucketLookup to minio-go's.
+var bucketLookups = map[string]minio.BucketLookupType{
+	"": minio.BucketLookupAuto, "auto": minio.BucketLookupAuto, "path": minio.BucketLookupPath, "dns": minio.BucketLookupDNS,
+}
+
+// String shows the configuration without the secret key and session token.
 func (c Config) String() string {
-	secret := ""
+	secret, token := "", ""
 	if c.SecretKey != "" {
 		secret = "REDACTED"
 	}
-	return fmt.Sprintf("storage.Config{Endpoint: %q, AccessKey: %q, SecretKey: %s, Region: %q, MaxIdleConns: %d, MaxRetries: %d}",
-		c.Endpoint, c.AccessKey, secret, c.Region, c.MaxIdleConns, c.MaxRetries)
+	if c.SessionToken != "" {
+		token = "REDACTED"
+	}
+	creds := "static"
+	if c.AccessKey == "" {
+		creds = "chain"
+	}
+	return fmt.Sprintf("storage.Config{Endpoint: %q, Credentials: %s, AccessKey: %q, SecretKey: %s, SessionToken: %s, Profile: %q, "+
+		"STSEndpoint: %q, Region: %q, BucketLookup: %q, CABundle: %q, MaxIdleConns: %d, MaxRetries: %d}",
+		c.Endpoint, creds, c.AccessKey, secret, token, c.Profile, c.STSEndpoint, c.Region, c.BucketLookup, c.CABundle,
+		c.MaxIdleConns, c.MaxRetries)
 }
 
 // GoString keeps %#v from printing the secret key.
@@ -155,13 +192,24 @@ func NewMinio(cfg Config) (*Minio, error) {
 	var own *http.Transport
 	if tr == nil {
 		own = NewTransport(cfg.MaxIdleConns, cfg.ResponseHeaderTimeout)
+		if cfg.CABundle != "" {
+			pool, err := loadCABundle(cfg.CABundle)
+			if err != nil {
+				return nil, err
+			}
+			own.TLSClientConfig.RootCAs = pool
+		}
 		tr = own
 	}
+	credsTransport := http.RoundTripper(http.DefaultTransport)
+	if own != nil {
+		credsTransport = own.Clone()
+	}
 	core, err := minio.NewCore(u.Host, &minio.Options{
-		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Creds:        credentialsFor(cfg, credentialsClient(credsTransport)),
 		Secure:       u.Scheme == "https",
 		Region:       cfg.Region,
-		BucketLookup: minio.BucketLookupPath,
+		BucketLookup: bucketLookups[cfg.BucketLookup],
 		Transport:    tr,
 		MaxRetries:   cfg.MaxRetries,
 	})

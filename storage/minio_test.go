@@ -35,6 +35,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Endpoint = "http://ak:" + testSecret + "@host" }, "Endpoint"},
 		{func(c *Config) { c.AccessKey = "" }, "AccessKey"},
 		{func(c *Config) { c.SecretKey = "" }, "SecretKey"},
+		{func(c *Config) { c.SessionToken = "t"; c.AccessKey, c.SecretKey = "", "" }, "SessionToken"},
+		{func(c *Config) { c.BucketLookup = "virtual" }, "BucketLookup"},
 		{func(c *Config) { c.MaxIdleConns = -1 }, "MaxIdleConns"},
 		{func(c *Config) { c.MaxRetries = -1 }, "MaxRetries"},
 		{func(c *Config) { c.ResponseHeaderTimeout = -time.Second }, "ResponseHeaderTimeout"},
@@ -49,7 +51,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigStringHidesSecret(t *testing.T) {
 	t.Parallel()
-	c := Config{Endpoint: "http://127.0.0.1:9000", AccessKey: "ak", SecretKey: testSecret}
+	c := Config{Endpoint: "http://127.0.0.1:9000", AccessKey: "ak", SecretKey: testSecret, SessionToken: testSecret + "-token"}
 	for _, s := range []string{c.String(), fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s", c, c, c, &c)} {
 		require.NotContains(t, s, testSecret)
 		require.Contains(t, s, "127.0.0.1:9000")

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"flag"
+	"os"
+
+	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/storage"
+)
+
+// s3Flags are the worker's S3 endpoint options.
+type s3Flags struct {
+	bucketLookup *string
+	caBundle     *string
+}
+
+func defineS3Flags(fs *flag.FlagSet) s3Flags {
+	return s3Flags{
+		bucketLookup: fs.String("s3-bucket-lookup", cli.Env("PARTFLOW_S3_BUCKET_LOOKUP", "auto"),
+			"how buckets are addressed: path (host/bucket/key), dns (virtual-hosted, bucket.host/key) or auto (dns for AWS and other known clouds, path elsewhere) (PARTFLOW_S3_BUCKET_LOOKUP)"),
+		caBundle: fs.String("s3-ca-bundle", cli.Env("PARTFLOW_S3_CA_BUNDLE", ""),
+			"PEM file of CA certificates to trust for an https S3 endpoint (and STS), besides the system's (PARTFLOW_S3_CA_BUNDLE)"),
+	}
+}
+
+// config is the storage configuration of the worker. Credentials come from minio-go's chain
+// (storage.Config): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; the shared
+// credentials files with AWS_PROFILE; a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE,
+// AWS_ROLE_ARN, with AWS_ENDPOINT_URL_STS if set); ECS/EKS container credentials; instance
+// metadata.
+func (f s3Flags) config(endpoint string) storage.Config {
+	cfg := storage.Config{
+		Endpoint:     endpoint,
+		Region:       os.Getenv("AWS_REGION"),
+		BucketLookup: *f.bucketLookup,
+		CABundle:     *f.caBundle,
+	}
+	if os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" {
+		cfg.STSEndpoint = os.Getenv("AWS_ENDPOINT_URL_STS")
+	}
+	return cfg
+}
