@@ -47,7 +47,7 @@ var (
 // crash it can mean an earlier attempt completed the upload, so callers
 // decide.
 func Permanent(err error) bool {
-	for _, s := range []error{ErrNoSuchBucket, ErrAccessDenied, ErrInvalidBucketName, ErrInvalidPart} {
+	for _, s := range []error{ErrNoSuchBucket, ErrAccessDenied, ErrInvalidBucketName, ErrInvalidPart, ErrNoKey} {
 		if errors.Is(err, s) {
 			return true
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,9 @@ type Config struct {
 	// https://bucket.host/key, as AWS prefers) or "auto" (the default:
 	// virtual-hosted for AWS and other known clouds, path elsewhere).
 	BucketLookup string
+	// SSECKeyDir is the directory of SSE-C key files that objects name
+	// (SSE.CustomerKeyName); empty: none.
+	SSECKeyDir string
 	// CABundle is a PEM file of CA certificates trusted for the endpoint
 	// (and STS) in addition to the system's; empty: the system's only.
 	// Ignored when Transport is given.
@@ -169,6 +173,7 @@ type Minio struct {
 	endpoint  string
 	transport *http.Transport // the default transport, nil when Config.Transport was given
 	limiter   *rate.Limiter   // nil: no bandwidth limit
+	keyDir    *os.Root        // SSE-C key files; nil: none
 	// noChecksums is set once the server refused an additional checksum (or
 	// Config.DisableChecksums): from then on requests carry Content-MD5 only.
 	noChecksums atomic.Bool
@@ -217,6 +222,11 @@ func NewMinio(cfg Config) (*Minio, error) {
 		return nil, fmt.Errorf("storage: new client for %s: %w", cfg.Endpoint, err)
 	}
 	m := &Minio{core: core, endpoint: cfg.Endpoint, transport: own}
+	if cfg.SSECKeyDir != "" {
+		if m.keyDir, err = os.OpenRoot(cfg.SSECKeyDir); err != nil {
+			return nil, fmt.Errorf("storage: config: SSECKeyDir: %w", err)
+		}
+	}
 	if cfg.BandwidthLimit > 0 {
 		// A burst of 256 KiB (or the limit, if smaller) keeps the pace smooth.
 		m.limiter = rate.NewLimiter(rate.Limit(cfg.BandwidthLimit), int(min(cfg.BandwidthLimit, 256<<10)))
@@ -253,7 +263,7 @@ func (m *Minio) CreateUpload(ctx context.Context, obj Object, opts ObjectOptions
 	if err := checkBucket(obj.Bucket); err != nil {
 		return "", fmt.Errorf("storage: create upload of %s: %w", obj, err)
 	}
-	po, err := putOptions(opts)
+	po, err := m.putOptions(opts)
 	if err != nil {
 		return "", fmt.Errorf("storage: create upload of %s: %w", obj, err)
 	}
@@ -283,7 +293,7 @@ func (m *Minio) UploadPart(ctx context.Context, obj Object, uploadID string, num
 	if number < 1 || number > MaxParts {
 		return Part{}, fmt.Errorf("storage: upload part %d of %s: part number not in [1, %d]", number, obj, MaxParts)
 	}
-	sse, err := sseFor(opts.SSE)
+	sse, err := m.sse(opts.SSE)
 	if err != nil {
 		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, err)
 	}
@@ -360,7 +370,7 @@ func (m *Minio) CompleteUpload(ctx context.Context, obj Object, uploadID string,
 	if len(parts) == 0 {
 		return "", fmt.Errorf("storage: complete upload of %s: %w: no parts", obj, ErrInvalidPart)
 	}
-	sse, err := sseFor(opts.SSE)
+	sse, err := m.sse(opts.SSE)
 	if err != nil {
 		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, err)
 	}
@@ -409,7 +419,7 @@ func (m *Minio) PutObject(ctx context.Context, obj Object, body []byte, opts Obj
 	if int64(len(body)) > MaxPartSize {
 		return Part{}, fmt.Errorf("storage: put %s: %d bytes exceed the single PUT limit %d", obj, len(body), MaxPartSize)
 	}
-	po, err := putOptions(opts)
+	po, err := m.putOptions(opts)
 	if err != nil {
 		return Part{}, fmt.Errorf("storage: put %s: %w", obj, err)
 	}
@@ -442,7 +452,7 @@ func (m *Minio) StatObject(ctx context.Context, obj Object, opts ObjectOptions) 
 	if err := checkBucket(obj.Bucket); err != nil {
 		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, err)
 	}
-	sse, err := sseFor(opts.SSE)
+	sse, err := m.sse(opts.SSE)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, err)
 	}

@@ -50,6 +50,10 @@ type SSE struct {
 	KMSKeyID string
 	// CustomerKey is the 32-byte key for SSEC. It is never logged or shown.
 	CustomerKey []byte
+	// CustomerKeyName names a file in Config.SSECKeyDir holding the SSEC key
+	// (32 raw bytes, or their base64), read when CustomerKey is empty: what an
+	// upload record stores instead of the key.
+	CustomerKeyName string
 }
 
 // Part is one uploaded part of a multipart upload.

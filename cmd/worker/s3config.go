@@ -12,6 +12,7 @@ import (
 type s3Flags struct {
 	bucketLookup *string
 	caBundle     *string
+	sseCKeyDir   *string
 }
 
 func defineS3Flags(fs *flag.FlagSet) s3Flags {
@@ -20,6 +21,8 @@ func defineS3Flags(fs *flag.FlagSet) s3Flags {
 			"how buckets are addressed: path (host/bucket/key), dns (virtual-hosted, bucket.host/key) or auto (dns for AWS and other known clouds, path elsewhere) (PARTFLOW_S3_BUCKET_LOOKUP)"),
 		caBundle: fs.String("s3-ca-bundle", cli.Env("PARTFLOW_S3_CA_BUNDLE", ""),
 			"PEM file of CA certificates to trust for an https S3 endpoint (and STS), besides the system's (PARTFLOW_S3_CA_BUNDLE)"),
+		sseCKeyDir: fs.String("sse-c-key-dir", cli.Env("PARTFLOW_SSE_C_KEY_DIR", ""),
+			"directory of SSE-C key files (32 bytes, raw or base64) that uploads name with --sse-c-key; mount it from a Secret (PARTFLOW_SSE_C_KEY_DIR)"),
 	}
 }
 
@@ -34,6 +37,7 @@ func (f s3Flags) config(endpoint string) storage.Config {
 		Region:       os.Getenv("AWS_REGION"),
 		BucketLookup: *f.bucketLookup,
 		CABundle:     *f.caBundle,
+		SSECKeyDir:   *f.sseCKeyDir,
 	}
 	if os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" {
 		cfg.STSEndpoint = os.Getenv("AWS_ENDPOINT_URL_STS")
