@@ -39,6 +39,10 @@ func (f s3Flags) config(endpoint string) storage.Config {
 		CABundle:     *f.caBundle,
 		SSECKeyDir:   *f.sseCKeyDir,
 	}
+	// Keys in the environment come first, as in the chain; without them the chain looks further.
+	if ak, sk := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"); ak != "" && sk != "" {
+		cfg.AccessKey, cfg.SecretKey, cfg.SessionToken = ak, sk, os.Getenv("AWS_SESSION_TOKEN")
+	}
 	if os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" {
 		cfg.STSEndpoint = os.Getenv("AWS_ENDPOINT_URL_STS")
 	}
