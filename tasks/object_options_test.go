@@ -38,6 +38,7 @@ func TestObjectOptionsReachS3(t *testing.T) {
 
 	e.writeFile(t, "in/big.bin", 2*5*mib+1)
 	e.writeFile(t, "in/small.csv", 100)
+	e.writeFile(t, "in/s3.json", 10)
 	flags := client.ObjectOptions{SSE: storage.SSEC, SSECKey: "team-key", StorageClass: "STANDARD_IA",
 		Tags: map[string]string{"team": "data", "env": "prod"}, CacheControl: "max-age=3600"}
 	item := client.ObjectOptions{SSE: storage.SSEKMS, SSEKMSKeyID: "arn:aws:kms:us-east-1:111122223333:key/abc",
@@ -46,10 +47,11 @@ func TestObjectOptionsReachS3(t *testing.T) {
 		PartSize: storage.MinPartSize, Items: client.ItemsOf(
 			client.MigrationItem{Source: "in/big.bin", Key: "big.bin"},
 			client.MigrationItem{Source: "in/small.csv", Key: "small.csv", Options: item},
+			client.MigrationItem{Source: "in/s3.json", Key: "s3.json", Options: client.ObjectOptions{SSE: storage.SSES3}},
 		)})
 	require.NoError(t, err)
 	m := e.waitMigration(t, res.ID)
-	require.EqualValues(t, 2, m.Done, "both uploads completed (failed %d)", m.Failed)
+	require.EqualValues(t, 3, m.Done, "every upload completed (failed %d)", m.Failed)
 
 	keyMD5 := md5.Sum(key)
 	sseC := func(t *testing.T, what string, h http.Header) {
@@ -86,7 +88,17 @@ func TestObjectOptionsReachS3(t *testing.T) {
 
 	// The single PUT: the item's options win where it sets them (SSE, storage class), the
 	// flags' stay where it does not (tags, Cache-Control).
-	puts := e.proxy.Headers(testenv.OpPutObject)
+	var puts []http.Header
+	for _, x := range e.proxy.Exchanges() {
+		switch {
+		case x.Op == testenv.OpPutObject && x.Key == "small.csv":
+			puts = append(puts, x.Header)
+		case x.Op == testenv.OpPutObject && x.Key == "s3.json":
+			require.Equal(t, "AES256", x.Header.Get("X-Amz-Server-Side-Encryption"), "SSE-S3")
+			require.Empty(t, x.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key"))
+			require.Equal(t, "application/json", x.Header.Get("Content-Type"))
+		}
+	}
 	require.Len(t, puts, 1)
 	require.Equal(t, "aws:kms", puts[0].Get("X-Amz-Server-Side-Encryption"))
 	require.Equal(t, "arn:aws:kms:us-east-1:111122223333:key/abc", puts[0].Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"))
