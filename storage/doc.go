@@ -7,18 +7,30 @@
 //
 // A Config names the endpoint ("http://host:port" or "https://host:port"),
 // the credentials and the region (default us-east-1); NewMinio validates
-// it, naming the bad field. Buckets are addressed by path
-// (http://host/bucket/key), which every S3-compatible server understands.
-// The default transport keeps MaxIdleConns connections per host alive
+// it, naming the bad field. Static keys are optional: without them the
+// client uses minio-go's credential chain (environment with session token,
+// shared credentials files and profile, web identity via STS, ECS/EKS
+// container credentials, instance metadata), whose temporary credentials
+// are renewed before they expire. BucketLookup chooses path-style
+// (http://host/bucket/key), virtual-hosted (bucket.host) or auto (virtual-
+// hosted for AWS and other known clouds); CABundle adds trusted CAs, and a
+// failed TLS handshake is reported as ErrTLS with what to check. The
+// default transport keeps MaxIdleConns connections per host alive
 // (default 16; the worker sets it to its concurrency), speaks HTTP/1.1 so
 // parallel parts use parallel connections, and waits up to
 // ResponseHeaderTimeout (default 1 hour) for a response: Complete answers
-// only when the object is assembled. The secret key never appears in errors
-// or in Config's String output.
+// only when the object is assembled. The secret key, the session token and
+// SSE-C keys never appear in errors or in Config's String output.
+//
+// ObjectOptions set content type, metadata, Cache-Control, Content-Encoding,
+// Content-Disposition, storage class, tags and server-side encryption
+// (SSE-S3, SSE-KMS, SSE-C). An SSE-C key is given or named: a named key is
+// read from Config.SSECKeyDir, and goes with every request on the object.
 //
 // The credentials need these S3 permissions on the buckets written to:
 //
 //	s3:PutObject                    CreateUpload, UploadPart, CompleteUpload, PutObject
+//	s3:PutObjectTagging             objects created with tags
 //	s3:AbortMultipartUpload         AbortUpload
 //	s3:ListMultipartUploadParts     ListParts
 //	s3:ListBucketMultipartUploads   ListUploads
@@ -26,6 +38,7 @@
 //	s3:ListBucket                   BucketExists (a HEAD on the bucket), and
 //	                                StatObject answering 404 instead of 403
 //	                                for a missing key
+//	kms:GenerateDataKey, kms:Decrypt  on the key, for SSE-KMS
 //
 // # Implementation
 //

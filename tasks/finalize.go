@@ -38,7 +38,8 @@ func (e claimedError) waitUntil() time.Time { return e.until.Add(time.Second) }
 
 // HandleFinalizeTask completes the multipart upload exactly once (see the design's CAS
 // protocol): claim the upload with a version compare-and-swap, call CompleteMultipartUpload
-// with the recorded parts, verify the object's ETag, and record completed with a second CAS.
+// with the recorded parts, verify the object (size plus checksum or multipart ETag, see
+// verify), and record completed with a second CAS.
 func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error {
 	p, err := decode[UploadPayload](h, t)
 	if err != nil {
