@@ -57,13 +57,17 @@ type PutRequest struct {
 	Source      string // a path relative to the volume root, or an http(s) URL
 	Bucket      string
 	Key         string
-	PartSize    int64 // 0 for the default (16 MiB)
-	ContentType string
+	PartSize    int64  // 0 for the default (16 MiB)
+	ContentType string // empty: guessed from the key's extension (storage.ContentTypeFor)
 	Metadata    map[string]string
+	Options     ObjectOptions
 }
 
 // Validate checks the request without touching Redis or S3.
 func (r PutRequest) Validate() error {
+	if err := CheckObjectOptions(r.Options); err != nil {
+		return err
+	}
 	if err := ValidateSource(r.Source); err != nil {
 		return err
 	}
@@ -109,8 +113,11 @@ func (c *Client) Put(ctx context.Context, r PutRequest) (state.UploadID, error) 
 		return state.UploadID{}, err
 	}
 	id := state.DeriveUploadID(mid, r.Bucket, r.Key)
+	if r.ContentType == "" {
+		r.ContentType = storage.ContentTypeFor(r.Key)
+	}
 	if _, err := c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: r.Source, Bucket: r.Bucket, Key: r.Key,
-		ContentType: r.ContentType, Metadata: r.Metadata, PartSize: r.PartSize}); err != nil {
+		ContentType: r.ContentType, Metadata: r.Metadata, Options: r.Options, PartSize: r.PartSize}); err != nil {
 		return state.UploadID{}, err
 	}
 	if err := c.store.SealMigration(ctx, mid); err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"iter"
 	"mime"
-	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,11 +30,13 @@ type MigrationItem struct {
 	Key string
 	// Bucket defaults to MigrateRequest.Bucket.
 	Bucket string
-	// ContentType defaults to the type of Key's extension (mime.TypeByExtension), else
-	// application/octet-stream.
+	// ContentType defaults to the type of Key's extension (storage.ContentTypeFor, a
+	// built-in table), else application/octet-stream.
 	ContentType string
 	// Metadata is user metadata (names without the x-amz-meta- prefix).
 	Metadata map[string]string
+	// Options override MigrateRequest.Options, option by option.
+	Options ObjectOptions
 	// Fingerprint names the version of the source the item means; with the bucket and the key
 	// it derives the upload's ID, so the same item in a re-run finds the same upload. Default:
 	// Source. WalkVolume uses the file's size and modification time, so a file that changed
@@ -123,6 +124,8 @@ type MigrateRequest struct {
 	// host below suffix) or "*". Empty allows no URL source. Workers enforce their own list
 	// (and the address policy) again when they connect.
 	AllowURLHosts []string
+	// Options are every item's object options, unless an item sets its own.
+	Options ObjectOptions
 	// Concurrency is how many items are enqueued at once; default DefaultMigrateConcurrency.
 	Concurrency int
 	// OnInvalid, if set, is called with each invalid item's error (from the goroutine that
@@ -226,11 +229,12 @@ func (r *MigrateRequest) Resolve(it MigrationItem) (MigrationItem, error) {
 	if err := checkMetadata(it.Metadata); err != nil {
 		return it, bad(err)
 	}
+	it.Options = r.Options.Merge(it.Options)
+	if err := checkObjectOptions(it.Options); err != nil {
+		return it, bad(err)
+	}
 	if it.ContentType == "" {
-		it.ContentType = mime.TypeByExtension(path.Ext(it.Key))
-		if it.ContentType == "" {
-			it.ContentType = "application/octet-stream"
-		}
+		it.ContentType = storage.ContentTypeFor(it.Key)
 	} else if _, _, err := mime.ParseMediaType(it.ContentType); err != nil {
 		return it, bad(fmt.Errorf("content_type %q is not a media type: %v", it.ContentType, err))
 	}
@@ -537,7 +541,8 @@ func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it MigrationItem) (isNew, requeued bool, err error) {
 	id := state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
 	isNew, err = c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: it.Source, Bucket: it.Bucket, Key: it.Key,
-		ContentType: it.ContentType, Metadata: it.Metadata, PartSize: r.PartSize, SkipExisting: r.SkipExisting})
+		ContentType: it.ContentType, Metadata: it.Metadata, Options: it.Options, PartSize: r.PartSize,
+		SkipExisting: r.SkipExisting})
 	if err != nil {
 		return false, false, err
 	}

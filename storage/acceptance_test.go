@@ -99,17 +99,23 @@ func acceptance(t *testing.T, m Multipart, newBucket func(*testing.T) string,
 		var wg sync.WaitGroup
 		errs := make([]error, len(bodies))
 		for i := range slices.Backward(bodies) {
-			wg.Go(func() { parts[i], errs[i] = m.UploadPart(ctx, obj, id, i+1, bodies[i]) })
+			wg.Go(func() { parts[i], errs[i] = m.UploadPart(ctx, obj, id, i+1, bodies[i], ObjectOptions{}) })
 		}
 		wg.Wait()
 		for i, err := range errs {
 			require.NoError(t, err, "part %d", i+1)
-			require.Equal(t, Part{Number: i + 1, ETag: md5hex(bodies[i]), Size: int64(len(bodies[i]))}, parts[i])
+			require.Equal(t, Part{Number: i + 1, ETag: md5hex(bodies[i]), Size: int64(len(bodies[i])),
+				MD5: md5hex(bodies[i]), CRC64NVME: CRC64NVME(bodies[i])}, parts[i])
+			require.True(t, parts[i].ETagIsMD5())
 		}
 
 		listed, err := m.ListParts(ctx, obj, id) // two pages of two
 		require.NoError(t, err)
-		require.Equal(t, parts, listed)
+		for i := range parts {
+			want := parts[i]
+			want.MD5 = "" // S3 does not say what was sent
+			require.Equal(t, want, listed[i])
+		}
 
 		uploads, err := m.ListUploads(ctx, obj.Bucket, "dir/")
 		require.NoError(t, err)
@@ -118,18 +124,22 @@ func acceptance(t *testing.T, m Multipart, newBucket func(*testing.T) string,
 		require.Equal(t, id, uploads[0].UploadID)
 		require.WithinDuration(t, time.Now(), uploads[0].Initiated, time.Hour)
 
-		etag, err := m.CompleteUpload(ctx, obj, id, []Part{parts[2], parts[0], parts[1]})
+		etag, err := m.CompleteUpload(ctx, obj, id, []Part{parts[2], parts[0], parts[1]}, ObjectOptions{})
 		require.NoError(t, err)
 		want, err := MultipartETag([]string{parts[0].ETag, parts[1].ETag, parts[2].ETag})
 		require.NoError(t, err)
 		require.Equal(t, want, etag, "Complete's ETag is the multipart ETag of the parts")
 
-		info, err := m.StatObject(ctx, obj)
+		info, err := m.StatObject(ctx, obj, ObjectOptions{})
 		require.NoError(t, err)
 		require.Equal(t, int64(10<<20+1024), info.Size)
 		require.Equal(t, want, info.ETag)
 		require.Equal(t, "application/x-partflow", info.ContentType)
 		require.WithinDuration(t, time.Now(), info.LastModified, time.Hour)
+		require.Equal(t, CRC64NVME(slices.Concat(bodies...)), info.CRC64NVME, "the full-object checksum")
+		full, ok := FullObjectCRC64NVME(parts)
+		require.True(t, ok)
+		require.Equal(t, info.CRC64NVME, full, "the parts' checksums add up to the object's")
 
 		require.True(t, bytes.Equal(slices.Concat(bodies...), get(t, ctx, obj)), "object differs from its parts")
 
@@ -150,7 +160,7 @@ func acceptance(t *testing.T, m Multipart, newBucket func(*testing.T) string,
 			require.NoError(t, err)
 			objs, ids[obj] = append(objs, obj), id
 		}
-		_, err := m.UploadPart(ctx, objs[0], ids[objs[0]], 1, []byte("x"))
+		_, err := m.UploadPart(ctx, objs[0], ids[objs[0]], 1, []byte("x"), ObjectOptions{})
 		require.NoError(t, err)
 
 		uploads, err := m.ListUploads(ctx, bucket, "a/") // two pages of two
@@ -173,7 +183,7 @@ func acceptance(t *testing.T, m Multipart, newBucket func(*testing.T) string,
 
 		_, err = m.ListParts(ctx, objs[0], ids[objs[0]])
 		require.ErrorIs(t, err, ErrNoSuchUpload)
-		_, err = m.UploadPart(ctx, objs[0], ids[objs[0]], 2, []byte("y"))
+		_, err = m.UploadPart(ctx, objs[0], ids[objs[0]], 2, []byte("y"), ObjectOptions{})
 		require.ErrorIs(t, err, ErrNoSuchUpload)
 		require.False(t, Permanent(err), "callers decide about NoSuchUpload")
 	})
@@ -184,14 +194,16 @@ func acceptance(t *testing.T, m Multipart, newBucket func(*testing.T) string,
 		bucket := newBucket(t)
 		for _, body := range [][]byte{{}, {'x'}, payload(100_000, 4)} {
 			obj := Object{bucket, fmt.Sprintf("put/%d", len(body))}
-			etag, err := m.PutObject(ctx, obj, body, ObjectOptions{ContentType: "text/plain"})
+			part, err := m.PutObject(ctx, obj, body, ObjectOptions{ContentType: "text/plain"})
 			require.NoError(t, err, "%d bytes", len(body))
-			require.Equal(t, md5hex(body), etag)
+			require.Equal(t, md5hex(body), part.ETag)
+			require.Equal(t, CRC64NVME(body), part.CRC64NVME)
 
-			info, err := m.StatObject(ctx, obj)
+			info, err := m.StatObject(ctx, obj, ObjectOptions{})
 			require.NoError(t, err)
 			require.Equal(t, int64(len(body)), info.Size)
-			require.Equal(t, etag, info.ETag)
+			require.Equal(t, part.ETag, info.ETag)
+			require.Equal(t, part.CRC64NVME, info.CRC64NVME)
 			require.Equal(t, "text/plain", info.ContentType)
 			require.True(t, bytes.Equal(body, get(t, ctx, obj)), "%d bytes", len(body))
 		}
@@ -203,13 +215,13 @@ func acceptance(t *testing.T, m Multipart, newBucket func(*testing.T) string,
 		obj := Object{newBucket(t), "wrong-etag"}
 		id, err := m.CreateUpload(ctx, obj, ObjectOptions{})
 		require.NoError(t, err)
-		part, err := m.UploadPart(ctx, obj, id, 1, []byte("hello"))
+		part, err := m.UploadPart(ctx, obj, id, 1, []byte("hello"), ObjectOptions{})
 		require.NoError(t, err)
 		part.ETag = md5hex([]byte("other"))
-		_, err = m.CompleteUpload(ctx, obj, id, []Part{part})
+		_, err = m.CompleteUpload(ctx, obj, id, []Part{part}, ObjectOptions{})
 		require.ErrorIs(t, err, ErrInvalidPart)
 		require.True(t, Permanent(err))
-		_, err = m.StatObject(ctx, obj)
+		_, err = m.StatObject(ctx, obj, ObjectOptions{})
 		require.ErrorIs(t, err, ErrNoSuchKey, "nothing was completed")
 	})
 
@@ -235,7 +247,7 @@ func acceptance(t *testing.T, m Multipart, newBucket func(*testing.T) string,
 		_, err = m.ListUploads(ctx, missing.Bucket, "")
 		require.ErrorIs(t, err, ErrNoSuchBucket)
 
-		_, err = m.StatObject(ctx, Object{bucket, "no/such/key"})
+		_, err = m.StatObject(ctx, Object{bucket, "no/such/key"}, ObjectOptions{})
 		require.ErrorIs(t, err, ErrNoSuchKey)
 		require.False(t, Permanent(err))
 
@@ -267,7 +279,7 @@ func TestMinioFaults(t *testing.T) {
 			return testenv.Fault{CorruptBody: r.Op == testenv.OpUploadPart && r.Seq == 1}
 		})
 		body := payload(1<<20, 5)
-		_, err = m.UploadPart(ctx, obj, id, 1, body)
+		_, err = m.UploadPart(ctx, obj, id, 1, body, ObjectOptions{})
 		require.ErrorIs(t, err, ErrBadDigest)
 		require.ErrorContains(t, err, "storage: upload part 1 of "+obj.String()+": bad digest: ")
 		require.False(t, Permanent(err))
@@ -277,7 +289,7 @@ func TestMinioFaults(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, parts, "the corrupt part was not recorded")
 
-		part, err := m.UploadPart(ctx, obj, id, 1, body) // the task's retry
+		part, err := m.UploadPart(ctx, obj, id, 1, body, ObjectOptions{}) // the task's retry
 		require.NoError(t, err)
 		require.Equal(t, md5hex(body), part.ETag)
 	})
@@ -300,7 +312,7 @@ func TestMinioFaults(t *testing.T) {
 			return testenv.Fault{}
 		})
 		body := payload(1<<20, 6)
-		part, err := m.UploadPart(ctx, obj, id, 1, body)
+		part, err := m.UploadPart(ctx, obj, id, 1, body, ObjectOptions{})
 		require.NoError(t, err, "the seekable body is resent")
 		require.Equal(t, md5hex(body), part.ETag)
 		require.Equal(t, 3, p.Count(testenv.OpUploadPart))
@@ -326,7 +338,7 @@ func TestMinioFaults(t *testing.T) {
 		obj := Object{bucket, "gone"}
 		id, err := m.CreateUpload(ctx, obj, ObjectOptions{})
 		require.NoError(t, err)
-		part, err := m.UploadPart(ctx, obj, id, 1, []byte("data"))
+		part, err := m.UploadPart(ctx, obj, id, 1, []byte("data"), ObjectOptions{})
 		require.NoError(t, err)
 
 		p.SetFault(func(r testenv.Request) testenv.Fault {
@@ -335,18 +347,18 @@ func TestMinioFaults(t *testing.T) {
 			}
 			return testenv.Fault{}
 		})
-		_, err = m.CompleteUpload(ctx, obj, id, []Part{part})
+		_, err = m.CompleteUpload(ctx, obj, id, []Part{part}, ObjectOptions{})
 		require.ErrorIs(t, err, ErrNoSuchUpload)
 		require.False(t, Permanent(err))
 
 		// MinIO's answer to a repeated Complete, and how a finalizer checks
 		// that the earlier attempt did complete the object.
 		p.EmulateMinIOComplete()
-		etag, err := m.CompleteUpload(ctx, obj, id, []Part{part})
+		etag, err := m.CompleteUpload(ctx, obj, id, []Part{part}, ObjectOptions{})
 		require.NoError(t, err)
-		_, err = m.CompleteUpload(ctx, obj, id, []Part{part})
+		_, err = m.CompleteUpload(ctx, obj, id, []Part{part}, ObjectOptions{})
 		require.ErrorIs(t, err, ErrNoSuchUpload)
-		info, err := m.StatObject(ctx, obj)
+		info, err := m.StatObject(ctx, obj, ObjectOptions{})
 		require.NoError(t, err)
 		want, err := MultipartETag([]string{part.ETag})
 		require.NoError(t, err)

@@ -6,19 +6,31 @@
 // # Configuration
 //
 // A Config names the endpoint ("http://host:port" or "https://host:port"),
-// static credentials and the region (default us-east-1); NewMinio validates
-// it, naming the bad field. Buckets are addressed by path
-// (http://host/bucket/key), which every S3-compatible server understands.
-// The default transport keeps MaxIdleConns connections per host alive
+// the credentials and the region (default us-east-1); NewMinio validates
+// it, naming the bad field. Static keys are optional: without them the
+// client uses minio-go's credential chain (environment with session token,
+// shared credentials files and profile, web identity via STS, ECS/EKS
+// container credentials, instance metadata), whose temporary credentials
+// are renewed before they expire. BucketLookup chooses path-style
+// (http://host/bucket/key), virtual-hosted (bucket.host) or auto (virtual-
+// hosted for AWS and other known clouds); CABundle adds trusted CAs, and a
+// failed TLS handshake is reported as ErrTLS with what to check. The
+// default transport keeps MaxIdleConns connections per host alive
 // (default 16; the worker sets it to its concurrency), speaks HTTP/1.1 so
 // parallel parts use parallel connections, and waits up to
 // ResponseHeaderTimeout (default 1 hour) for a response: Complete answers
-// only when the object is assembled. The secret key never appears in errors
-// or in Config's String output.
+// only when the object is assembled. The secret key, the session token and
+// SSE-C keys never appear in errors or in Config's String output.
+//
+// ObjectOptions set content type, metadata, Cache-Control, Content-Encoding,
+// Content-Disposition, storage class, tags and server-side encryption
+// (SSE-S3, SSE-KMS, SSE-C). An SSE-C key is given or named: a named key is
+// read from Config.SSECKeyDir, and goes with every request on the object.
 //
 // The credentials need these S3 permissions on the buckets written to:
 //
 //	s3:PutObject                    CreateUpload, UploadPart, CompleteUpload, PutObject
+//	s3:PutObjectTagging             objects created with tags
 //	s3:AbortMultipartUpload         AbortUpload
 //	s3:ListMultipartUploadParts     ListParts
 //	s3:ListBucketMultipartUploads   ListUploads
@@ -26,6 +38,7 @@
 //	s3:ListBucket                   BucketExists (a HEAD on the bucket), and
 //	                                StatObject answering 404 instead of 403
 //	                                for a missing key
+//	kms:GenerateDataKey, kms:Decrypt  on the key, for SSE-KMS
 //
 // # Implementation
 //
@@ -35,14 +48,25 @@
 // PUTs carry Content-MD5 and are signed with UNSIGNED-PAYLOAD
 // (DisableContentSha256): the MD5 already protects the body, and over plain
 // HTTP minio-go would otherwise use streaming SigV4, a SHA-256 per 64 KiB
-// chunk that costs the server about an eighth of its CPU. The ETag the
-// server returns is checked against the body's MD5 (ErrETagMismatch).
+// chunk that costs the server about an eighth of its CPU.
 //
-// ETags are normalized everywhere: quotes trimmed, lowercase. A part's ETag
-// is the hex MD5 of its bytes; a completed multipart object's ETag is
-// MultipartETag of its parts' ETags, "hex(md5(md5_1 || … || md5_N))-N",
-// which lets a finalizer verify with StatObject that an upload it finds
-// gone (NoSuchUpload) was in fact completed.
+// Integrity does not rest on ETags. ETags are MD5s of the body only on
+// unencrypted buckets: AWS SSE-KMS, DSSE-KMS and SSE-C, MinIO with KMS or
+// auto-encryption answer opaque ETags. So every part and PUT also carries an
+// S3 additional checksum, a CRC-64/NVME (x-amz-checksum-crc64nvme), and a
+// multipart upload is created for full-object CRC-64/NVME checksums: the
+// server refuses a body that matches neither (ErrBadDigest), and after
+// Complete the object's checksum (StatObject with checksum mode) must be the
+// one the parts' checksums combine to (FullObjectCRC64NVME), which is also
+// sent with Complete for the server to check. A server that refuses the
+// checksum headers (400 or 501 NotImplemented, InvalidArgument,
+// InvalidRequest) gets the same request again without them, once, and this
+// client sends Content-MD5 only from then on (ChecksumsOff). The ETag the
+// server returns is kept as it is (Complete needs it); where it is the MD5 of
+// the body (Part.ETagIsMD5) the object's multipart ETag can be predicted with
+// MultipartETag, "hex(md5(md5_1 || … || md5_N))-N".
+//
+// ETags are normalized everywhere: quotes trimmed, lowercase.
 //
 // ListParts and ListUploads walk every page. S3 error responses are
 // translated into sentinel errors (ErrNoSuchUpload, ErrBadDigest, …) at this

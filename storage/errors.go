@@ -39,9 +39,6 @@ var (
 	// ErrSlowDown: the server asks to back off (SlowDown, 503
 	// ServiceUnavailable), still answered so after the SDK's own retries.
 	ErrSlowDown = errors.New("slow down")
-	// ErrETagMismatch: the server accepted the body but returned an ETag
-	// other than the body's MD5 (ours, not an S3 code).
-	ErrETagMismatch = errors.New("etag does not match content md5")
 )
 
 // Permanent reports whether err is one that retrying the same request will
@@ -50,7 +47,7 @@ var (
 // crash it can mean an earlier attempt completed the upload, so callers
 // decide.
 func Permanent(err error) bool {
-	for _, s := range []error{ErrNoSuchBucket, ErrAccessDenied, ErrInvalidBucketName, ErrInvalidPart} {
+	for _, s := range []error{ErrNoSuchBucket, ErrAccessDenied, ErrInvalidBucketName, ErrInvalidPart, ErrNoKey} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -72,7 +69,7 @@ func sentinelFor(resp minio.ErrorResponse) error {
 		return ErrBadDigest
 	case "InvalidPart", "InvalidPartOrder", "EntityTooSmall":
 		return ErrInvalidPart
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
 		"XAdminUserNotFound": // versitygw's InvalidAccessKeyId
 		return ErrAccessDenied
 	case "InvalidBucketName":
@@ -106,6 +103,9 @@ func translate(err error) error {
 	}
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) {
+		if t := tlsError(err); t != nil {
+			return t
+		}
 		return err
 	}
 	detail := describe(resp)
@@ -127,4 +127,14 @@ func describe(resp minio.ErrorResponse) string {
 		return fmt.Sprintf(" (HTTP %d)", resp.StatusCode)
 	}
 	return ""
+}
+
+// ErrorStatus returns the HTTP status of the S3 error response err carries, and whether it
+// carries one (false for network errors, timeouts and cancellations: no answer arrived).
+func ErrorStatus(err error) (int, bool) {
+	var resp minio.ErrorResponse
+	if !errors.As(err, &resp) || resp.StatusCode == 0 {
+		return 0, false
+	}
+	return resp.StatusCode, true
 }

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"golang.org/x/time/rate"
 )
@@ -22,11 +24,35 @@ import (
 type Config struct {
 	// Endpoint is "http://host:port" or "https://host:port".
 	Endpoint string
-	// AccessKey and SecretKey are the static credentials. The secret never
-	// appears in errors or String output.
-	AccessKey, SecretKey string
+	// AccessKey and SecretKey are static credentials, with SessionToken for
+	// temporary ones. Leave both empty to use the credential chain (see
+	// credentialsFor: environment, shared files, web identity, container
+	// credentials, instance metadata). The secret and the token never appear
+	// in errors or String output.
+	AccessKey, SecretKey, SessionToken string
+	// Profile names the profile of the shared credentials files the chain
+	// reads; empty: AWS_PROFILE, else "default".
+	Profile string
+	// STSEndpoint is where the chain exchanges a web identity token
+	// (AWS_WEB_IDENTITY_TOKEN_FILE) for credentials, e.g. from
+	// AWS_ENDPOINT_URL_STS; empty: the region's STS. Set it only for web
+	// identity: minio-go sends container and instance-metadata requests
+	// there too.
+	STSEndpoint string
 	// Region defaults to "us-east-1".
 	Region string
+	// BucketLookup is how buckets are addressed: "path"
+	// (https://host/bucket/key), "dns" (virtual-hosted,
+	// https://bucket.host/key, as AWS prefers) or "auto" (the default:
+	// virtual-hosted for AWS and other known clouds, path elsewhere).
+	BucketLookup string
+	// SSECKeyDir is the directory of SSE-C key files that objects name
+	// (SSE.CustomerKeyName); empty: none.
+	SSECKeyDir string
+	// CABundle is a PEM file of CA certificates trusted for the endpoint
+	// (and STS) in addition to the system's; empty: the system's only.
+	// Ignored when Transport is given.
+	CABundle string
 	// MaxIdleConns is the keep-alive pool size per host, default 16. Set
 	// it to the number of concurrent requests (the worker's concurrency) so
 	// parts do not open a new connection each.
@@ -69,16 +95,19 @@ func (c *Config) validate() error {
 		return fmt.Errorf("storage: config: Endpoint: must not contain user info")
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
 		return fmt.Errorf("storage: config: Endpoint %q: must have no path, query or fragment", c.Endpoint)
-	case c.AccessKey == "":
-		return errors.New("storage: config: AccessKey is required")
-	case c.SecretKey == "":
-		return errors.New("storage: config: SecretKey is required")
+	case (c.AccessKey == "") != (c.SecretKey == ""):
+		return errors.New("storage: config: AccessKey and SecretKey go together (leave both empty for the credential chain)")
+	case c.SessionToken != "" && c.AccessKey == "":
+		return errors.New("storage: config: SessionToken needs AccessKey and SecretKey")
 	case c.MaxIdleConns < 0:
 		return fmt.Errorf("storage: config: MaxIdleConns %d is negative", c.MaxIdleConns)
 	case c.MaxRetries < 0:
 		return fmt.Errorf("storage: config: MaxRetries %d is negative", c.MaxRetries)
 	case c.ResponseHeaderTimeout < 0:
 		return fmt.Errorf("storage: config: ResponseHeaderTimeout %s is negative", c.ResponseHeaderTimeout)
+	}
+	if _, ok := bucketLookups[c.BucketLookup]; !ok {
+		return fmt.Errorf("storage: config: BucketLookup %q: want auto, path or dns", c.BucketLookup)
 	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
@@ -92,14 +121,28 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// String shows the configuration without the secret key.
+// bucketLookups maps BucketLookup to minio-go's.
+var bucketLookups = map[string]minio.BucketLookupType{
+	"": minio.BucketLookupAuto, "auto": minio.BucketLookupAuto, "path": minio.BucketLookupPath, "dns": minio.BucketLookupDNS,
+}
+
+// String shows the configuration without the secret key and session token.
 func (c Config) String() string {
-	secret := ""
+	secret, token := "", ""
 	if c.SecretKey != "" {
 		secret = "REDACTED"
 	}
-	return fmt.Sprintf("storage.Config{Endpoint: %q, AccessKey: %q, SecretKey: %s, Region: %q, MaxIdleConns: %d, MaxRetries: %d}",
-		c.Endpoint, c.AccessKey, secret, c.Region, c.MaxIdleConns, c.MaxRetries)
+	if c.SessionToken != "" {
+		token = "REDACTED"
+	}
+	creds := "static"
+	if c.AccessKey == "" {
+		creds = "chain"
+	}
+	return fmt.Sprintf("storage.Config{Endpoint: %q, Credentials: %s, AccessKey: %q, SecretKey: %s, SessionToken: %s, Profile: %q, "+
+		"STSEndpoint: %q, Region: %q, BucketLookup: %q, CABundle: %q, MaxIdleConns: %d, MaxRetries: %d}",
+		c.Endpoint, creds, c.AccessKey, secret, token, c.Profile, c.STSEndpoint, c.Region, c.BucketLookup, c.CABundle,
+		c.MaxIdleConns, c.MaxRetries)
 }
 
 // GoString keeps %#v from printing the secret key.
@@ -131,6 +174,10 @@ type Minio struct {
 	endpoint  string
 	transport *http.Transport // the default transport, nil when Config.Transport was given
 	limiter   *rate.Limiter   // nil: no bandwidth limit
+	keyDir    *os.Root        // SSE-C key files; nil: none
+	// noChecksums is set once the server refused an additional checksum (or
+	// Config.DisableChecksums): from then on requests carry Content-MD5 only.
+	noChecksums atomic.Bool
 
 	// Page sizes for ListParts and ListUploads; 0 lets the server choose
 	// (1000). Tests set them small to exercise pagination.
@@ -151,13 +198,24 @@ func NewMinio(cfg Config) (*Minio, error) {
 	var own *http.Transport
 	if tr == nil {
 		own = NewTransport(cfg.MaxIdleConns, cfg.ResponseHeaderTimeout)
+		if cfg.CABundle != "" {
+			pool, err := loadCABundle(cfg.CABundle)
+			if err != nil {
+				return nil, err
+			}
+			own.TLSClientConfig.RootCAs = pool
+		}
 		tr = own
 	}
+	credsTransport := http.RoundTripper(http.DefaultTransport)
+	if own != nil {
+		credsTransport = own.Clone()
+	}
 	core, err := minio.NewCore(u.Host, &minio.Options{
-		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Creds:        credentialsFor(cfg, credentialsClient(credsTransport)),
 		Secure:       u.Scheme == "https",
 		Region:       cfg.Region,
-		BucketLookup: minio.BucketLookupPath,
+		BucketLookup: bucketLookups[cfg.BucketLookup],
 		Transport:    tr,
 		MaxRetries:   cfg.MaxRetries,
 	})
@@ -165,6 +223,11 @@ func NewMinio(cfg Config) (*Minio, error) {
 		return nil, fmt.Errorf("storage: new client for %s: %w", cfg.Endpoint, err)
 	}
 	m := &Minio{core: core, endpoint: cfg.Endpoint, transport: own}
+	if cfg.SSECKeyDir != "" {
+		if m.keyDir, err = os.OpenRoot(cfg.SSECKeyDir); err != nil {
+			return nil, fmt.Errorf("storage: config: SSECKeyDir: %w", err)
+		}
+	}
 	if cfg.BandwidthLimit > 0 {
 		// A burst of 256 KiB (or the limit, if smaller) keeps the pace smooth.
 		m.limiter = rate.NewLimiter(rate.Limit(cfg.BandwidthLimit), int(min(cfg.BandwidthLimit, 256<<10)))
@@ -194,20 +257,26 @@ func checkBucket(bucket string) error {
 	return nil
 }
 
-func putOptions(opts ObjectOptions) minio.PutObjectOptions {
-	return minio.PutObjectOptions{
-		ContentType:          opts.ContentType,
-		UserMetadata:         opts.Metadata,
-		DisableContentSha256: true,
-	}
-}
-
-// CreateUpload implements Multipart.
+// CreateUpload implements Multipart. Unless checksums are off, the upload is
+// created for full-object CRC-64/NVME checksums; a server that refuses that
+// gets the request again without, and checksums stay off for this client.
 func (m *Minio) CreateUpload(ctx context.Context, obj Object, opts ObjectOptions) (string, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return "", fmt.Errorf("storage: create upload of %s: %w", obj, err)
 	}
-	id, err := m.core.NewMultipartUpload(ctx, obj.Bucket, obj.Key, putOptions(opts))
+	po, err := m.putOptions(opts)
+	if err != nil {
+		return "", fmt.Errorf("storage: create upload of %s: %w", obj, err)
+	}
+	create := func(checksum bool) (string, error) {
+		o := po
+		if checksum {
+			o.UserMetadata = withChecksumHeaders(o.UserMetadata, map[string]string{
+				amzChecksumAlgorithm: "CRC64NVME", amzChecksumType: "FULL_OBJECT"})
+		}
+		return m.core.NewMultipartUpload(ctx, obj.Bucket, obj.Key, o)
+	}
+	id, err := withChecksumFallback(m, create)
 	if err != nil {
 		return "", fmt.Errorf("storage: create upload of %s: %w", obj, translate(err))
 	}
@@ -218,31 +287,53 @@ func (m *Minio) CreateUpload(ctx context.Context, obj Object, opts ObjectOptions
 }
 
 // UploadPart implements Multipart.
-func (m *Minio) UploadPart(ctx context.Context, obj Object, uploadID string, number int, body []byte) (Part, error) {
+func (m *Minio) UploadPart(ctx context.Context, obj Object, uploadID string, number int, body []byte, opts ObjectOptions) (Part, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, err)
 	}
 	if number < 1 || number > MaxParts {
 		return Part{}, fmt.Errorf("storage: upload part %d of %s: part number not in [1, %d]", number, obj, MaxParts)
 	}
+	sse, err := m.sse(opts.SSE)
+	if err != nil {
+		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, err)
+	}
 	hexSum, b64Sum := contentMD5(body)
-	// A *bytes.Reader is an io.Seeker, so minio-go rewinds and retries it.
-	res, err := m.core.PutObjectPart(ctx, obj.Bucket, obj.Key, uploadID, number,
-		m.body(ctx, body), int64(len(body)), minio.PutObjectPartOptions{
-			Md5Base64:            b64Sum,
-			DisableContentSha256: true,
-		})
+	crc := CRC64NVME(body)
+	upload := func(checksum bool) (Part, error) {
+		h := http.Header{}
+		if checksum {
+			h.Set(amzChecksumCRC64NVME, crc)
+		}
+		// A *bytes.Reader is an io.Seeker, so minio-go rewinds and retries it.
+		res, err := m.core.PutObjectPart(ctx, obj.Bucket, obj.Key, uploadID, number,
+			m.body(ctx, body), int64(len(body)), minio.PutObjectPartOptions{
+				Md5Base64:            b64Sum,
+				DisableContentSha256: true,
+				SSE:                  sse,
+				CustomHeader:         h,
+			})
+		if err != nil {
+			return Part{}, err
+		}
+		p := Part{Number: number, ETag: NormalizeETag(res.ETag), Size: int64(len(body)), MD5: hexSum}
+		if checksum {
+			p.CRC64NVME = crc
+		}
+		return p, nil
+	}
+	part, err := withChecksumFallback(m, upload)
 	if err != nil {
 		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w", number, obj, translate(err))
 	}
-	if got := NormalizeETag(res.ETag); got != hexSum {
-		return Part{}, fmt.Errorf("storage: upload part %d of %s: %w: server ETag %q, content MD5 %q",
-			number, obj, ErrETagMismatch, got, hexSum)
+	if part.ETag == "" {
+		return Part{}, fmt.Errorf("storage: upload part %d of %s: server returned no ETag", number, obj)
 	}
-	return Part{Number: number, ETag: hexSum, Size: int64(len(body))}, nil
+	return part, nil
 }
 
-// ListParts implements Multipart.
+// ListParts implements Multipart. Listed parts have no MD5 (S3 does not say
+// what was sent); their CRC64NVME is the server's when it has one.
 func (m *Minio) ListParts(ctx context.Context, obj Object, uploadID string) ([]Part, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return nil, fmt.Errorf("storage: list parts of %s: %w", obj, err)
@@ -255,7 +346,8 @@ func (m *Minio) ListParts(ctx context.Context, obj Object, uploadID string) ([]P
 			return nil, fmt.Errorf("storage: list parts of %s: %w", obj, translate(err))
 		}
 		for _, p := range res.ObjectParts {
-			parts = append(parts, Part{Number: p.PartNumber, ETag: NormalizeETag(p.ETag), Size: p.Size})
+			parts = append(parts, Part{Number: p.PartNumber, ETag: NormalizeETag(p.ETag), Size: p.Size,
+				CRC64NVME: p.ChecksumCRC64NVME})
 		}
 		if !res.IsTruncated {
 			return parts, nil
@@ -272,12 +364,16 @@ func (m *Minio) ListParts(ctx context.Context, obj Object, uploadID string) ([]P
 }
 
 // CompleteUpload implements Multipart.
-func (m *Minio) CompleteUpload(ctx context.Context, obj Object, uploadID string, parts []Part) (string, error) {
+func (m *Minio) CompleteUpload(ctx context.Context, obj Object, uploadID string, parts []Part, opts ObjectOptions) (string, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, err)
 	}
 	if len(parts) == 0 {
 		return "", fmt.Errorf("storage: complete upload of %s: %w: no parts", obj, ErrInvalidPart)
+	}
+	sse, err := m.sse(opts.SSE)
+	if err != nil {
+		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, err)
 	}
 	sorted := slices.SortedFunc(slices.Values(parts), func(a, b Part) int { return a.Number - b.Number })
 	complete := make([]minio.CompletePart, len(sorted))
@@ -285,9 +381,20 @@ func (m *Minio) CompleteUpload(ctx context.Context, obj Object, uploadID string,
 		if i > 0 && p.Number == sorted[i-1].Number {
 			return "", fmt.Errorf("storage: complete upload of %s: %w: part %d given twice", obj, ErrInvalidPart, p.Number)
 		}
-		complete[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
+		complete[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag, ChecksumCRC64NVME: p.CRC64NVME}
 	}
-	res, err := m.core.CompleteMultipartUpload(ctx, obj.Bucket, obj.Key, uploadID, complete, minio.PutObjectOptions{})
+	po := minio.PutObjectOptions{}
+	if sse != nil && sse.Type() == encrypt.SSEC {
+		po.ServerSideEncryption = sse // the SSE-C key goes with every request
+	}
+	if full, ok := FullObjectCRC64NVME(sorted); ok {
+		po.UserMetadata = map[string]string{amzChecksumCRC64NVME: full, amzChecksumType: "FULL_OBJECT"}
+	} else {
+		for i := range complete {
+			complete[i].ChecksumCRC64NVME = "" // all or nothing
+		}
+	}
+	res, err := m.core.CompleteMultipartUpload(ctx, obj.Bucket, obj.Key, uploadID, complete, po)
 	if err != nil {
 		return "", fmt.Errorf("storage: complete upload of %s: %w", obj, translate(err))
 	}
@@ -306,30 +413,55 @@ func (m *Minio) AbortUpload(ctx context.Context, obj Object, uploadID string) er
 }
 
 // PutObject implements Multipart.
-func (m *Minio) PutObject(ctx context.Context, obj Object, body []byte, opts ObjectOptions) (string, error) {
+func (m *Minio) PutObject(ctx context.Context, obj Object, body []byte, opts ObjectOptions) (Part, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
-		return "", fmt.Errorf("storage: put %s: %w", obj, err)
+		return Part{}, fmt.Errorf("storage: put %s: %w", obj, err)
 	}
 	if int64(len(body)) > MaxPartSize {
-		return "", fmt.Errorf("storage: put %s: %d bytes exceed the single PUT limit %d", obj, len(body), MaxPartSize)
+		return Part{}, fmt.Errorf("storage: put %s: %d bytes exceed the single PUT limit %d", obj, len(body), MaxPartSize)
+	}
+	po, err := m.putOptions(opts)
+	if err != nil {
+		return Part{}, fmt.Errorf("storage: put %s: %w", obj, err)
 	}
 	hexSum, b64Sum := contentMD5(body)
-	res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, m.body(ctx, body), int64(len(body)), b64Sum, "", putOptions(opts))
+	crc := CRC64NVME(body)
+	put := func(checksum bool) (Part, error) {
+		o := po
+		if checksum {
+			o.UserMetadata = withChecksumHeaders(o.UserMetadata, map[string]string{amzChecksumCRC64NVME: crc})
+		}
+		res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, m.body(ctx, body), int64(len(body)), b64Sum, "", o)
+		if err != nil {
+			return Part{}, err
+		}
+		p := Part{Number: 1, ETag: NormalizeETag(res.ETag), Size: int64(len(body)), MD5: hexSum}
+		if checksum {
+			p.CRC64NVME = crc
+		}
+		return p, nil
+	}
+	part, err := withChecksumFallback(m, put)
 	if err != nil {
-		return "", fmt.Errorf("storage: put %s: %w", obj, translate(err))
+		return Part{}, fmt.Errorf("storage: put %s: %w", obj, translate(err))
 	}
-	if got := NormalizeETag(res.ETag); got != hexSum {
-		return "", fmt.Errorf("storage: put %s: %w: server ETag %q, content MD5 %q", obj, ErrETagMismatch, got, hexSum)
-	}
-	return hexSum, nil
+	return part, nil
 }
 
 // StatObject implements Multipart.
-func (m *Minio) StatObject(ctx context.Context, obj Object) (ObjectInfo, error) {
+func (m *Minio) StatObject(ctx context.Context, obj Object, opts ObjectOptions) (ObjectInfo, error) {
 	if err := checkBucket(obj.Bucket); err != nil {
 		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, err)
 	}
-	info, err := m.core.StatObject(ctx, obj.Bucket, obj.Key, minio.StatObjectOptions{})
+	sse, err := m.sse(opts.SSE)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, err)
+	}
+	so := minio.StatObjectOptions{Checksum: !m.noChecksums.Load()}
+	if sse != nil && sse.Type() == encrypt.SSEC {
+		so.ServerSideEncryption = sse
+	}
+	info, err := m.core.StatObject(ctx, obj.Bucket, obj.Key, so)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("storage: stat %s: %w", obj, translate(err))
 	}
@@ -339,6 +471,8 @@ func (m *Minio) StatObject(ctx context.Context, obj Object) (ObjectInfo, error) 
 		ContentType:  info.ContentType,
 		LastModified: info.LastModified,
 		Metadata:     lowerKeys(info.UserMetadata),
+		CRC64NVME:    info.ChecksumCRC64NVME,
+		ChecksumType: info.ChecksumMode,
 	}, nil
 }
 

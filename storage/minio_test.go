@@ -35,6 +35,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Endpoint = "http://ak:" + testSecret + "@host" }, "Endpoint"},
 		{func(c *Config) { c.AccessKey = "" }, "AccessKey"},
 		{func(c *Config) { c.SecretKey = "" }, "SecretKey"},
+		{func(c *Config) { c.SessionToken = "t"; c.AccessKey, c.SecretKey = "", "" }, "SessionToken"},
+		{func(c *Config) { c.BucketLookup = "virtual" }, "BucketLookup"},
 		{func(c *Config) { c.MaxIdleConns = -1 }, "MaxIdleConns"},
 		{func(c *Config) { c.MaxRetries = -1 }, "MaxRetries"},
 		{func(c *Config) { c.ResponseHeaderTimeout = -time.Second }, "ResponseHeaderTimeout"},
@@ -49,7 +51,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigStringHidesSecret(t *testing.T) {
 	t.Parallel()
-	c := Config{Endpoint: "http://127.0.0.1:9000", AccessKey: "ak", SecretKey: testSecret}
+	c := Config{Endpoint: "http://127.0.0.1:9000", AccessKey: "ak", SecretKey: testSecret, SessionToken: testSecret + "-token"}
 	for _, s := range []string{c.String(), fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s", c, c, c, &c)} {
 		require.NotContains(t, s, testSecret)
 		require.Contains(t, s, "127.0.0.1:9000")
@@ -83,38 +85,82 @@ func fakeS3(t *testing.T, handler http.HandlerFunc) (*Minio, *[]*http.Request) {
 	return m, &reqs
 }
 
-func TestUploadPartChecksETag(t *testing.T) {
+func TestUploadPartTakesServerETag(t *testing.T) {
 	t.Parallel()
 	m, reqs := fakeS3(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", `"00000000000000000000000000000000"`)
+		w.Header().Set("ETag", `"0123456789abcdef0123456789abcdef"`) // an encrypted bucket's ETag
 	})
 	obj := Object{"bucket", "key"}
-	_, err := m.UploadPart(context.Background(), obj, "up1", 3, []byte("hello"))
-	require.ErrorIs(t, err, ErrETagMismatch)
-	require.ErrorContains(t, err, "storage: upload part 3 of bucket/key: etag does not match")
+	part, err := m.UploadPart(context.Background(), obj, "up1", 3, []byte("hello"), ObjectOptions{})
+	require.NoError(t, err, "a non-MD5 ETag is not an error")
+	require.Equal(t, Part{Number: 3, ETag: "0123456789abcdef0123456789abcdef", Size: 5,
+		MD5: "5d41402abc4b2a76b9719d911017c592", CRC64NVME: CRC64NVME([]byte("hello"))}, part)
+	require.False(t, part.ETagIsMD5())
 
 	require.Len(t, *reqs, 1)
 	r := (*reqs)[0]
 	require.Equal(t, http.MethodPut, r.Method)
 	require.Equal(t, "/bucket/key", r.URL.Path, "path-style addressing")
 	require.Equal(t, "XUFAKrxLKna5cZ2REBfFkg==", r.Header.Get("Content-Md5"))
+	require.Equal(t, CRC64NVME([]byte("hello")), r.Header.Get("X-Amz-Checksum-Crc64nvme"))
 	require.Equal(t, "UNSIGNED-PAYLOAD", r.Header.Get("X-Amz-Content-Sha256"))
 	require.Equal(t, "3", r.URL.Query().Get("partNumber"))
 	require.Equal(t, "up1", r.URL.Query().Get("uploadId"))
 
-	_, err = m.PutObject(context.Background(), obj, []byte("hello"), ObjectOptions{})
-	require.ErrorIs(t, err, ErrETagMismatch)
+	put, err := m.PutObject(context.Background(), obj, []byte("hello"), ObjectOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "0123456789abcdef0123456789abcdef", put.ETag)
 	require.Equal(t, "UNSIGNED-PAYLOAD", (*reqs)[1].Header.Get("X-Amz-Content-Sha256"))
+	require.Equal(t, CRC64NVME([]byte("hello")), (*reqs)[1].Header.Get("X-Amz-Checksum-Crc64nvme"))
+	require.NotEmpty(t, (*reqs)[1].Header.Get("Content-Md5"))
+}
+
+func TestChecksumRefusedOnceThenOff(t *testing.T) {
+	t.Parallel()
+	m, reqs := fakeS3(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Checksum-Crc64nvme") != "" || r.Header.Get("X-Amz-Checksum-Algorithm") != "" {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotImplemented)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>`+
+				`<Message>additional checksums are not supported</Message></Error>`)
+			return
+		}
+		w.Header().Set("ETag", `"5d41402abc4b2a76b9719d911017c592"`)
+	})
+	obj := Object{"bucket", "key"}
+	part, err := m.UploadPart(context.Background(), obj, "up1", 1, []byte("hello"), ObjectOptions{})
+	require.NoError(t, err)
+	require.Empty(t, part.CRC64NVME, "no checksum was stored")
+	require.True(t, part.ETagIsMD5())
+	require.True(t, m.ChecksumsOff())
+	require.Len(t, *reqs, 2, "refused once, then sent without")
+	_, err = m.UploadPart(context.Background(), obj, "up1", 2, []byte("hello"), ObjectOptions{})
+	require.NoError(t, err)
+	require.Len(t, *reqs, 3, "later requests go without checksums at once")
+	require.NotEmpty(t, (*reqs)[2].Header.Get("Content-Md5"), "Content-MD5 stays")
+}
+
+func TestChecksumMismatchKeepsChecksums(t *testing.T) {
+	t.Parallel()
+	m, _ := fakeS3(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>BadDigest</Code>`+
+			`<Message>The CRC64NVME you specified did not match the calculated checksum.</Message></Error>`)
+	})
+	_, err := m.UploadPart(context.Background(), Object{"bucket", "key"}, "up1", 1, []byte("hello"), ObjectOptions{})
+	require.ErrorIs(t, err, ErrBadDigest)
+	require.False(t, m.ChecksumsOff(), "a damaged body is no reason to stop sending checksums")
 }
 
 func TestUploadPartRejectsBadNumber(t *testing.T) {
 	t.Parallel()
 	m, reqs := fakeS3(t, func(http.ResponseWriter, *http.Request) {})
 	for _, n := range []int{0, -1, MaxParts + 1} {
-		_, err := m.UploadPart(context.Background(), Object{"bucket", "key"}, "up", n, nil)
+		_, err := m.UploadPart(context.Background(), Object{"bucket", "key"}, "up", n, nil, ObjectOptions{})
 		require.ErrorContains(t, err, "part number")
 	}
-	_, err := m.CompleteUpload(context.Background(), Object{"bucket", "key"}, "up", []Part{{Number: 1}, {Number: 1}})
+	_, err := m.CompleteUpload(context.Background(), Object{"bucket", "key"}, "up", []Part{{Number: 1}, {Number: 1}}, ObjectOptions{})
 	require.ErrorIs(t, err, ErrInvalidPart)
 	require.Empty(t, *reqs)
 }
@@ -127,7 +173,7 @@ func TestAccessDeniedHidesSecret(t *testing.T) {
 		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code>`+
 			`<Message>The request signature we calculated does not match.</Message></Error>`)
 	})
-	_, err := m.StatObject(context.Background(), Object{"bucket", "key"})
+	_, err := m.StatObject(context.Background(), Object{"bucket", "key"}, ObjectOptions{})
 	require.ErrorIs(t, err, ErrAccessDenied)
 	require.True(t, Permanent(err))
 	require.False(t, strings.Contains(err.Error(), testSecret))

@@ -38,7 +38,8 @@ func (e claimedError) waitUntil() time.Time { return e.until.Add(time.Second) }
 
 // HandleFinalizeTask completes the multipart upload exactly once (see the design's CAS
 // protocol): claim the upload with a version compare-and-swap, call CompleteMultipartUpload
-// with the recorded parts, verify the object's ETag, and record completed with a second CAS.
+// with the recorded parts, verify the object (size plus checksum or multipart ETag, see
+// verify), and record completed with a second CAS.
 func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error {
 	p, err := decode[UploadPayload](h, t)
 	if err != nil {
@@ -65,15 +66,15 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 		h.release(ctx, j, claim)
 		return err
 	}
+	plan := storage.Plan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
 	parts := make([]storage.Part, len(recorded))
-	etags := make([]string, len(recorded))
 	for i, r := range recorded {
-		parts[i] = storage.Part{Number: r.Number, ETag: r.ETag}
-		etags[i] = r.ETag
+		_, length := plan.Part(r.Number)
+		parts[i] = parsePartRecord(r.Number, length, r.ETag)
 	}
-	want, err := storage.MultipartETag(etags)
+	opts, err := h.objectOptions(j)
 	if err != nil {
-		return h.fail(ctx, j, fmt.Errorf("recorded part ETags are not MD5s: %w", err), true)
+		return h.fail(ctx, j, err, false)
 	}
 
 	releaseDest, err := h.holdDestination(ctx, j, CompleteTimeout(j.u.Size)+claimMargin, true)
@@ -84,12 +85,9 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 		return err
 	}
 	defer releaseDest()
-	etag, err := h.complete(ctx, j, parts, want)
+	etag, err := h.complete(ctx, j, claim, parts, opts)
 	if err != nil {
-		if !errors.Is(err, asynq.SkipRetry) {
-			h.release(ctx, j, claim)
-		}
-		return err
+		return err // complete released the claim if, and only if, that was safe
 	}
 	out, err := h.store.Complete(ctx, j.u.ID, claim.Version, etag)
 	if err != nil {
@@ -120,7 +118,7 @@ func (h *Handlers) claim(ctx context.Context, j *job) (*state.Claim, error) {
 		default:
 			return nil, nil
 		}
-		c, err := h.store.ClaimComplete(ctx, j.u.ID, j.u.Version, CompleteTimeout(j.u.Size)+claimMargin)
+		c, err := h.store.ClaimComplete(ctx, j.u.ID, j.u.Version, h.completeTimeoutFor(j.u.Size)+claimMargin)
 		if err != nil {
 			return nil, err
 		}
@@ -143,41 +141,207 @@ func (h *Handlers) claim(ctx context.Context, j *job) (*state.Claim, error) {
 	return nil, fmt.Errorf("tasks: upload %s keeps changing under the finalizer", j.u.ID)
 }
 
-// complete calls CompleteMultipartUpload and verifies the object. It returns the object's
-// ETag, or the error for the task to return.
+// complete calls CompleteMultipartUpload and verifies the object (see verify). It returns
+// the object's ETag, or the error for the task to return.
 //
-// The object is checked with StatObject (size and multipart ETag) in every case: after
-// NoSuchUpload, because an earlier attempt may have completed it before dying (MinIO answers
-// a repeated Complete that way); after success, because some servers (versitygw) answer 200
-// to a Complete of an unknown upload ID whenever any object exists under the key.
-func (h *Handlers) complete(ctx context.Context, j job, parts []storage.Part, want string) (string, error) {
-	cctx, cancel := context.WithTimeout(ctx, CompleteTimeout(j.u.Size))
-	defer cancel()
-	etag, err := h.s3.CompleteUpload(cctx, j.object(), j.u.S3UploadID, parts)
-	vanished := errors.Is(err, storage.ErrNoSuchUpload)
-	switch {
-	case vanished:
-		j.log.Info("CompleteNoSuchUpload", "want_etag", want)
-	case err != nil:
-		return "", h.s3Error(ctx, j, fmt.Errorf("complete multipart upload: %w", err))
-	case etag != want:
-		return "", h.fail(ctx, j, fmt.Errorf("completed object has ETag %q, want %q: the parts S3 assembled are not the ones recorded",
-			etag, want), false)
-	}
-	info, err := h.s3.StatObject(ctx, j.object())
-	if err != nil && !errors.Is(err, storage.ErrNoSuchKey) {
-		return "", h.s3Error(ctx, j, fmt.Errorf("verify completed object: %w", err))
-	}
-	if err != nil || info.Size != j.u.Size || info.ETag != want {
-		what := "after Complete"
-		if vanished {
-			what = "the multipart upload is gone (NoSuchUpload) and"
+// The object is checked with StatObject in every case: after success, because some servers
+// (versitygw) answer 200 to a Complete of an unknown upload ID whenever any object exists
+// under the key; after NoSuchUpload, because an earlier attempt may have completed it before
+// dying (MinIO and AWS answer a repeated Complete that way); after an ambiguous outcome (the
+// call timed out, was cancelled or lost its connection), because the server may have
+// completed it, or may still be doing so. Where the object may still appear, StatObject is
+// polled with a bounded backoff (verifyFor) before deciding. After a Complete without an
+// answer the claim is kept, never released: the server may still be assembling the object, and another
+// finalizer must not find NoSuchUpload before the object is visible. The retry waits for the
+// claim to lapse.
+func (h *Handlers) complete(ctx context.Context, j job, claim *state.Claim, parts []storage.Part, opts storage.ObjectOptions) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, h.completeTimeoutFor(j.u.Size))
+	_, err := h.s3.CompleteUpload(cctx, j.object(), j.u.S3UploadID, parts, opts)
+	cancel()
+	if errors.Is(err, storage.ErrInvalidPart) {
+		// On encrypted buckets the same bytes get a new ETag each time they are sent, and a
+		// part sent twice (a redelivered task) keeps the ETag of the last upload, which may
+		// not be the one recorded. Take the ETags S3 lists for parts of the recorded size
+		// (and checksum), once.
+		if fixed, ok := h.currentETags(ctx, j, parts); ok {
+			parts = fixed
+			cctx, cancel := context.WithTimeout(ctx, h.completeTimeoutFor(j.u.Size))
+			_, err = h.s3.CompleteUpload(cctx, j.object(), j.u.S3UploadID, parts, opts)
+			cancel()
 		}
-		return "", h.fail(ctx, j, fmt.Errorf("%s %s does not hold the assembled object (found size %d, ETag %q; want size %d, ETag %q)",
-			what, j.object(), info.Size, info.ETag, j.u.Size, want), false)
 	}
-	return info.ETag, nil
+	var what string
+	switch {
+	case err == nil:
+		what = "after Complete"
+	case errors.Is(err, storage.ErrNoSuchUpload):
+		j.log.Info("CompleteNoSuchUpload")
+		what = "the multipart upload is gone (NoSuchUpload) and"
+	case unanswered(err):
+		if ctx.Err() != nil {
+			return "", ctx.Err() // the task itself is over: keep the claim, the retry verifies
+		}
+		j.log.Warn("CompleteUnanswered", "error", err)
+		if info, found := h.verify(ctx, j, parts, opts, true); found {
+			return info.ETag, nil
+		}
+		// Keep the claim: the Complete may still be running on the server.
+		return "", h.retryOrGiveUp(ctx, j, fmt.Errorf("complete multipart upload: no answer, and the object "+
+			"did not appear; retrying once the claim lapses: %w", err))
+	default:
+		if status, _ := storage.ErrorStatus(err); status >= 500 {
+			// A server error may come after the server completed the upload: look once.
+			if info, found := h.verify(ctx, j, parts, opts, false); found {
+				return info.ETag, nil
+			}
+		}
+		// The server answered, and the object is not there: safe to hand the claim back.
+		if !storage.Permanent(err) {
+			h.release(ctx, j, claim)
+		}
+		return "", h.s3Error(ctx, j, fmt.Errorf("complete multipart upload: %w", err))
+	}
+	info, found := h.verify(ctx, j, parts, opts, err != nil)
+	if found {
+		return info.ETag, nil
+	}
+	if info.err != nil {
+		if ctx.Err() == nil {
+			h.release(ctx, j, claim)
+		}
+		return "", h.s3Error(ctx, j, fmt.Errorf("verify completed object: %w", info.err))
+	}
+	return "", h.fail(ctx, j, fmt.Errorf("%s %s does not hold the assembled object (%s)", what, j.object(), info.detail), false)
 }
+
+// unanswered reports whether a Complete got no answer (it timed out, was cancelled or lost its
+// connection): the server may have completed the upload, or may still be doing so.
+func unanswered(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	_, answered := storage.ErrorStatus(err)
+	return !answered
+}
+
+// verified is what verify found: the object, or why it does not match (detail), or the
+// error that kept it from looking (err).
+type verified struct {
+	storage.ObjectInfo
+	detail string
+	err    error
+}
+
+// verify checks that the object under the key is the one the parts make: its size, plus its
+// full-object CRC-64/NVME when the parts and the server have one, or else its multipart ETag
+// (md5 of the part MD5s + "-N") when every part's ETag was its MD5. When the parts give
+// neither (an encrypted bucket that refused checksums), the size decides. With poll, a
+// missing or different object is looked at again with a growing delay for up to verifyFor.
+func (h *Handlers) verify(ctx context.Context, j job, parts []storage.Part, opts storage.ObjectOptions, poll bool) (verified, bool) {
+	wantCRC, haveCRC := storage.FullObjectCRC64NVME(parts)
+	wantETag := ""
+	etags := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if !p.ETagIsMD5() {
+			etags = nil
+			break
+		}
+		etags = append(etags, p.ETag)
+	}
+	if len(etags) == len(parts) {
+		wantETag, _ = storage.MultipartETag(etags)
+	}
+	deadline := time.Now().Add(h.verifyFor())
+	delay := 250 * time.Millisecond
+	for {
+		info, err := h.s3.StatObject(ctx, j.object(), opts)
+		v := verified{ObjectInfo: info}
+		switch {
+		case errors.Is(err, storage.ErrNoSuchKey):
+			v.detail = "no object"
+		case err != nil:
+			v.err = err
+		case info.Size != j.u.Size:
+			v.detail = fmt.Sprintf("found size %d, want %d", info.Size, j.u.Size)
+		case haveCRC && info.CRC64NVME != "":
+			if info.CRC64NVME != wantCRC {
+				v.detail = fmt.Sprintf("found CRC64NVME %s, want %s", info.CRC64NVME, wantCRC)
+			} else {
+				j.log.Debug("ObjectVerified", "by", "size+crc64nvme")
+				return v, true
+			}
+		case wantETag != "":
+			if info.ETag != wantETag {
+				v.detail = fmt.Sprintf("found ETag %q, want %q", info.ETag, wantETag)
+			} else {
+				j.log.Debug("ObjectVerified", "by", "size+etag")
+				return v, true
+			}
+		default:
+			j.log.Info("ObjectVerified", "by", "size", "reason", "no checksum and opaque part ETags")
+			return v, true
+		}
+		if v.err != nil || !poll || time.Now().Add(delay).After(deadline) {
+			return v, false
+		}
+		j.log.Info("VerifyWaiting", "found", v.detail, "delay", delay)
+		select {
+		case <-ctx.Done():
+			v.err = ctx.Err()
+			return v, false
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 4*time.Second)
+	}
+}
+
+// currentETags returns parts with the ETags S3 lists for them, when every part is listed with
+// its recorded size (and its recorded checksum, where both have one) and some part's ETag is
+// not its MD5 (otherwise the recorded ETags are the right ones). It reports false otherwise.
+func (h *Handlers) currentETags(ctx context.Context, j job, parts []storage.Part) ([]storage.Part, bool) {
+	opaque := false
+	for _, p := range parts {
+		opaque = opaque || !p.ETagIsMD5()
+	}
+	if !opaque {
+		return nil, false
+	}
+	listed, err := h.s3.ListParts(ctx, j.object(), j.u.S3UploadID)
+	if err != nil {
+		return nil, false
+	}
+	byNumber := make(map[int]storage.Part, len(listed))
+	for _, p := range listed {
+		byNumber[p.Number] = p
+	}
+	out := make([]storage.Part, len(parts))
+	changed := false
+	for i, p := range parts {
+		l, ok := byNumber[p.Number]
+		if !ok || l.Size != p.Size || (l.CRC64NVME != "" && p.CRC64NVME != "" && l.CRC64NVME != p.CRC64NVME) {
+			return nil, false
+		}
+		changed = changed || l.ETag != p.ETag
+		p.ETag = l.ETag
+		out[i] = p
+	}
+	if changed {
+		j.log.Info("PartETagsRefreshed")
+	}
+	return out, changed
+}
+
+// completeTimeoutFor is how long one CompleteMultipartUpload may take for size bytes.
+func (h *Handlers) completeTimeoutFor(size int64) time.Duration {
+	if h.completeTimeout > 0 {
+		return h.completeTimeout
+	}
+	return CompleteTimeout(size)
+}
+
+// verifyFor bounds how long a finalizer polls StatObject for an object whose Complete had an
+// unclear outcome. It stays below claimMargin, so the claim outlives the polling.
+func (h *Handlers) verifyFor() time.Duration { return claimMargin * 2 / 3 }
 
 // release gives up the claim after a failed attempt, so the retry can claim again at once
 // instead of waiting for the claim to lapse. It is a CAS too: if the claim was taken over

@@ -258,11 +258,19 @@ func (e *env) deadFinalizer(t *testing.T, id state.UploadID) {
 	require.Equal(t, state.OK, c.Result)
 	recorded, err := e.store.PartETags(e.ctx, id)
 	require.NoError(t, err)
-	parts := make([]storage.Part, len(recorded))
-	for i, r := range recorded {
-		parts[i] = storage.Part{Number: r.Number, ETag: r.ETag}
-	}
-	_, err = e.storage.CompleteUpload(e.ctx, storage.Object{Bucket: e.bucket, Key: "k"}, u.S3UploadID, parts)
+	_, err = e.storage.CompleteUpload(e.ctx, storage.Object{Bucket: e.bucket, Key: "k"}, u.S3UploadID,
+		recordedParts(u, recorded), storage.ObjectOptions{})
 	require.NoError(t, err)
 	time.Sleep(5 * time.Millisecond) // the 1 ms claim lapses
+}
+
+// recordedParts decodes an upload's recorded parts as the finalizer does.
+func recordedParts(u state.Upload, recorded []state.PartETag) []storage.Part {
+	plan := storage.Plan{Size: u.Size, PartSize: u.PartSize, Parts: u.Parts}
+	parts := make([]storage.Part, len(recorded))
+	for i, r := range recorded {
+		_, length := plan.Part(r.Number)
+		parts[i] = tasks.ParsePartRecord(r.Number, length, r.ETag)
+	}
+	return parts
 }

@@ -83,6 +83,8 @@ type Handlers struct {
 	partTimeout time.Duration
 	tasks       TaskLookup
 	budget      *MemoryBudget
+	// completeTimeout replaces CompleteTimeout(size) when set (tests).
+	completeTimeout time.Duration
 }
 
 // NewHandlers returns the task handlers for cfg.

@@ -64,7 +64,7 @@ func TestRetriesExhaustedFailThenResumeUploadsOnlyWhatIsMissing(t *testing.T) {
 	buf := make([]byte, 5*mib)
 	err = e.volume.ReadAt(e.ctx, "f", sourceInfo(u), 2*5*mib, buf)
 	require.NoError(t, err)
-	_, err = e.storage.UploadPart(e.ctx, storage.Object{Bucket: e.bucket, Key: "k"}, u.S3UploadID, 3, buf)
+	_, err = e.storage.UploadPart(e.ctx, storage.Object{Bucket: e.bucket, Key: "k"}, u.S3UploadID, 3, buf, storage.ObjectOptions{})
 	require.NoError(t, err)
 
 	before := map[int]int{}

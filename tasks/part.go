@@ -95,7 +95,11 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence,
 		return h.retryOrGiveUp(ctx, j, err)
 	}
 
-	part, err := h.s3.UploadPart(ctx, j.object(), fence.S3UploadID, n, buf)
+	opts, err := h.objectOptions(j)
+	if err != nil {
+		return h.fail(ctx, j, err, false)
+	}
+	part, err := h.s3.UploadPart(ctx, j.object(), fence.S3UploadID, n, buf, opts)
 	switch {
 	case errors.Is(err, storage.ErrNoSuchUpload):
 		return h.uploadVanished(ctx, j, fence, err)
@@ -103,7 +107,7 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence,
 		return h.s3Error(ctx, j, fmt.Errorf("upload part %d: %w", n, err))
 	}
 
-	out, err := h.store.RecordPart(ctx, j.u.ID, fence, n, part.ETag, length)
+	out, err := h.store.RecordPart(ctx, j.u.ID, fence, n, partRecord(part), length)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func (h *Handlers) reconcile(ctx context.Context, j job) error {
 		if _, length := plan.Part(p.Number); p.Size != length {
 			continue // a torn or foreign part: upload it again
 		}
-		out, err := h.store.RecordPart(ctx, j.u.ID, j.u.Fence(), p.Number, p.ETag, p.Size)
+		out, err := h.store.RecordPart(ctx, j.u.ID, j.u.Fence(), p.Number, partRecord(p), p.Size)
 		if err != nil {
 			return err
 		}

@@ -147,7 +147,7 @@ func (e *env) objectSHA256(t *testing.T, key string) string {
 // requireNoObject checks that nothing was written under key.
 func (e *env) requireNoObject(t *testing.T, key string) {
 	t.Helper()
-	_, err := e.storage.StatObject(e.ctx, storage.Object{Bucket: e.bucket, Key: key})
+	_, err := e.storage.StatObject(e.ctx, storage.Object{Bucket: e.bucket, Key: key}, storage.ObjectOptions{})
 	require.ErrorIs(t, err, storage.ErrNoSuchKey, "no object may exist at %s", key)
 }
 

@@ -44,7 +44,11 @@ func withFingerprint(meta map[string]string, fingerprint string) map[string]stri
 // It reports whether the upload was completed as skipped (or someone else moved it first);
 // a non-nil error is what the handler returns.
 func (h *Handlers) skipExisting(ctx context.Context, j job, info source.Info, plan state.Plan) (bool, error) {
-	obj, err := h.s3.StatObject(ctx, j.object())
+	opts, err := h.objectOptions(j)
+	if err != nil {
+		return false, h.fail(ctx, j, err, false)
+	}
+	obj, err := h.s3.StatObject(ctx, j.object(), opts)
 	if errors.Is(err, storage.ErrNoSuchKey) {
 		return false, nil
 	}

@@ -55,7 +55,11 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 		return err
 	}
 	plan := state.Plan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
-	opts := storage.ObjectOptions{ContentType: j.u.ContentType, Metadata: withFingerprint(j.u.Metadata, info.Fingerprint)}
+	opts, err := h.objectOptions(j)
+	if err != nil {
+		return h.fail(ctx, j, err, false)
+	}
+	opts.Metadata = withFingerprint(opts.Metadata, info.Fingerprint)
 
 	if j.u.SkipExisting {
 		if skipped, err := h.skipExisting(ctx, j, info, plan); skipped || err != nil {
@@ -125,10 +129,11 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 		return err
 	}
 	defer releaseDest()
-	etag, err := h.s3.PutObject(ctx, j.object(), buf, opts)
+	part, err := h.s3.PutObject(ctx, j.object(), buf, opts)
 	if err != nil {
 		return h.s3Error(ctx, j, fmt.Errorf("put object: %w", err))
 	}
+	etag := part.ETag
 	out, err := h.store.CompleteSingle(ctx, j.u.ID, j.u.Version, plan, etag)
 	if err != nil {
 		return err

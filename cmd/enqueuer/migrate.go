@@ -44,13 +44,17 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	wait := fs.Bool("wait", false, "wait until every upload finished, showing progress; exit 0 only if all completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	jsonLines := c.jsonLinesFlag(fs, "--wait")
+	objFlags := defineObjectFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if code := c.startEvents("migrate", *jsonLines, *asJSON); code != exitOK {
 		return code
 	}
+	opts, err := objFlags.options()
 	switch {
+	case err != nil:
+		return c.fail(exitUsage, "migrate: %v (a manifest line's options override these flags)", err)
 	case fs.NArg() > 0:
 		return c.fail(exitUsage, "migrate: unexpected argument %q", fs.Arg(0))
 	case (*dir == "") == (*manifestPath == ""):
@@ -59,7 +63,8 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory")
 	}
 	req := client.MigrateRequest{ID: *id, Bucket: *bucket, Prefix: *prefix, Priority: client.Priority(*priority),
-		SkipExisting: *skipExisting, SkipInvalid: *skipInvalid, Concurrency: *concurrency, Dedupe: client.Dedupe(*dedupe)}
+		SkipExisting: *skipExisting, SkipInvalid: *skipInvalid, Concurrency: *concurrency, Dedupe: client.Dedupe(*dedupe),
+		Options: opts}
 	if *partSize != "" {
 		n, err := humanize.ParseBytes(*partSize)
 		if err != nil {

@@ -22,7 +22,8 @@ func (c *command) put(ctx context.Context, args []string) int {
 	bucket := fs.String("bucket", "", "destination bucket (required)")
 	key := fs.String("key", "", "destination object key (required)")
 	partSize := fs.String("part-size", "16MiB", "multipart part size, 5MiB to 5GiB; grown so no upload needs more than 10,000 parts")
-	contentType := fs.String("content-type", "", "Content-Type of the object (default application/octet-stream)")
+	contentType := fs.String("content-type", "", "Content-Type of the object (default: from the key's extension, else application/octet-stream)")
+	objFlags := defineObjectFlags(fs)
 	wait := fs.Bool("wait", false, "wait until the upload finishes, showing progress; exit 0 only if it completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	jsonLines := c.jsonLinesFlag(fs, "--wait")
@@ -41,7 +42,12 @@ func (c *command) put(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail(exitUsage, "put: bad --part-size %q: %v", *partSize, err)
 	}
-	req := client.PutRequest{Source: *src, Bucket: *bucket, Key: *key, PartSize: int64(size), ContentType: *contentType}
+	opts, err := objFlags.options()
+	if err != nil {
+		return c.fail(exitUsage, "put: %v", err)
+	}
+	req := client.PutRequest{Source: *src, Bucket: *bucket, Key: *key, PartSize: int64(size), ContentType: *contentType,
+		Options: opts}
 	if err := req.Validate(); err != nil {
 		return c.fail(exitUsage, "put: %v", err)
 	}

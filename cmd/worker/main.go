@@ -45,10 +45,14 @@ says so. Per-host request headers (an Authorization token, say) come from --url-
 a JSON object {"host": {"Header": "value"}}; they go to that host only, over https only
 unless the key names an http:// origin ("http://host[:port]"), and are never logged.
 
-S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the region from
-AWS_REGION (default us-east-1). Part and PUT buffers held at once never exceed
---memory-budget (default: half the container's memory limit, else --concurrency × 32 MiB);
-it is also the largest part the fleet accepts, so give every worker the same value.
+S3 credentials come from the AWS credential chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+(and AWS_SESSION_TOKEN); the shared credentials files (AWS_PROFILE); a web identity token
+(AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, as EKS IRSA sets them; AWS_ENDPOINT_URL_STS);
+ECS/EKS container credentials; EC2 instance metadata. Temporary credentials are refreshed
+before they expire. The region comes from AWS_REGION (default us-east-1). Part and PUT
+buffers held at once never exceed --memory-budget (default: half the container's memory
+limit, else --concurrency × 32 MiB); it is also the largest part the fleet accepts, so give
+every worker the same value.
 
 Flags (each has the environment fallback named in its description):
 `
@@ -93,6 +97,7 @@ func run() int {
 	orphanGrace := fs.Duration("orphan-grace", cli.EnvDuration("PARTFLOW_ORPHAN_GRACE", 24*time.Hour), "the janitor aborts unowned multipart uploads older than this (PARTFLOW_ORPHAN_GRACE)")
 	heartbeat := fs.Duration("heartbeat-interval", cli.EnvDuration("PARTFLOW_HEARTBEAT_INTERVAL", time.Second),
 		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds; negative disables it (PARTFLOW_HEARTBEAT_INTERVAL)")
+	s3opts := defineS3Flags(fs)
 	managed := fs.String("janitor-managed", cli.Env("PARTFLOW_JANITOR_MANAGED", ""), "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads (PARTFLOW_JANITOR_MANAGED)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -181,14 +186,9 @@ func run() int {
 		locations = append(locations, tasks.Location{Bucket: l[0], Prefix: l[1]})
 	}
 
-	s3, err := storage.NewMinio(storage.Config{
-		BandwidthLimit: int64(limit),
-		Endpoint:       *endpoint,
-		AccessKey:      os.Getenv("AWS_ACCESS_KEY_ID"),
-		SecretKey:      os.Getenv("AWS_SECRET_ACCESS_KEY"),
-		Region:         os.Getenv("AWS_REGION"),
-		MaxIdleConns:   *concurrency,
-	})
+	s3cfg := s3opts.config(*endpoint)
+	s3cfg.BandwidthLimit, s3cfg.MaxIdleConns = int64(limit), *concurrency
+	s3, err := storage.NewMinio(s3cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 2

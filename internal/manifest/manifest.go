@@ -47,6 +47,9 @@ type Line struct {
 	Bucket      string            `json:"bucket,omitempty"`
 	ContentType string            `json:"content_type,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
+	// The object options (sse, sse_kms_key_id, sse_c_key, storage_class, tags, cache_control,
+	// content_encoding, content_disposition) override the command's flags, one by one.
+	client.ObjectOptions
 }
 
 // ParseLine parses line number n (counted from 1, without its line break) into an item. A
@@ -65,7 +68,7 @@ func ParseLine(n int64, b []byte) (client.MigrationItem, error) {
 			Err: errors.New("invalid JSON: more than one value on the line")}
 	}
 	return client.MigrationItem{Source: l.Source, Key: l.Key, Bucket: l.Bucket, ContentType: l.ContentType,
-		Metadata: l.Metadata, Where: where}, nil
+		Metadata: l.Metadata, Options: l.ObjectOptions, Where: where}, nil
 }
 
 // jsonError says what is wrong with a line in words that do not mention Go types.

@@ -202,6 +202,7 @@ type Upload struct {
 	Key         string
 	ContentType string
 	Metadata    map[string]string
+	Options     ObjectOptions
 
 	// Known once the upload is planned (state uploading or later).
 	Size        int64
@@ -237,6 +238,7 @@ type NewUpload struct {
 	Key         string
 	ContentType string
 	Metadata    map[string]string
+	Options     ObjectOptions
 	PartSize    int64 // requested part size; 0 for the default. Planning may grow it.
 	// SkipExisting: see Upload.SkipExisting.
 	SkipExisting bool
@@ -249,9 +251,13 @@ func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("state: create upload %s: metadata: %w", u.ID, err)
 	}
+	opts, err := encodeObjectOptions(u.Options)
+	if err != nil {
+		return false, err
+	}
 	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID),
 		"id", u.ID.String(), "migration", u.ID.Migration, "source", u.Source, "bucket", u.Bucket,
-		"key", u.Key, "content_type", u.ContentType, "metadata", string(meta),
+		"key", u.Key, "content_type", u.ContentType, "metadata", string(meta), "object_options", opts,
 		"part_size", strconv.FormatInt(u.PartSize, 10), "skip_existing", boolField(u.SkipExisting)).Int()
 	if err != nil {
 		return false, fmt.Errorf("state: create upload %s: %w", u.ID, err)
@@ -286,6 +292,11 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
 		Created: f.time("created"), Updated: f.time("updated"),
 	}
+	opts, err := decodeObjectOptions(h["object_options"])
+	if err != nil {
+		return Upload{}, fmt.Errorf("state: upload %s: %w", id, err)
+	}
+	u.Options = opts
 	if m := h["metadata"]; m != "" && m != "null" {
 		if err := json.Unmarshal([]byte(m), &u.Metadata); err != nil {
 			return Upload{}, fmt.Errorf("state: upload %s: metadata: %w", id, err)

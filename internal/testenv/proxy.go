@@ -2,9 +2,11 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -42,6 +44,7 @@ type Exchange struct {
 	UploadID     string
 	PartNumber   int
 	Status       int
+	Header       http.Header // the request's headers as the client sent them
 }
 
 // Request is what a fault function sees.
@@ -68,6 +71,10 @@ type Fault struct {
 	// CorruptBody flips one byte in the middle of the request body and
 	// forwards it with the same Content-Length.
 	CorruptBody bool
+	// DelayResponse forwards the request at once (and lets the server finish
+	// it even if the client goes away) but holds the answer back this long:
+	// a call that times out although the server did the work.
+	DelayResponse time.Duration
 }
 
 // Proxy is a reverse proxy in front of an S3 server that records every
@@ -82,6 +89,10 @@ type Proxy struct {
 	exchanges       []Exchange
 	emulateMinIO    bool
 	completedUpload map[string]bool
+	encrypted       *encryption // nil: not emulating an encrypted bucket
+	refuseChecksums bool
+	hideFor         time.Duration
+	hiddenUntil     map[string]time.Time // key -> when HEAD/GET may see it
 }
 
 // NewProxy starts a proxy to target (e.g. an S3 Endpoint), closed on cleanup.
@@ -92,15 +103,19 @@ func NewProxy(t testing.TB, target string) *Proxy {
 		t.Fatalf("testenv: proxy target %q: %v", target, err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	p := &Proxy{seq: map[Op]int{}, completedUpload: map[string]bool{}}
+	p := &Proxy{seq: map[Op]int{}, completedUpload: map[string]bool{}, hiddenUntil: map[string]time.Time{}}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
 			// SigV4 signs Host: the server must see the host the client signed.
 			r.Out.Host = r.In.Host
+			if enc, ok := r.In.Context().Value(resignKey{}).(*encryption); ok {
+				resign(r.Out, enc)
+			}
 		},
-		Transport:     tr,
-		FlushInterval: -1,
+		ModifyResponse: p.modifyResponse,
+		Transport:      tr,
+		FlushInterval:  -1,
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(func() {
@@ -155,6 +170,7 @@ func (p *Proxy) CountStatus(op Op, status int) int {
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	ex := classify(r)
+	ex.Header = r.Header.Clone()
 	req := Request{Op: ex.Op, Key: ex.Key, UploadID: ex.UploadID, PartNumber: ex.PartNumber}
 	p.mu.Lock()
 	p.seq[ex.Op]++
@@ -207,6 +223,23 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		writeS3Error(rec, r, http.StatusNotFound, "NoSuchUpload")
 		return
 	}
+	p.mu.Lock()
+	refuse, enc := p.refuseChecksums && carriesChecksum(r), p.encrypted
+	p.mu.Unlock()
+	switch {
+	case refuse:
+		writeS3Error(rec, r, http.StatusNotImplemented, "NotImplemented")
+		return
+	case p.hidden(ex):
+		writeS3Error(rec, r, http.StatusNotFound, "NoSuchKey")
+		return
+	case enc != nil && ex.Op == OpCompleteMultipartUpload:
+		var err error
+		if r, err = p.translateComplete(r, ex); err != nil {
+			http.Error(rec, "testenv proxy: read body: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+	}
 	if f.CorruptBody && r.Body != nil {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -218,7 +251,29 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
+	if f.DelayResponse > 0 {
+		p.serveDelayed(rec, r, f.DelayResponse)
+		return
+	}
 	p.rp.ServeHTTP(rec, r)
+}
+
+// serveDelayed forwards r on a context the client cannot cancel, then holds the answer for d
+// (or until the client goes) before passing it on.
+func (p *Proxy) serveDelayed(w http.ResponseWriter, r *http.Request, d time.Duration) {
+	clientGone := r.Context().Done()
+	buf := httptest.NewRecorder()
+	p.rp.ServeHTTP(buf, r.WithContext(context.WithoutCancel(r.Context())))
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-clientGone:
+		return
+	}
+	maps.Copy(w.Header(), buf.Header())
+	w.WriteHeader(buf.Code)
+	_, _ = w.Write(buf.Body.Bytes())
 }
 
 func (p *Proxy) alreadyCompleted(uploadID string) bool {

@@ -1,14 +1,16 @@
 -- record_part.lua: record one uploaded part, idempotently.
 -- KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash (see lib.lua)
 -- ARGV[1] retention seconds, ARGV[2] events channel,
--- ARGV[3] part number, ARGV[4] the part's ETag, ARGV[5] the part's length in bytes,
+-- ARGV[3] part number, ARGV[4] the part's record ("<etag>[ md5=<hex>][ …]", see tasks/partrecord.go),
+-- ARGV[5] the part's length in bytes,
 -- ARGV[6] the S3 upload ID the part was uploaded to, ARGV[7] the part count of the plan the part
 -- belongs to (the fence: both must be the upload's current ones)
 -- Returns {result, state, parts_done, parts}: result is
 --   'fenced'    the part belongs to another plan (another S3 upload ID or part count): dropped
 --   'recorded'  newly stored; parts done, bytes done and version went up
---   'duplicate' already stored with the same ETag; nothing changed
---   'changed'   already stored with a different ETag: the source changed, the upload is now failed
+--   'duplicate' already stored with the same record, or the same md5= (encrypted buckets give the
+--               same bytes another ETag each time); nothing changed
+--   'changed'   already stored with different content: the source changed, the upload is now failed
 --   'state'     the upload is not uploading (completing, completed, failed, cancelled, planned)
 --   'missing'   no such upload
 local n, etag, length = ARGV[3], ARGV[4], num(ARGV[5])
@@ -18,7 +20,8 @@ local state, done, parts = cur[1], num(cur[2]), num(cur[3])
 if ARGV[6] ~= cur[4] or num(ARGV[7]) ~= parts then return {'fenced', state, done, parts} end
 if state ~= 'uploading' then return {'state', state, done, parts} end
 local old = redis.call('HGET', parts_key, n)
-if old == etag then return {'duplicate', state, done, parts} end
+local function content(v) return string.match(v, ' md5=(%x+)') or v end
+if old == etag or (old and content(old) == content(etag)) then return {'duplicate', state, done, parts} end
 if old then
   redis.call('HSET', upload_key, 'error', 'source changed: part ' .. n .. ' was uploaded with ETag ' ..
     old .. ' and now has ETag ' .. etag)
