@@ -17,6 +17,10 @@ var ErrSuperseded = errors.New("superseded by a newer upload of the same key")
 // writing its object.
 var errDestinationBusy = errors.New("an older upload of the same key is writing it")
 
+// destinationWait is how long a write waits in its task for an older upload's write of the
+// same key to end before it hands the task back for a retry.
+const destinationWait = 30 * time.Second
+
 // Uploads of one bucket and key, from any migrations, are ordered by when they were created
 // (state.ClaimDestination): the newest one's content is the one that stays. An upload makes
 // itself known when it is planned and takes the key's write lease just before it writes the
@@ -41,9 +45,26 @@ func (h *Handlers) checkDestination(ctx context.Context, j job) error {
 // returns the function that gives it back. A superseded upload is failed (its multipart
 // upload aborted with abort); while an older upload writes, the error asks for a retry.
 func (h *Handlers) holdDestination(ctx context.Context, j job, lease time.Duration, abort bool) (func(), error) {
-	c, err := h.store.ClaimDestination(ctx, j.u, lease)
-	if err != nil {
-		return nil, h.retryOrGiveUp(ctx, j, err)
+	// An older upload's write (one PUT or one Complete) usually ends within seconds: wait for
+	// it here, up to destinationWait, rather than spend a retry of the task on every look.
+	deadline := time.Now().Add(destinationWait)
+	wait := 50 * time.Millisecond
+	var c state.DestinationClaim
+	for {
+		var err error
+		c, err = h.store.ClaimDestination(ctx, j.u, lease)
+		if err != nil {
+			return nil, h.retryOrGiveUp(ctx, j, err)
+		}
+		if c.Result != state.DestinationBusy || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, h.retryOrGiveUp(ctx, j, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
 	}
 	switch c.Result {
 	case state.DestinationSuperseded:
