@@ -185,6 +185,9 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 		fmt.Fprintf(w, ", %s already in place", humanize.IBytes(uint64(m.BytesSkipped)))
 	}
 	fmt.Fprintln(w)
+	if n := m.Total - m.Started; m.Finished() && m.Started >= 0 && n > 0 {
+		fmt.Fprintf(w, "           %d uploads never started: their sources were never read, their bytes are not counted\n", n)
+	}
 	fmt.Fprintf(w, "duration   %s, %s/s\n", rep.Elapsed().Round(time.Millisecond),
 		humanize.IBytes(uint64(rep.BytesPerSecond)))
 	if m.Failed > 0 {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
@@ -116,6 +117,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 2
 	}
+	slog.SetDefault(log) // go-redis's own lines come through it at debug level (internal/redisconn)
 	var sources source.Mux
 	if *volumeRoot != "" {
 		volume, err := source.OpenVolume(*volumeRoot)

@@ -133,6 +133,9 @@ func TestResumeCountsEachUploadOnce(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
 		require.EqualValues(t, failing, rep.Failed, "the missing files fail again")
 	}
+	r = s.run(t, nil, "status", first.MigrationID)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, fmt.Sprintf("\n           %d uploads never started: their sources were never read", failing))
 }
 
 // TestEnqueuerQuietAndVerbose: -q leaves stderr empty (results still on stdout), -v adds a
