@@ -221,6 +221,14 @@ func run() int {
 		return 2
 	}
 
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "partflow_buffer_bytes",
+			Help: "Bytes of part and PUT buffers held now (at most partflow_memory_budget_bytes)."},
+			func() float64 { return float64(w.Budget().InUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "partflow_memory_budget_bytes",
+			Help: "The worker's memory budget (--memory-budget), also the largest part it accepts."},
+			func() float64 { return float64(w.Budget().Size()) }))
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *metricsAddr != "" {

@@ -78,8 +78,9 @@ func (c *Config) validate() error {
 		return errors.New("worker: Config.Sources is required")
 	case c.Concurrency < 0:
 		return fmt.Errorf("worker: Config.Concurrency must be positive, got %d", c.Concurrency)
-	case c.MemoryBudget < 0:
-		return fmt.Errorf("worker: Config.MemoryBudget must not be negative, got %d", c.MemoryBudget)
+	case c.MemoryBudget < 0 || c.MemoryBudget > 0 && c.MemoryBudget < storage.MinPartSize:
+		return fmt.Errorf("worker: Config.MemoryBudget must be at least %d bytes (S3's smallest part), got %d",
+			storage.MinPartSize, c.MemoryBudget)
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("worker: Config.ShutdownTimeout must not be negative, got %v", c.ShutdownTimeout)
 	}
