@@ -76,8 +76,10 @@ func NewJanitorTask() *asynq.Task {
 	return asynq.NewTask(TypeJanitor, nil, asynq.Queue(QueueLow), asynq.MaxRetry(0), asynq.Timeout(30*time.Minute))
 }
 
-// janitorLockTTL bounds one janitor run; a second janitor started meanwhile does nothing.
-const janitorLockTTL = 30 * time.Minute
+// janitorLockTTL is how long the janitor's lock outlives its holder: the holder extends it
+// while it runs, so a janitor killed mid-run blocks the next ones for a minute at most. A
+// second janitor started meanwhile does nothing.
+const janitorLockTTL = time.Minute
 
 // HandleJanitorTask fails stalled uploads, aborts orphaned multipart uploads and prunes the
 // migrations index. Only one janitor works at a time (a Redis lock); another one started

@@ -12,13 +12,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var unlockScript = func() *redis.Script {
-	b, err := scriptFiles.ReadFile("scripts/unlock.lua")
+// The lock scripts stand alone (without lib.lua).
+var (
+	unlockScript     = loadStandalone("unlock.lua")
+	extendLockScript = loadStandalone("extend_lock.lua")
+)
+
+func loadStandalone(name string) *redis.Script {
+	b, err := scriptFiles.ReadFile("scripts/" + name)
 	if err != nil {
-		panic(err)
+		panic(err) // embedded at build time: cannot fail
 	}
 	return redis.NewScript(string(b))
-}()
+}
 
 // S3Upload is partflow's note of an S3 multipart upload it started: which upload owns it
 // and where it lives, so the janitor can abort it even after the owner's record expired.
@@ -86,7 +92,9 @@ func (s *Store) ForgetS3Upload(ctx context.Context, s3ID string) error {
 }
 
 // TryLock takes the named lock for ttl. It returns a release function and true when the lock
-// was free; false when someone else holds it.
+// was free; false when someone else holds it. While it is held, the lock is extended every
+// third of ttl, so a holder that dies (a killed pod) frees it within ttl instead of keeping
+// it for a whole run's worst case.
 func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), bool, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -102,7 +110,26 @@ func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (fu
 	if ok != "OK" {
 		return nil, false, nil
 	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(ttl / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/3)
+				_ = extendLockScript.Run(ectx, s.rdb, []string{key}, token, ttl.Milliseconds()).Err() // a miss: the TTL runs out
+				cancel()
+			}
+		}
+	}()
 	release := func() {
+		close(stop)
+		<-done
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = unlockScript.Run(ctx, s.rdb, []string{key}, token).Err()

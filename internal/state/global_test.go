@@ -2,10 +2,10 @@ package state_test
 
 import (
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/partflow/partflow/internal/state"
@@ -14,24 +14,66 @@ import (
 func TestTryLockIsExclusive(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	var held atomic.Int32
+	var mu sync.Mutex
+	var releases []func()
+	var errs []error
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
 			release, ok, err := b.store.TryLock(b.ctx, "janitor", time.Minute)
-			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
 			if ok {
-				held.Add(1)
-				_ = release
+				releases = append(releases, release)
 			}
 		})
 	}
 	wg.Wait()
-	require.EqualValues(t, 1, held.Load(), "exactly one holder")
+	require.Empty(t, errs)
+	require.Len(t, releases, 1, "exactly one holder")
+	defer releases[0]()
 
-	_, ok, err := b.store.TryLock(b.ctx, "other", time.Minute)
+	release, ok, err := b.store.TryLock(b.ctx, "other", time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok, "locks are per name")
+	release()
+}
+
+// TestLockIsKeptWhileHeldAndFreedWhenItsHolderDies: a held lock outlives its TTL (its holder
+// extends it), and a holder that dies (here: its Redis connection is gone) frees it within the
+// TTL.
+func TestLockIsKeptWhileHeldAndFreedWhenItsHolderDies(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const ttl = 300 * time.Millisecond
+	release, ok, err := b.store.TryLock(b.ctx, "j", ttl)
+	require.NoError(t, err)
+	require.True(t, ok)
+	time.Sleep(4 * ttl) // several TTLs: only the extensions keep it
+	_, ok, err = b.store.TryLock(b.ctx, "j", ttl)
+	require.NoError(t, err)
+	require.False(t, ok, "a held lock must not lapse")
+	release()
+
+	// A holder on its own connection, which then goes away as a killed process's would.
+	dying := redis.NewClient(&redis.Options{Addr: b.rdb.Options().Addr})
+	store, err := state.New(dying, state.Config{Retention: time.Hour})
+	require.NoError(t, err)
+	gone, ok, err := store.TryLock(b.ctx, "j", ttl)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, dying.Close())
+	defer gone()
+	require.Eventually(t, func() bool {
+		r, ok, err := b.store.TryLock(b.ctx, "j", ttl)
+		if ok {
+			r()
+		}
+		return err == nil && ok
+	}, 10*ttl, ttl/10, "waiting for a dead holder's lock to lapse")
 }
 
 func TestReleasedLockCanBeTakenAgain(t *testing.T) {
