@@ -224,7 +224,7 @@ func (c *chaosStack) verify(t *testing.T, st reportOutput, prefix string, sums m
 			n++
 		}
 		return n == 0
-	}, time.Minute, 500*time.Millisecond, "waiting for the janitor to leave no incomplete multipart upload")
+	}, 3*time.Minute, 500*time.Millisecond, "waiting for the janitor to leave no incomplete multipart upload")
 }
 
 // killer SIGKILLs a random worker about every `every` and starts a replacement, until stop
