@@ -42,9 +42,11 @@ type MigrationItem struct {
 	// Source. WalkVolume uses the file's size and modification time, so a file that changed
 	// is uploaded again while unchanged ones are not.
 	Fingerprint string
-	// Size is the source's size if known (WalkVolume knows it), for plans and progress only:
-	// workers stat the source themselves.
+	// Size is the source's size if known (WalkVolume knows it), for plans, progress and
+	// filters only: workers stat the source themselves.
 	Size int64
+	// ModTime is the source's modification time if known (WalkVolume knows it), for filters.
+	ModTime time.Time
 	// Where the item came from ("line 12", a path), for messages.
 	Where string
 }

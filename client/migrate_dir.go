@@ -98,7 +98,7 @@ func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) it
 			if dir != "." {
 				key = strings.TrimPrefix(p, dir+"/")
 			}
-			it := MigrationItem{Source: p, Key: key, Size: info.Size(), Where: p,
+			it := MigrationItem{Source: p, Key: key, Size: info.Size(), ModTime: info.ModTime(), Where: p,
 				Fingerprint: source.FileFingerprint(info)}
 			if !yield(it, nil) {
 				return fs.SkipAll

@@ -45,6 +45,7 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	jsonLines := c.jsonLinesFlag(fs, "--wait")
 	objFlags := defineObjectFlags(fs)
+	filterFlags := defineFilterFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -61,6 +62,10 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "migrate: give exactly one of --source DIR and --manifest FILE")
 	case *dir != "" && *volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory")
+	}
+	flt, filterID, err := filterFlags.build(time.Now(), *manifestPath != "")
+	if err != nil {
+		return c.fail(exitUsage, "migrate: %v", err)
 	}
 	req := client.MigrateRequest{ID: *id, Bucket: *bucket, Prefix: *prefix, Priority: client.Priority(*priority),
 		SkipExisting: *skipExisting, SkipInvalid: *skipInvalid, Concurrency: *concurrency, Dedupe: client.Dedupe(*dedupe),
@@ -112,6 +117,10 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		defer mf.Close()
 		req.Items = mf.Items()
 	}
+	var filteredOut int64
+	if flt != nil {
+		req.Items = filtered(req.Items, flt, &filteredOut)
+	}
 
 	var js *jsonStream
 	if *asJSON {
@@ -151,6 +160,9 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	if mf != nil {
 		source = "manifest:sha256:" + mf.SHA256()
 	}
+	if filterID != "" {
+		source += ";" + filterID
+	}
 	req.Source = source
 	if req.ID == "" {
 		req.ID = client.DeriveMigrationID(req.Bucket, req.Prefix, req.Source)
@@ -163,6 +175,9 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 			plan.FirstKeys = nil
 		}
 		js.value("plan", plan)
+		if flt != nil {
+			js.value("filtered_out", filteredOut)
+		}
 		if skips.n > 0 {
 			js.value("skipped_entries_total", skips.n)
 			js.value("skipped_entries", skips.kept)
@@ -173,6 +188,9 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 			time.Since(checkStart).Round(time.Millisecond), plan.Valid, plan.Invalid)
 		if plan.Bytes > 0 {
 			fmt.Fprintf(notes, ", %s", humanize.IBytes(uint64(plan.Bytes)))
+		}
+		if flt != nil {
+			fmt.Fprintf(notes, "; %d left out by the filters", filteredOut)
 		}
 		if skips.n > 0 {
 			fmt.Fprintf(notes, "; %d entries skipped (not regular files)", skips.n)
@@ -203,6 +221,9 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 			return c.jsonDone(js)
 		}
 		c.printPlan(req, plan)
+		if flt != nil {
+			fmt.Fprintf(c.stdout, "filtered   %d items left out by --include/--exclude/size/age/--files-from\n", filteredOut)
+		}
 		return exitOK
 	}
 
