@@ -1,6 +1,7 @@
 package tasks_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/testenv"
 	"github.com/partflow/partflow/tasks"
 )
 
@@ -46,4 +48,54 @@ func TestCancelOfATenThousandPartUploadDropsEveryTask(t *testing.T) {
 	info, err := insp.GetQueueInfo(tasks.QueueDefault)
 	require.NoError(t, err)
 	require.Zero(t, info.Size, "every task of the cancelled upload is gone (pending %d, archived %d)", info.Pending, info.Archived)
+}
+
+// TestCancelRacingASinglePutEndsInARecordThatMatchesS3: a cancel that arrives while an object's
+// single PutObject is in flight cannot stop it; once it lands, the record must say what S3
+// holds: completed with the object's ETag (partflow does not delete the object, which could
+// destroy what the key held before), counted completed in its migration, not cancelled.
+func TestCancelRacingASinglePutEndsInARecordThatMatchesS3(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	sum := e.writeFile(t, "small", 1000)
+	id := e.put(t, "small", "k", 0)
+
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(letGo)
+	e.proxy.SetFault(func(r testenv.Request) testenv.Fault {
+		if r.Op == testenv.OpPutObject && r.Seq == 1 {
+			close(arrived)
+			<-release
+		}
+		return testenv.Fault{}
+	})
+	done := make(chan error, 1)
+	go func() { done <- e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id)) }()
+	select {
+	case <-arrived:
+	case <-time.After(time.Minute):
+		t.Fatal("the PUT never reached S3")
+	}
+	_, err := e.client.Cancel(e.ctx, id.String())
+	require.NoError(t, err, "the upload is planned: cancel accepts it")
+	letGo()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the start task never returned")
+	}
+	require.NoError(t, err)
+
+	require.Equal(t, sum, e.objectSHA256(t, "k"), "the PUT landed")
+	u, err := e.store.Get(e.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, state.Completed, u.State, "the record says what S3 holds")
+	require.NotEmpty(t, u.ETag)
+	require.Empty(t, u.Error)
+	m, err := e.store.GetMigration(e.ctx, id.Migration)
+	require.NoError(t, err)
+	require.Equal(t, [5]int64{1, 1, 0, 1000, 1000}, [5]int64{m.Total, m.Done, m.Canceled, m.BytesTotal, m.BytesDone},
+		"total, completed, cancelled, bytes total, bytes done")
 }

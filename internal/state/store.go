@@ -416,6 +416,13 @@ func (s *Store) CompleteSingle(ctx context.Context, id UploadID, version int64, 
 	return s.Transition(ctx, id, version, []State{Planned}, Completed, append(p.fields(), "etag", etag)...)
 }
 
+// CompleteSingleAfterCancel records the truth when a cancel (read at version) overtook a single
+// PutObject that landed anyway: the object is in S3, so the upload moves from cancelled to
+// completed with its plan and ETag, and the migration counts it completed, not cancelled.
+func (s *Store) CompleteSingleAfterCancel(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
+	return s.Transition(ctx, id, version, []State{Cancelled}, Completed, append(p.fields(), "etag", etag, "error", "")...)
+}
+
 // CompleteSkipped moves a planned upload (read at version) to completed without uploading,
 // because an identical object exists; etag is that object's. The migration counts it as
 // completed and as skipped.

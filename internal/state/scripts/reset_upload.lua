@@ -18,6 +18,7 @@ end
 redis.call('HINCRBY', migration_key, 'bytes_done', 0 - num(cur[4]))
 redis.call('DEL', parts_key)
 redis.call('HSET', upload_key, 'parts_done', 0, 'bytes_done', 0, 's3_upload_id', '', 'error', '')
+redis.call('HDEL', upload_key, 'size') -- uncounted above: planning counts it again
 -- A new plan generation: the next plan's part task IDs differ from the old plan's, whose tasks
 -- may still be queued (they are dropped by their fence when they run).
 redis.call('HINCRBY', upload_key, 'generation', 1)

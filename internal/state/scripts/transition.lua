@@ -19,12 +19,15 @@ if expected ~= '' and num(expected) ~= version then return {'version', from, ver
 if not string.find(allowed, ' ' .. from .. ' ', 1, true) then return {'state', from, version} end
 if expected == '' and from == 'completing' and now_ms() < num(cur[3]) then return {'claimed', from, version} end
 
+-- Whether planning already counted this upload's size (a cancelled upload may never have been
+-- planned: a single PUT that landed after the cancel is recorded completed from cancelled).
+local counted = from ~= 'planned' and redis.call('HEXISTS', upload_key, 'size') == 1
 if #ARGV >= 6 then
   local fields = {}
   for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', upload_key, unpack(fields))
 end
-if from == 'planned' and (to == 'uploading' or to == 'completed') then
+if not counted and (from == 'planned' or from == 'cancelled') and (to == 'uploading' or to == 'completed') then
   -- The size is known from planning on: count it in the migration's totals.
   local size = num(redis.call('HGET', upload_key, 'size'))
   redis.call('HINCRBY', migration_key, 'bytes_total', size)
