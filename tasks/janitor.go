@@ -136,8 +136,8 @@ func (h *Handlers) failStalled(ctx context.Context) (int, error) {
 			return stalled, err
 		}
 		for _, m := range ms {
-			if m.Finished() {
-				continue
+			if m.Finished() || m.Done+m.Failed+m.Canceled >= m.Total {
+				continue // no live upload (a migration never sealed expires by itself)
 			}
 			ids, err := h.store.StalledUploads(ctx, m.ID, before, 1000)
 			if err != nil {
