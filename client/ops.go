@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hibiken/asynq"
 
@@ -186,13 +187,42 @@ func (c *Client) dropTasks(ctx context.Context, u state.Upload) error {
 			return err
 		}
 	}
+	// Part tasks go in batches of dropBatch at once: each delete is one round trip (asynq has
+	// no bulk delete by ID), so a 10,000-part upload would otherwise wait for 10,000 of them
+	// one after the other.
+	parts := make(chan int)
+	errs := make(chan error, dropBatch)
+	var wg sync.WaitGroup
+	for range min(dropBatch, u.Parts) {
+		wg.Go(func() {
+			for n := range parts {
+				if err := del(partQueue, tasks.PartTaskID(u, n)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	var first error
+feed:
 	for n := 1; n <= u.Parts; n++ {
-		if err := del(partQueue, tasks.PartTaskID(u, n)); err != nil {
-			return err
+		select {
+		case parts <- n:
+		case first = <-errs:
+			break feed
 		}
 	}
-	return nil
+	close(parts)
+	wg.Wait()
+	close(errs)
+	if first == nil {
+		first = <-errs // nil when every delete went through
+	}
+	return first
 }
+
+// dropBatch is how many of an upload's part tasks dropTasks deletes at once.
+const dropBatch = 32
 
 // enqueue enqueues t; a task with its ID that exists already is fine.
 func (c *Client) enqueue(ctx context.Context, t *asynq.Task) error {

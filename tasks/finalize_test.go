@@ -105,18 +105,24 @@ func TestFinalizeRace(t *testing.T) {
 
 	var wg sync.WaitGroup
 	start := make(chan struct{})
+	errs := make(chan error, 50)
 	for range 50 {
 		wg.Go(func() {
 			<-start
-			if err := e.runFinalize(id); err != nil {
-				require.ErrorContains(t, err, "another finalizer holds the upload", "a losing finalizer must only wait for the winner")
-			}
+			errs <- e.runFinalize(id)
 		})
 	}
 	require.NoError(t, e.rdb.Set(e.ctx, "race:go", 1, 0).Err())
 	close(start)
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			require.ErrorContains(t, err, "another finalizer holds the upload", "a losing finalizer must only wait for the winner")
+		}
+	}
 	for i, c := range children {
+		// A child exits non-zero when any of its finalizers failed otherwise than by losing.
 		require.NoError(t, c.Wait(), "finalizer process %d", i)
 	}
 
@@ -154,7 +160,11 @@ func finalizeChild() int {
 		fmt.Println(err)
 		return 1
 	}
-	store, _ := state.New(rdb, state.Config{})
+	store, err := state.New(rdb, state.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
 	vol, err := source.OpenVolume(os.Getenv(childVolEnv))
 	if err != nil {
 		fmt.Println(err)
@@ -171,19 +181,24 @@ func finalizeChild() int {
 		time.Sleep(time.Millisecond)
 	}
 	var wg sync.WaitGroup
-	results := make([]string, 10)
+	results := make([]error, 10)
 	for i := range results {
-		wg.Go(func() {
-			if err := h.HandleFinalizeTask(ctx, tasks.NewFinalizeTask(id, 0)); err != nil {
-				results[i] = err.Error()
-			} else {
-				results[i] = "ok"
-			}
-		})
+		wg.Go(func() { results[i] = h.HandleFinalizeTask(ctx, tasks.NewFinalizeTask(id, 0)) })
 	}
 	wg.Wait()
-	fmt.Println(strconv.Quote(fmt.Sprint(results)))
-	return 0
+	status := 0
+	for i, err := range results {
+		switch {
+		case err == nil:
+			fmt.Printf("finalizer %d: ok\n", i)
+		case strings.Contains(err.Error(), "another finalizer holds the upload"):
+			fmt.Printf("finalizer %d: lost the race (%v)\n", i, err)
+		default:
+			fmt.Printf("finalizer %d: FAILED: %s\n", i, strconv.Quote(err.Error()))
+			status = 1 // the parent's c.Wait() reports it
+		}
+	}
+	return status
 }
 
 func TestFinalizeAfterADeadFinalizerCompletedIt(t *testing.T) {

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -23,6 +24,10 @@ const (
 	// ActionFailedAbandoned: the multipart upload of an upload failed for longer than
 	// JanitorConfig.AbandonAfter was aborted (its parts are gone; resume starts over).
 	ActionFailedAbandoned = "failed_abandoned"
+	// ActionArchivedFailed: a live upload one of whose tasks asynq archived (its retries used
+	// up, e.g. by worker kills the recoverer counted) was failed with that reason, keeping
+	// its parts.
+	ActionArchivedFailed = "archived_failed"
 )
 
 // Location is a bucket, or a key prefix in one, whose incomplete multipart uploads the janitor
@@ -101,6 +106,10 @@ func (h *Handlers) HandleJanitorTask(ctx context.Context, _ *asynq.Task) error {
 	for range pruned {
 		h.metrics.JanitorAction(ActionIndexPruned)
 	}
+	archived, err := h.failArchived(ctx)
+	if err != nil {
+		return err
+	}
 	stalled, err := h.failStalled(ctx)
 	if err != nil {
 		return err
@@ -113,7 +122,7 @@ func (h *Handlers) HandleJanitorTask(ctx context.Context, _ *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	h.log.Info("JanitorDone", "stalled_failed", stalled, "abandoned_aborted", abandoned, "orphans_aborted", orphans,
+	h.log.Info("JanitorDone", "archived_failed", archived, "stalled_failed", stalled, "abandoned_aborted", abandoned, "orphans_aborted", orphans,
 		"index_pruned", pruned)
 	return nil
 }
@@ -129,8 +138,8 @@ func (h *Handlers) failStalled(ctx context.Context) (int, error) {
 			return stalled, err
 		}
 		for _, m := range ms {
-			if m.Finished() {
-				continue
+			if m.Finished() || m.Done+m.Failed+m.Canceled >= m.Total {
+				continue // no live upload (a migration never sealed expires by itself)
 			}
 			ids, err := h.store.StalledUploads(ctx, m.ID, before, 1000)
 			if err != nil {
@@ -296,9 +305,103 @@ func (h *Handlers) abortAbandoned(ctx context.Context) (int, error) {
 	}
 }
 
-// TaskLookup finds asynq tasks by queue and ID; *asynq.Inspector is one.
+// TaskLookup finds asynq tasks by queue and ID and lists archived ones; *asynq.Inspector is one.
 type TaskLookup interface {
 	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+	ListArchivedTasks(queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+}
+
+// failArchived fails the live uploads one of whose tasks asynq archived: a task whose retries
+// were used up without its handler giving up (asynq's recoverer counts a killed worker's task
+// as a retry and archives it silently once the budget is spent). Nothing would move such an
+// upload again, so it fails with that reason at once instead of after StalledAfter; its
+// multipart upload is kept, so resume sends only what is missing. Archived tasks of terminal
+// uploads (a handler's own permanent failure), of an older plan, or of a part that is
+// recorded meanwhile are left alone. Without a TaskLookup it does nothing.
+func (h *Handlers) failArchived(ctx context.Context) (int, error) {
+	if h.tasks == nil {
+		return 0, nil
+	}
+	failed := 0
+	const page = 500
+	for _, queue := range []string{QueueHigh, QueueDefault, QueueLow} {
+		for p := 1; ; p++ {
+			infos, err := h.tasks.ListArchivedTasks(queue, asynq.PageSize(page), asynq.Page(p))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				break
+			}
+			if err != nil {
+				return failed, fmt.Errorf("tasks: janitor: list archived tasks of %s: %w", queue, err)
+			}
+			for _, info := range infos {
+				ok, err := h.failArchivedTask(ctx, info)
+				if err != nil {
+					return failed, err
+				}
+				if ok {
+					failed++
+				}
+			}
+			if len(infos) < page {
+				break
+			}
+		}
+	}
+	return failed, nil
+}
+
+// failArchivedTask fails the upload of one archived task if that task was still needed.
+func (h *Handlers) failArchivedTask(ctx context.Context, info *asynq.TaskInfo) (bool, error) {
+	var p PartPayload // upload:start and upload:finalize payloads are its first field
+	switch info.Type {
+	case TypeStart, TypePart, TypeFinalize:
+	default:
+		return false, nil
+	}
+	if json.Unmarshal(info.Payload, &p) != nil {
+		return false, nil
+	}
+	id, err := state.ParseUploadID(p.UploadID)
+	if err != nil {
+		return false, nil
+	}
+	u, err := h.store.Get(ctx, id)
+	if errors.Is(err, state.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if u.State.Terminal() || (u.State == state.Completing && time.Now().Before(u.ClaimUntil)) {
+		return false, nil // finished, or a finalizer holds it
+	}
+	if info.Type == TypePart {
+		if u.State != state.Uploading || (p.S3UploadID != "" && (state.PartFence{S3UploadID: p.S3UploadID, Parts: p.Parts}) != u.Fence()) {
+			return false, nil // a part of another plan: not needed
+		}
+		recorded, err := h.store.PartRecorded(ctx, u.ID, p.Part)
+		if err != nil || recorded {
+			return false, err
+		}
+	}
+	reason := fmt.Sprintf("task %s was archived after %d retries (asynq gave up on it; last error: %s); resume sends what is missing",
+		info.ID, info.Retried, orNone(info.LastErr))
+	out, err := h.store.Transition(ctx, u.ID, u.Version, []state.State{u.State}, state.Failed, "error", reason)
+	if err != nil || out.Result != state.OK {
+		return false, err // it moved meanwhile: the next run looks again
+	}
+	h.log.Warn("UploadTaskArchived", "upload_id", u.ID.String(), "bucket", u.Bucket, "key", u.Key, "task_id", info.ID,
+		"reason", reason)
+	h.metrics.UploadFinished(string(state.Failed))
+	h.metrics.JanitorAction(ActionArchivedFailed)
+	return true, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 var _ TaskLookup = (*asynq.Inspector)(nil)

@@ -146,3 +146,49 @@ func TestJanitorKeepsStalledPartsAndAbortsFailedUploadsAfterTheAbandonAge(t *tes
 	require.EqualValues(t, 1, testutil.ToFloat64(m.JanitorActions.WithLabelValues(tasks.ActionFailedAbandoned)))
 	require.EqualValues(t, 1, testutil.ToFloat64(m.JanitorActions.WithLabelValues(tasks.ActionStalledFailed)))
 }
+
+// TestJanitorFailsAnUploadWhoseTaskWasArchived: a part task archived by asynq without its
+// handler giving up (the recoverer archives a task whose retries were used up by worker kills)
+// leaves the upload with nothing to move it. The janitor's next run fails the upload with that
+// reason — not only after StalledAfter — and keeps its parts, so resume completes it.
+func TestJanitorFailsAnUploadWhoseTaskWasArchived(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	sum := e.writeFile(t, "f", 3*5*mib)
+	id := e.put(t, "f", "k", storage.MinPartSize)
+	u := e.plan(t, id)
+	require.NoError(t, insp.DeleteTask(tasks.QueueHigh, id.String()+":start")) // e.plan ran it by hand
+	require.NoError(t, insp.DeleteTask(tasks.QueueDefault, tasks.PartTaskID(u, 1)))
+	require.NoError(t, e.runPart(id, 1))
+	// What the recoverer does to a task whose lease expired with its retries used up.
+	require.NoError(t, insp.ArchiveTask(tasks.QueueDefault, tasks.PartTaskID(u, 2)))
+
+	m := metrics.New(prometheus.NewRegistry())
+	h, err := tasks.NewHandlers(tasks.Config{Store: e.store, S3: e.storage, Sources: e.volume, Queue: e.queue,
+		Logger: quietLogger(), Tasks: insp, Metrics: m}) // StalledAfter: the default 24h
+	require.NoError(t, err)
+	require.NoError(t, h.HandleJanitorTask(e.ctx, tasks.NewJanitorTask()))
+
+	got, err := e.store.Get(e.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, state.Failed, got.State, "the janitor fails the upload in the run after the archive")
+	require.Contains(t, got.Error, tasks.PartTaskID(u, 2)+" was archived")
+	require.Equal(t, 1, got.PartsDone)
+	require.EqualValues(t, 1, testutil.ToFloat64(m.JanitorActions.WithLabelValues(tasks.ActionArchivedFailed)))
+	ups, err := e.storage.ListUploads(e.ctx, e.bucket, "")
+	require.NoError(t, err)
+	require.Len(t, ups, 1, "the failed upload keeps its parts")
+
+	require.NoError(t, h.HandleJanitorTask(e.ctx, tasks.NewJanitorTask()))
+	require.EqualValues(t, 1, testutil.ToFloat64(m.JanitorActions.WithLabelValues(tasks.ActionArchivedFailed)),
+		"a failed upload is not failed again")
+
+	e.startWorker(t)
+	_, err = e.client.Resume(e.ctx, id.String())
+	require.NoError(t, err)
+	got = e.wait(t, id)
+	require.Equal(t, state.Completed, got.State, got.Error)
+	require.Equal(t, sum, e.objectSHA256(t, "k"))
+	require.Equal(t, map[int]int{1: 1, 2: 1, 3: 1}, e.uploadedParts(), "resume sent only parts 2 and 3")
+}

@@ -57,10 +57,15 @@ func TestPartRedeliveryRecordsOnce(t *testing.T) {
 	require.NoError(t, e.runPart(id, 1))
 	require.NoError(t, e.runPart(id, 1))
 	var wg sync.WaitGroup
+	errs := make(chan error, 5)
 	for range 5 {
-		wg.Go(func() { require.NoError(t, e.runPart(id, 2)) })
+		wg.Go(func() { errs <- e.runPart(id, 2) })
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err, "a concurrent delivery of part 2")
+	}
 	require.NoError(t, e.runPart(id, 3))
 
 	u, err := e.store.Get(e.ctx, id)

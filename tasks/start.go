@@ -138,6 +138,16 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 	if err != nil {
 		return err
 	}
+	if out.Result != state.OK && out.State == state.Cancelled {
+		// A cancel came while the PUT was in flight, and the PUT landed: the object is in S3.
+		// Record that (deleting it could destroy what the key held before): the upload is
+		// completed, not cancelled.
+		j.log.Warn("CancelOvertaken", "reason", "the single PUT landed after the cancel; recording the upload completed")
+		out, err = h.store.CompleteSingleAfterCancel(ctx, j.u.ID, out.Version, plan, etag)
+		if err != nil {
+			return err
+		}
+	}
 	if out.Result != state.OK {
 		j.log.Info("StartLost", "result", out.Result, "state", out.State)
 		return nil

@@ -47,9 +47,12 @@ func migrationFailedKey(migrationID string) string { return tag(migrationID) + "
 
 func migrationLiveKey(migrationID string) string { return tag(migrationID) + "live" }
 
-// uploadKeys returns the keys every upload script takes, in the order the scripts expect:
-// KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash.
+// uploadKeys returns every key the upload scripts may touch, in the order they expect (see
+// scripts/lib.lua): KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash,
+// KEYS[4] its uploads index, KEYS[5] its failed index, KEYS[6] its live index. For a
+// migration-only script (create, seal) id.Name is empty and the first two go unused.
 func uploadKeys(id UploadID) []string {
 	base := tag(id.Migration) + "upload:" + id.String()
-	return []string{base, base + ":parts", migrationKey(id.Migration)}
+	return []string{base, base + ":parts", migrationKey(id.Migration),
+		migrationUploadsKey(id.Migration), migrationFailedKey(id.Migration), migrationLiveKey(id.Migration)}
 }

@@ -42,6 +42,11 @@ var ErrNotFound = errors.New("not found")
 type Config struct {
 	// Retention is how long terminal uploads and finished migrations are kept. Default 7 days.
 	Retention time.Duration
+	// IdleExpiry is how long the records of an unfinished migration (one never sealed: a put
+	// whose seal failed, an interrupted migrate never run again) and of a live upload are kept
+	// without any change; every change restarts it. Default 30 days, and never less than
+	// Retention.
+	IdleExpiry time.Duration
 }
 
 func (c *Config) validate() error {
@@ -54,13 +59,22 @@ func (c *Config) validate() error {
 	if c.Retention < time.Second {
 		return fmt.Errorf("state: Retention must be at least 1s, got %v", c.Retention)
 	}
+	if c.IdleExpiry < 0 {
+		return fmt.Errorf("state: IdleExpiry must not be negative, got %v", c.IdleExpiry)
+	}
+	if c.IdleExpiry == 0 {
+		c.IdleExpiry = 30 * 24 * time.Hour
+	}
+	// A migration must outlive its terminal uploads' records (see create_upload.lua).
+	c.IdleExpiry = max(c.IdleExpiry, c.Retention)
 	return nil
 }
 
 // Store reads and changes upload and migration records.
 type Store struct {
-	rdb       redis.UniversalClient
-	retention string // seconds, as the scripts take it
+	rdb        redis.UniversalClient
+	retention  string // seconds, as the scripts take it
+	idleExpiry string // likewise
 }
 
 // New returns a Store on rdb.
@@ -68,12 +82,13 @@ func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Store{rdb: rdb, retention: strconv.FormatInt(int64(cfg.Retention/time.Second), 10)}, nil
+	return &Store{rdb: rdb, retention: strconv.FormatInt(int64(cfg.Retention/time.Second), 10),
+		idleExpiry: strconv.FormatInt(int64(cfg.IdleExpiry/time.Second), 10)}, nil
 }
 
-// run runs an upload script with the shared leading arguments (retention, channel).
+// run runs an upload script with the shared leading arguments (retention, idle expiry, channel).
 func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	return script.Run(ctx, s.rdb, keys, append([]any{s.retention, EventsChannel}, args...)...)
+	return script.Run(ctx, s.rdb, keys, append([]any{s.retention, s.idleExpiry, EventsChannel}, args...)...)
 }
 
 // Migration is a migration record: a set of uploads enqueued together, with counters.
@@ -429,6 +444,13 @@ func (s *Store) StartUploading(ctx context.Context, id UploadID, version int64, 
 // CompleteSingle moves a planned upload (read at version) that went as one PutObject to completed.
 func (s *Store) CompleteSingle(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
 	return s.Transition(ctx, id, version, []State{Planned}, Completed, append(p.fields(), "etag", etag)...)
+}
+
+// CompleteSingleAfterCancel records the truth when a cancel (read at version) overtook a single
+// PutObject that landed anyway: the object is in S3, so the upload moves from cancelled to
+// completed with its plan and ETag, and the migration counts it completed, not cancelled.
+func (s *Store) CompleteSingleAfterCancel(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
+	return s.Transition(ctx, id, version, []State{Cancelled}, Completed, append(p.fields(), "etag", etag, "error", "")...)
 }
 
 // CompleteSkipped moves a planned upload (read at version) to completed without uploading,

@@ -317,7 +317,8 @@ func TestTerminalRecordsExpireAndMigrationSettles(t *testing.T) {
 	}
 	uploadPattern := "partflow:{" + id.Migration + "}:upload:" + id.String()
 	migrationPattern := "partflow:{" + id.Migration + "}:migration"
-	require.Less(t, keyTTL(uploadPattern), time.Duration(0), "a live upload must not expire")
+	const idle = 30 * 24 * time.Hour // state.Config.IdleExpiry's default
+	require.InDelta(t, idle.Seconds(), keyTTL(uploadPattern).Seconds(), 5, "a live upload expires only when idle for the idle expiry")
 
 	out, err := b.store.Fail(b.ctx, id, "boom")
 	require.NoError(t, err)
@@ -330,8 +331,8 @@ func TestTerminalRecordsExpireAndMigrationSettles(t *testing.T) {
 	out, err = b.store.Transition(b.ctx, id, out.Version, []state.State{state.Failed}, state.Uploading)
 	require.NoError(t, err)
 	require.Equal(t, state.OK, out.Result)
-	require.Less(t, keyTTL(uploadPattern), time.Duration(0))
-	require.Less(t, keyTTL(migrationPattern), time.Duration(0))
+	require.InDelta(t, idle.Seconds(), keyTTL(uploadPattern).Seconds(), 5)
+	require.InDelta(t, idle.Seconds(), keyTTL(migrationPattern).Seconds(), 5)
 	m, err := b.store.GetMigration(b.ctx, id.Migration)
 	require.NoError(t, err)
 	require.EqualValues(t, 0, m.Failed, "leaving failed must uncount it")
@@ -501,7 +502,8 @@ func TestNewUploadReopensASealedMigration(t *testing.T) {
 	require.False(t, m.Finished())
 	ttl, err := b.rdb.TTL(b.ctx, "partflow:{"+id.Migration+"}:migration").Result()
 	require.NoError(t, err)
-	require.Less(t, ttl, time.Duration(0), "a reopened migration no longer expires")
+	require.InDelta(t, (30 * 24 * time.Hour).Seconds(), ttl.Seconds(), 5,
+		"a reopened migration expires only when idle for the idle expiry, no longer after the retention")
 
 	created, err = b.store.CreateUpload(b.ctx, state.NewUpload{ID: id, Source: "a/b", Bucket: "bkt", Key: "key"})
 	require.NoError(t, err)
@@ -551,4 +553,73 @@ func TestFailLeavesALiveClaimToItsFinalizer(t *testing.T) {
 		out, err = b.store.Fail(b.ctx, lapsed, "the finalizer died")
 		return err == nil && out.Result == state.OK
 	}, 5*time.Second, 5*time.Millisecond, "waiting for Fail to succeed once the 1ms claim lapsed")
+}
+
+// TestEveryKeyHasABoundedLife: every key of a migration — unsealed (a put whose seal failed, an
+// interrupted migrate never run again), with a live upload that recorded parts, a failed one and
+// a completed one — carries an expiry, so nothing outlives the idle expiry without a change.
+func TestEveryKeyHasABoundedLife(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisClient(t, testenv.Redis(t))
+	store, err := state.New(rdb, state.Config{Retention: time.Hour, IdleExpiry: 2 * time.Hour})
+	require.NoError(t, err)
+	b := bundle{ctx: context.Background(), rdb: rdb, store: store}
+	mid := state.NewMigrationID()
+	_, err = store.CreateMigration(b.ctx, state.NewMigration{ID: mid, Bucket: "bkt", Queue: "default"})
+	require.NoError(t, err)
+	var ids []state.UploadID
+	for _, key := range []string{"live", "failed", "done"} {
+		id := state.DeriveUploadID(mid, "bkt", key)
+		_, err := store.CreateUpload(b.ctx, state.NewUpload{ID: id, Source: key, Bucket: "bkt", Key: key})
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	live := b.startUploading(t, ids[0], 3)
+	_, err = store.RecordPart(b.ctx, ids[0], live.Fence(), 1, "e1", 5)
+	require.NoError(t, err)
+	b.startUploading(t, ids[1], 2)
+	_, err = store.Fail(b.ctx, ids[1], "boom")
+	require.NoError(t, err)
+	_, err = store.CompleteSingle(b.ctx, ids[2], 1, state.Plan{Size: 5, Fingerprint: "fp", PartSize: 5, Parts: 1}, "e")
+	require.NoError(t, err)
+	// Never sealed.
+
+	keys, err := rdb.Keys(b.ctx, "partflow:{"+mid+"}:*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 4+3+1, "migration, 3 indexes, 3 upload hashes, 1 parts hash (of the live upload)")
+	for _, k := range keys {
+		ttl, err := rdb.TTL(b.ctx, k).Result()
+		require.NoError(t, err)
+		require.Greater(t, ttl, time.Duration(0), "%s must expire", k)
+		require.LessOrEqual(t, ttl, 2*time.Hour, "%s", k)
+	}
+}
+
+// TestRerunAfterRecordsExpiredDoesNotDoubleCount: an unsealed migration whose completed upload's
+// record expired (its retention is shorter than the migration's idle expiry) is run again: the
+// upload is not created and counted a second time.
+func TestRerunAfterRecordsExpiredDoesNotDoubleCount(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mid := state.NewMigrationID()
+	_, err := b.store.CreateMigration(b.ctx, state.NewMigration{ID: mid, Bucket: "bkt", Queue: "default"})
+	require.NoError(t, err)
+	id := state.DeriveUploadID(mid, "bkt", "k")
+	req := state.NewUpload{ID: id, Source: "f", Bucket: "bkt", Key: "k"}
+	created, err := b.store.CreateUpload(b.ctx, req)
+	require.NoError(t, err)
+	require.True(t, created)
+	_, err = b.store.CompleteSingle(b.ctx, id, 1, state.Plan{Size: 5, Fingerprint: "fp", PartSize: 5, Parts: 1}, "e")
+	require.NoError(t, err)
+	keys, err := b.rdb.Keys(b.ctx, "partflow:{"+mid+"}:upload:*").Result()
+	require.NoError(t, err)
+	require.NoError(t, b.rdb.Del(b.ctx, keys...).Err()) // its retention ran out
+
+	created, err = b.store.CreateUpload(b.ctx, req) // the re-run
+	require.NoError(t, err)
+	require.False(t, created, "an upload the migration counted already is not created again")
+	m, err := b.store.GetMigration(b.ctx, mid)
+	require.NoError(t, err)
+	require.Equal(t, [4]int64{1, 1, 5, 5}, [4]int64{m.Total, m.Done, m.BytesTotal, m.BytesDone},
+		"total, completed, bytes total, bytes done: counted once")
 }

@@ -1,9 +1,9 @@
 -- claim_complete.lua: the finalizer's version CAS. Claims the right to call
 -- CompleteMultipartUpload by moving the upload to `completing` until a deadline.
--- KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash (see lib.lua)
--- ARGV[1] retention seconds, ARGV[2] events channel,
--- ARGV[3] the version the caller read,
--- ARGV[4] how long the claim lasts in milliseconds (the caller's Complete timeout plus margin)
+-- KEYS[1..6] the upload and migration keys (see lib.lua)
+-- ARGV[1] retention seconds, ARGV[2] idle expiry seconds, ARGV[3] events channel,
+-- ARGV[4] the version the caller read,
+-- ARGV[5] how long the claim lasts in milliseconds (the caller's Complete timeout plus margin)
 -- Returns {result, state, version, claim_until_ms}: result is
 --   'ok'         claimed: state is 'completing', version the new one (the caller's CAS token)
 --   'missing'    no such upload
@@ -15,10 +15,10 @@ local cur = redis.call('HMGET', upload_key, 'state', 'version', 'parts', 'claim_
 if not cur[1] then return {'missing', '', 0, 0} end
 local state, version, claim_until = cur[1], num(cur[2]), num(cur[4])
 if state ~= 'uploading' and state ~= 'completing' then return {'state', state, version, claim_until} end
-if num(ARGV[3]) ~= version then return {'version', state, version, claim_until} end
+if num(ARGV[4]) ~= version then return {'version', state, version, claim_until} end
 local now = now_ms()
 if state == 'completing' and now < claim_until then return {'claimed', state, version, claim_until} end
 if redis.call('HLEN', parts_key) < num(cur[3]) then return {'incomplete', state, version, claim_until} end
-claim_until = now + num(ARGV[4])
+claim_until = now + num(ARGV[5])
 redis.call('HSET', upload_key, 'claim_until', claim_until)
 return {'ok', 'completing', move(state, 'completing', now), claim_until}

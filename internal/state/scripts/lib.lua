@@ -1,10 +1,19 @@
 -- lib.lua: helpers prepended to every partflow script (not a script of its own).
--- Every script that includes it takes the upload keys in this order:
---   KEYS[1] upload hash, KEYS[2] parts hash (part number -> ETag), KEYS[3] migration hash
--- and ARGV[1] retention in seconds for terminal records, ARGV[2] the events channel.
+-- Every script that includes it takes every key it may touch in KEYS, in this order (keys.go
+-- builds them; nothing is derived from another key's name):
+--   KEYS[1] upload hash, KEYS[2] parts hash (part number -> ETag), KEYS[3] migration hash,
+--   KEYS[4] the migration's uploads index, KEYS[5] its failed index, KEYS[6] its live index
+-- and ARGV[1] retention in seconds for terminal records, ARGV[2] the idle expiry in seconds of
+-- records that are not finished (every change restarts it), ARGV[3] the events channel.
+--
+-- Every key has a bounded life: terminal uploads expire after the retention, a finished
+-- migration (sealed, every upload terminal) too; everything else expires once nothing has
+-- changed it for the idle expiry (an unsealed migration whose enqueuer never came back, a live
+-- upload nothing moves; the janitor fails stalled uploads long before).
 
 local upload_key, parts_key, migration_key = KEYS[1], KEYS[2], KEYS[3]
-local retention, channel = tonumber(ARGV[1]), ARGV[2]
+local uploads_index_key, failed_index_key, live_index_key = KEYS[4], KEYS[5], KEYS[6]
+local retention, idle_expiry, channel = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 
 -- Milliseconds from the Redis server's clock, so every worker shares one clock.
 local function now_ms()
@@ -16,15 +25,6 @@ local function num(v) return tonumber(v) or 0 end
 
 local terminal_counter = {completed = 'uploads_completed', failed = 'uploads_failed', cancelled = 'uploads_cancelled'}
 
--- Sibling keys of the migration hash (same hash tag): its uploads index and its failed set.
-local function migration_sibling(name)
-  return string.sub(migration_key, 1, -string.len('migration') - 1) .. name
-end
-local function uploads_index_key() return migration_sibling('uploads') end
-local function failed_index_key() return migration_sibling('failed') end
--- Live (non-terminal) uploads by last change, so the janitor finds stalled ones without a scan.
-local function live_index_key() return migration_sibling('live') end
-
 -- Publish the upload's current progress as one JSON event.
 local function publish()
   local f = redis.call('HMGET', upload_key, 'id', 'migration', 'state', 'version', 'parts_done', 'parts', 'bytes_done', 'size', 'error')
@@ -34,20 +34,22 @@ local function publish()
     error = f[9] or nil}))
 end
 
--- Expire a sealed migration once every upload in it is terminal; keep it while any is live.
+-- Expire a sealed migration (its keys) once every upload in it is terminal, after the retention;
+-- otherwise once it has not changed for the idle expiry (restarted now).
 local function settle_migration()
   local m = redis.call('HMGET', migration_key, 'sealed', 'uploads_total', 'uploads_completed', 'uploads_failed', 'uploads_cancelled')
-  if m[1] == '1' and num(m[3]) + num(m[4]) + num(m[5]) >= num(m[2]) then
-    redis.call('EXPIRE', migration_key, retention)
-    redis.call('EXPIRE', uploads_index_key(), retention)
-    redis.call('EXPIRE', failed_index_key(), retention)
-    redis.call('EXPIRE', live_index_key(), retention)
-  else
-    redis.call('PERSIST', migration_key)
-    redis.call('PERSIST', uploads_index_key())
-    redis.call('PERSIST', failed_index_key())
-    redis.call('PERSIST', live_index_key())
+  local ttl = idle_expiry
+  if m[1] == '1' and num(m[3]) + num(m[4]) + num(m[5]) >= num(m[2]) then ttl = retention end
+  for _, key in ipairs({migration_key, uploads_index_key, failed_index_key, live_index_key}) do
+    redis.call('EXPIRE', key, ttl)
   end
+end
+
+-- Restart the idle expiry of a live upload's keys and of its migration's.
+local function keep_alive()
+  redis.call('EXPIRE', upload_key, idle_expiry)
+  redis.call('EXPIRE', parts_key, idle_expiry)
+  settle_migration()
 end
 
 -- Move the upload from state `from` to state `to`: bump the version, keep the migration's
@@ -61,25 +63,23 @@ local function move(from, to, now)
     if terminal_counter[from] then redis.call('HINCRBY', migration_key, terminal_counter[from], -1) end
     if terminal_counter[to] then redis.call('HINCRBY', migration_key, terminal_counter[to], 1) end
     -- Every failed upload stays listed (for reports), however many there are.
-    if to == 'failed' then redis.call('ZADD', failed_index_key(), now, id) end
-    if from == 'failed' then redis.call('ZREM', failed_index_key(), id) end
+    if to == 'failed' then redis.call('ZADD', failed_index_key, now, id) end
+    if from == 'failed' then redis.call('ZREM', failed_index_key, id) end
   end
   if terminal_counter[to] then
-    redis.call('ZREM', live_index_key(), id)
+    redis.call('ZREM', live_index_key, id)
     redis.call('EXPIRE', upload_key, retention)
     redis.call('EXPIRE', parts_key, retention)
   else
-    redis.call('ZADD', live_index_key(), now, id)
+    redis.call('ZADD', live_index_key, now, id)
   end
   redis.call('HSET', migration_key, 'updated', now)
   if from ~= to then
-    -- Expiry changes only when the state does: a live upload's keys and its migration's
-    -- keys carry no expiry (a recorded part, uploading → uploading, leaves them alone).
-    if not terminal_counter[to] then
-      redis.call('PERSIST', upload_key)
-      redis.call('PERSIST', parts_key)
-    end
-    settle_migration()
+    if not terminal_counter[to] then keep_alive() else settle_migration() end
+  elseif redis.call('TTL', parts_key) < idle_expiry / 2 then
+    -- A recorded part (uploading → uploading) restarts the idle expiry only when half of it
+    -- has passed (or the parts hash was just created without one): one TTL per part.
+    keep_alive()
   end
   publish()
   return version

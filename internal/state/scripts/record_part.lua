@@ -1,9 +1,9 @@
 -- record_part.lua: record one uploaded part, idempotently.
--- KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash (see lib.lua)
--- ARGV[1] retention seconds, ARGV[2] events channel,
--- ARGV[3] part number, ARGV[4] the part's record ("<etag>[ md5=<hex>][ …]", see tasks/partrecord.go),
--- ARGV[5] the part's length in bytes,
--- ARGV[6] the S3 upload ID the part was uploaded to, ARGV[7] the part count of the plan the part
+-- KEYS[1..6] the upload and migration keys (see lib.lua)
+-- ARGV[1] retention seconds, ARGV[2] idle expiry seconds, ARGV[3] events channel,
+-- ARGV[4] part number, ARGV[5] the part's record ("<etag>[ md5=<hex>][ …]", see tasks/partrecord.go),
+-- ARGV[6] the part's length in bytes,
+-- ARGV[7] the S3 upload ID the part was uploaded to, ARGV[8] the part count of the plan the part
 -- belongs to (the fence: both must be the upload's current ones)
 -- Returns {result, state, parts_done, parts}: result is
 --   'fenced'    the part belongs to another plan (another S3 upload ID or part count): dropped
@@ -13,11 +13,11 @@
 --   'changed'   already stored with different content: the source changed, the upload is now failed
 --   'state'     the upload is not uploading (completing, completed, failed, cancelled, planned)
 --   'missing'   no such upload
-local n, etag, length = ARGV[3], ARGV[4], num(ARGV[5])
+local n, etag, length = ARGV[4], ARGV[5], num(ARGV[6])
 local cur = redis.call('HMGET', upload_key, 'state', 'parts_done', 'parts', 's3_upload_id')
 if not cur[1] then return {'missing', '', 0, 0} end
 local state, done, parts = cur[1], num(cur[2]), num(cur[3])
-if ARGV[6] ~= cur[4] or num(ARGV[7]) ~= parts then return {'fenced', state, done, parts} end
+if ARGV[7] ~= cur[4] or num(ARGV[8]) ~= parts then return {'fenced', state, done, parts} end
 if state ~= 'uploading' then return {'state', state, done, parts} end
 local old = redis.call('HGET', parts_key, n)
 local function content(v) return string.match(v, ' md5=(%x+)') or v end
