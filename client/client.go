@@ -215,7 +215,7 @@ type UploadStatus struct {
 // StatusOf returns the JSON view of an upload record.
 func StatusOf(u state.Upload) UploadStatus {
 	return UploadStatus{
-		ID: u.ID.String(), Migration: u.ID.Migration, State: string(u.State), Source: u.Source, Bucket: u.Bucket,
+		ID: u.ID.String(), Migration: u.ID.Migration, State: string(u.State), Source: source.RedactSource(u.Source), Bucket: u.Bucket,
 		Key: u.Key, Size: u.Size, PartSize: u.PartSize, Parts: u.Parts, PartsDone: u.PartsDone, BytesDone: u.BytesDone,
 		ETag: u.ETag, Error: u.Error, ContentType: u.ContentType, Created: u.Created, Updated: u.Updated,
 	}
@@ -242,7 +242,7 @@ type MigrationStatus struct {
 // MigrationStatusOf returns the JSON view of a migration record.
 func MigrationStatusOf(m state.Migration) MigrationStatus {
 	return MigrationStatus{
-		ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, Source: m.Source, Sealed: m.Sealed, Finished: m.Finished(),
+		ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, Source: source.RedactSource(m.Source), Sealed: m.Sealed, Finished: m.Finished(),
 		Total: m.Total, Completed: m.Done, Failed: m.Failed, Cancelled: m.Canceled,
 		BytesTotal: m.BytesTotal, BytesDone: m.BytesDone, Created: m.Created, Updated: m.Updated,
 	}

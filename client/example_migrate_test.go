@@ -12,13 +12,23 @@ import (
 	"github.com/partflow/partflow/client"
 )
 
+func newExampleRedis(s *exampleStack) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: s.RedisAddr, Password: s.RedisPassword})
+}
+
 // A pipeline migrates a directory of the shared volume, waits for it and reports every
 // failed upload. Running the same code again carries on the same migration: what is done or
-// in flight is not enqueued again. (TestMigrateWaitAndReport runs these steps against real
-// servers; an example without output is only compiled.)
+// in flight is not enqueued again. The example runs against its own redis-server, versitygw
+// and worker (startExampleStack); in production rdb is your Redis and the workers run apart.
 func ExampleClient_Migrate() {
+	stack, err := startExampleStack()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stack.Stop()
+
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	rdb := newExampleRedis(stack) // redis.NewClient(&redis.Options{Addr: "redis:6379"})
 	defer rdb.Close()
 	pf, err := client.New(rdb, client.Config{})
 	if err != nil {
@@ -26,7 +36,7 @@ func ExampleClient_Migrate() {
 	}
 	defer pf.Close()
 
-	volume, err := os.OpenRoot("/mnt/volume") // the enqueuer needs the volume only to walk it
+	volume, err := os.OpenRoot(stack.Volume) // the enqueuer needs the volume only to walk it
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,19 +54,22 @@ func ExampleClient_Migrate() {
 	if err != nil {
 		log.Fatal(err) // run it again to carry on
 	}
-	fmt.Printf("migration %s: %d uploads enqueued (%.0f/s)\n", res.ID, res.Items, res.Rate())
+	fmt.Printf("%d uploads enqueued\n", res.Items)
 
-	ctx, cancel := context.WithTimeout(ctx, time.Hour)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if _, err := pf.WaitMigration(ctx, res.ID, func(m client.Migration) {
-		fmt.Printf("%d/%d uploads, %d bytes\n", m.Done+m.Failed, m.Total, m.BytesDone)
-	}); err != nil {
+	m, err := pf.WaitMigration(ctx, res.ID, nil) // or a func(client.Migration) to show progress
+	if err != nil {
 		log.Fatal(err)
 	}
+	fmt.Printf("%d/%d uploads completed, %d failed, %d bytes\n", m.Done, m.Total, m.Failed, m.BytesDone)
 	for f, err := range pf.Failures(ctx, res.ID) {
 		if err != nil {
 			log.Fatal(err)
 		}
 		fmt.Printf("failed: %s/%s: %s\n", f.Bucket, f.Key, f.Error)
 	}
+	// Output:
+	// 3 uploads enqueued
+	// 3/3 uploads completed, 0 failed, 18 bytes
 }

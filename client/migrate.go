@@ -136,6 +136,12 @@ type MigrateRequest struct {
 	Progress func(MigrateResult)
 	// ProgressInterval between Progress calls; default 200ms.
 	ProgressInterval time.Duration
+	// Dedupe says what to do with a key several items name: refuse the migration (the
+	// default) or upload the last item of each (DedupeLast). Either way the items are
+	// iterated once more, before anything is enqueued, unless Plan ran on this request.
+	Dedupe Dedupe
+
+	keys *keyIndex // what Plan (or Migrate's first pass) found about repeated keys
 }
 
 // DeriveMigrationID returns the migration ID for a bucket, prefix and source description:
@@ -161,6 +167,9 @@ func (r *MigrateRequest) validate(needID bool) error {
 		return fmt.Errorf("%w: no items", ErrInvalid)
 	}
 	if _, err := r.Priority.queue(); err != nil {
+		return err
+	}
+	if err := r.Dedupe.validate(); err != nil {
 		return err
 	}
 	if r.PartSize != 0 && (r.PartSize < storage.MinPartSize || r.PartSize > storage.MaxPartSize) {
@@ -301,10 +310,13 @@ func trimPackage(err error) string {
 
 // MigrationPlan is what Plan found: the items that would be enqueued.
 type MigrationPlan struct {
-	Valid     int64    `json:"valid"`
-	Invalid   int64    `json:"invalid"`
-	Bytes     int64    `json:"bytes"` // of the items whose size is known
-	FirstKeys []string `json:"first_keys,omitempty"`
+	Valid   int64 `json:"valid"`
+	Invalid int64 `json:"invalid"`
+	// Duplicates are valid items whose key an earlier item names too (each was reported to
+	// OnInvalid). With DedupeRefuse, Migrate refuses to enqueue any item while there are some.
+	Duplicates int64    `json:"duplicates"`
+	Bytes      int64    `json:"bytes"` // of the items whose size is known
+	FirstKeys  []string `json:"first_keys,omitempty"`
 }
 
 // Plan iterates the items once and checks each as Migrate would, without touching Redis:
@@ -315,6 +327,7 @@ func (r *MigrateRequest) Plan(firstKeys int) (MigrationPlan, error) {
 		return MigrationPlan{}, err
 	}
 	var p MigrationPlan
+	keys := newKeyIndex()
 	for it, err := range r.Items {
 		if err == nil {
 			it, err = r.Resolve(it)
@@ -329,13 +342,48 @@ func (r *MigrateRequest) Plan(firstKeys int) (MigrationPlan, error) {
 			}
 			continue
 		}
+		if err := keys.add(it); err != nil {
+			p.Duplicates++
+			if r.OnInvalid != nil && r.Dedupe == DedupeRefuse {
+				r.OnInvalid(err)
+			}
+		}
 		p.Valid++
 		p.Bytes += it.Size
 		if len(p.FirstKeys) < firstKeys {
 			p.FirstKeys = append(p.FirstKeys, it.Bucket+"/"+it.Key)
 		}
 	}
+	r.keys = keys
 	return p, nil
+}
+
+// checkKeys makes sure Migrate knows the repeated keys, iterating the items once if Plan did
+// not, and refuses them unless DedupeLast.
+func (r *MigrateRequest) checkKeys() error {
+	if r.keys == nil {
+		keys := newKeyIndex()
+		for it, err := range r.Items {
+			if err == nil {
+				it, err = r.Resolve(it)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrInvalid) {
+					return err
+				}
+				continue // Migrate reports it
+			}
+			if err := keys.add(it); err != nil && r.Dedupe == DedupeRefuse && r.OnInvalid != nil {
+				r.OnInvalid(err)
+			}
+		}
+		r.keys = keys
+	}
+	if r.keys.count > 0 && r.Dedupe == DedupeRefuse {
+		return fmt.Errorf("%w: %d items name a key an earlier item names too; nothing was enqueued "+
+			"(remove them, or dedupe: last to upload the last item of each key)", ErrInvalid, r.keys.count)
+	}
+	return nil
 }
 
 // MigrateResult is what Migrate did.
@@ -352,6 +400,8 @@ type MigrateResult struct {
 	Existing int64 `json:"uploads_existing"`
 	Requeued int64 `json:"start_tasks_requeued"`
 	Invalid  int64 `json:"invalid"`
+	// Deduped items were left out for a later item of the same key (DedupeLast).
+	Deduped int64 `json:"deduped,omitempty"`
 	// Bytes of the items whose size is known.
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"-"`
@@ -371,6 +421,9 @@ func (r MigrateResult) Rate() float64 { return float64(r.Items) / max(r.Duration
 // completes.
 func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, error) {
 	if err := r.validate(true); err != nil {
+		return MigrateResult{}, err
+	}
+	if err := r.checkKeys(); err != nil {
 		return MigrateResult{}, err
 	}
 	queue, _ := r.Priority.queue()
@@ -393,10 +446,10 @@ func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 		}
 	}
 
-	var n struct{ items, created, existing, requeued, invalid, bytes atomic.Int64 }
+	var n struct{ items, created, existing, requeued, invalid, deduped, bytes atomic.Int64 }
 	snapshot := func() MigrateResult {
 		return MigrateResult{ID: r.ID, MigrationCreated: created, Items: n.items.Load(), Created: n.created.Load(),
-			Existing: n.existing.Load(), Requeued: n.requeued.Load(), Invalid: n.invalid.Load(),
+			Existing: n.existing.Load(), Requeued: n.requeued.Load(), Invalid: n.invalid.Load(), Deduped: n.deduped.Load(),
 			Bytes: n.bytes.Load(), Duration: time.Since(begin)}
 	}
 
@@ -447,6 +500,10 @@ func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 			if r.OnInvalid != nil {
 				r.OnInvalid(err)
 			}
+			continue
+		}
+		if !r.keys.keep(it) {
+			n.deduped.Add(1)
 			continue
 		}
 		select {

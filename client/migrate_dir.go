@@ -99,7 +99,7 @@ func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) it
 				key = strings.TrimPrefix(p, dir+"/")
 			}
 			it := MigrationItem{Source: p, Key: key, Size: info.Size(), Where: p,
-				Fingerprint: fmt.Sprintf("file:%d:%d", info.Size(), info.ModTime().UnixNano())}
+				Fingerprint: source.FileFingerprint(info)}
 			if !yield(it, nil) {
 				return fs.SkipAll
 			}

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 )
 
@@ -112,7 +113,7 @@ func (c *Client) Failures(ctx context.Context, id string) iter.Seq2[FailedUpload
 			for _, uid := range ids {
 				f := FailedUpload{ID: uid.String(), Error: "(the upload's record has expired)"}
 				if u, ok := byID[uid]; ok {
-					f = FailedUpload{ID: uid.String(), Bucket: u.Bucket, Key: u.Key, Source: u.Source, Error: u.Error,
+					f = FailedUpload{ID: uid.String(), Bucket: u.Bucket, Key: u.Key, Source: source.RedactSource(u.Source), Error: u.Error,
 						Failed: u.Updated}
 				}
 				if !yield(f, nil) {

@@ -346,7 +346,7 @@ func TestWalkVolume(t *testing.T) {
 			continue
 		}
 		got = append(got, it.Source+" -> "+it.Key)
-		require.Regexp(t, `^file:\d+:\d+$`, it.Fingerprint)
+		require.Regexp(t, `^file:\d+:\d+:\d+:\d+$`, it.Fingerprint)
 	}
 	require.Equal(t, []string{
 		"tree/d0/f000.txt -> d0/f000.txt", "tree/d0/f003.txt -> d0/f003.txt", "tree/d1/f001.txt -> d1/f001.txt",

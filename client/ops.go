@@ -24,9 +24,10 @@ type Outcome struct {
 	Skipped int // uploads left alone (not in a state the action applies to)
 }
 
-// Resume resumes a failed upload, or every failed upload of a migration: its leftover tasks
-// are removed, it goes back to uploading (or to planned if it never started a multipart
-// upload), and its start task reconciles with S3 so that only missing parts are uploaded.
+// Resume resumes a failed upload, or each upload of a migration that had failed when it was
+// called, once: its leftover tasks are removed, it goes back to uploading (or to planned if
+// it never started a multipart upload), and its start task reconciles with S3 so that only
+// missing parts are uploaded. Outcome.Changed counts the uploads resumed.
 func (c *Client) Resume(ctx context.Context, id string) (Outcome, error) {
 	if state.IsUploadID(id) {
 		uid, err := state.ParseUploadID(id)
@@ -38,10 +39,16 @@ func (c *Client) Resume(ctx context.Context, id string) (Outcome, error) {
 	if _, err := c.store.GetMigration(ctx, id); err != nil {
 		return Outcome{}, err
 	}
+	// Only uploads that failed before now: a resumed upload that fails again while this
+	// pages on (a missing file fails within milliseconds) is not resumed and counted again.
+	now, err := c.store.Now(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
 	var out Outcome
 	for {
 		// Resuming takes uploads off the failed list, so the first page is always the next.
-		ids, _, err := c.store.FailedUploads(ctx, id, int64(out.Skipped), 500)
+		ids, err := c.store.FailedUploadsBefore(ctx, id, now, int64(out.Skipped), 500)
 		if err != nil || len(ids) == 0 {
 			return out, err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -471,7 +472,17 @@ func (m *Minio) StatObject(ctx context.Context, obj Object, opts ObjectOptions) 
 		LastModified: info.LastModified,
 		CRC64NVME:    info.ChecksumCRC64NVME,
 		ChecksumType: info.ChecksumMode,
+		Metadata:     lowerKeys(info.UserMetadata),
 	}, nil
+}
+
+// lowerKeys returns m with its keys in lower case (minio-go canonicalizes them as headers).
+func lowerKeys(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
 }
 
 // ListUploads implements Multipart.

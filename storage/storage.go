@@ -91,6 +91,9 @@ type ObjectInfo struct {
 	// ChecksumType is the server's x-amz-checksum-type: FULL_OBJECT,
 	// COMPOSITE, or empty.
 	ChecksumType string
+	// Metadata is the object's user metadata, keys without the x-amz-meta- prefix and in
+	// lower case.
+	Metadata map[string]string
 }
 
 // Upload is an incomplete multipart upload.

@@ -77,6 +77,14 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 		return h.fail(ctx, j, err, false)
 	}
 
+	releaseDest, err := h.holdDestination(ctx, j, h.completeTimeoutFor(j.u.Size)+claimMargin, true)
+	if err != nil {
+		if !errors.Is(err, asynq.SkipRetry) {
+			h.release(ctx, j, claim)
+		}
+		return err
+	}
+	defer releaseDest()
 	etag, err := h.complete(ctx, j, claim, parts, opts)
 	if err != nil {
 		return err // complete released the claim if, and only if, that was safe

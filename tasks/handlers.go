@@ -38,6 +38,9 @@ type Config struct {
 	// PartTimeout bounds one attempt at a part; 0 means five minutes plus a second per MiB.
 	PartTimeout time.Duration
 	Janitor     JanitorConfig
+	// MemoryBudget bounds the part and PUT buffers held at once and is the largest part an
+	// upload planned here may have; nil means no bound (tests).
+	MemoryBudget *MemoryBudget
 	// Tasks lets the janitor see whether an old upload still has tasks queued (a backlog)
 	// rather than none (a stall); optional but set by the worker.
 	Tasks TaskLookup
@@ -79,6 +82,7 @@ type Handlers struct {
 	partRetries int
 	partTimeout time.Duration
 	tasks       TaskLookup
+	budget      *MemoryBudget
 	// completeTimeout replaces CompleteTimeout(size) when set (tests).
 	completeTimeout time.Duration
 }
@@ -90,7 +94,7 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	}
 	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
 		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
-		tasks: cfg.Tasks}, nil
+		tasks: cfg.Tasks, budget: cfg.MemoryBudget}, nil
 }
 
 // Register routes partflow's task types on mux.

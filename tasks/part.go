@@ -63,7 +63,14 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, n int) (err error) {
 
 	// A fresh buffer per part: net/http may still read a request body after the call
 	// returns (on an early error response), so buffers are never reused. Each running part
-	// holds one, which bounds a worker's memory to about concurrency × part size.
+	// holds one, counted against the worker's memory budget while the part runs.
+	release, err := h.budget.acquire(ctx, length)
+	if errors.Is(err, ErrPartTooLarge) {
+		return h.fail(ctx, j, err, false)
+	} else if err != nil {
+		return h.retryOrGiveUp(ctx, j, err)
+	}
+	defer release()
 	buf := make([]byte, length)
 	want := source.Info{Size: j.u.Size, Fingerprint: j.u.Fingerprint}
 	if err := h.sources.ReadAt(ctx, j.u.Source, want, off, buf); err != nil {

@@ -15,15 +15,31 @@ import (
 // skipReadSize is how much of a source skipExisting reads at a time to hash it.
 const skipReadSize = 1 << 20
 
+// FingerprintMetadata is the user metadata key (x-amz-meta-partflow-fingerprint) under which
+// every object partflow writes records the fingerprint of the source it was read from.
+const FingerprintMetadata = "partflow-fingerprint"
+
+// withFingerprint returns the object's user metadata with the source fingerprint added.
+func withFingerprint(meta map[string]string, fingerprint string) map[string]string {
+	out := make(map[string]string, len(meta)+1)
+	for k, v := range meta {
+		out[k] = v
+	}
+	out[FingerprintMetadata] = fingerprint
+	return out
+}
+
 // skipExisting completes an upload that asked for it (migrate --skip-existing) without
-// uploading when its object already exists with the same content, as far as S3 lets us know:
+// uploading when its object already exists with the same content, as far as can be known:
 //
 //   - the sizes must match;
-//   - when the source fits in one part and the object's ETag is a plain MD5 (a single PUT
-//     without SSE-C/KMS), the source's MD5 must match it too. A multipart ETag (md5-of-MD5s
-//     "-N") depends on the part size the object was uploaded with, which S3 does not tell, and
-//     hashing a large source in the start task would cost as much reading as uploading it, so
-//     for those objects the size alone decides.
+//   - an object partflow wrote carries its source's fingerprint in its metadata: it must equal
+//     the source's fingerprint now (a file rewritten with the same size has another mtime,
+//     ctime or inode; a URL another ETag or Last-Modified);
+//   - an object without one (written by another tool) is skipped only when the source fits in
+//     one part and the object's ETag is a plain MD5 (a single PUT without SSE-C/KMS) that the
+//     source's MD5 matches. A multipart ETag cannot be compared (it depends on the part size,
+//     which S3 does not tell), so such an object is uploaded again.
 //
 // It reports whether the upload was completed as skipped (or someone else moved it first);
 // a non-nil error is what the handler returns.
@@ -43,8 +59,14 @@ func (h *Handlers) skipExisting(ctx context.Context, j job, info source.Info, pl
 		j.log.Info("ExistingObjectDiffers", "size", info.Size, "existing_size", obj.Size)
 		return false, nil
 	}
-	compared := "size"
-	if info.Size <= plan.PartSize && isMD5(obj.ETag) {
+	var compared string
+	switch fp, ok := obj.Metadata[FingerprintMetadata]; {
+	case ok && fp == info.Fingerprint:
+		compared = "size+fingerprint"
+	case ok:
+		j.log.Info("ExistingObjectDiffers", "fingerprint", info.Fingerprint, "existing_fingerprint", fp)
+		return false, nil
+	case info.Size <= plan.PartSize && isMD5(obj.ETag):
 		sum, err := h.sourceMD5(ctx, j, info)
 		if err != nil {
 			return false, err
@@ -54,6 +76,10 @@ func (h *Handlers) skipExisting(ctx context.Context, j job, info source.Info, pl
 			return false, nil
 		}
 		compared = "size+md5"
+	default:
+		j.log.Info("ExistingObjectUnverifiable", "etag", obj.ETag,
+			"reason", "no partflow fingerprint and a multipart ETag: uploading again")
+		return false, nil
 	}
 	out, err := h.store.CompleteSkipped(ctx, j.u.ID, j.u.Version, plan, obj.ETag)
 	if err != nil {

@@ -48,11 +48,18 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 	if err != nil {
 		return h.fail(ctx, j, err, false)
 	}
+	if err := h.budget.check(min(parts.PartSize, info.Size)); err != nil {
+		return h.fail(ctx, j, err, false)
+	}
+	if err := h.checkDestination(ctx, j); err != nil {
+		return err
+	}
 	plan := state.Plan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
 	opts, err := h.objectOptions(j)
 	if err != nil {
 		return h.fail(ctx, j, err, false)
 	}
+	opts.Metadata = withFingerprint(j.u.Metadata, info.Fingerprint)
 
 	if j.u.SkipExisting {
 		if skipped, err := h.skipExisting(ctx, j, info, plan); skipped || err != nil {
@@ -103,6 +110,13 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 
 // putSingle uploads a small object with one PutObject and completes the upload.
 func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan state.Plan, opts storage.ObjectOptions) error {
+	release, err := h.budget.acquire(ctx, info.Size)
+	if errors.Is(err, ErrPartTooLarge) {
+		return h.fail(ctx, j, err, false)
+	} else if err != nil {
+		return h.retryOrGiveUp(ctx, j, err)
+	}
+	defer release()
 	buf := make([]byte, info.Size)
 	if err := h.sources.ReadAt(ctx, j.u.Source, info, 0, buf); err != nil {
 		if source.Permanent(err) {
@@ -110,6 +124,11 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 		}
 		return h.retryOrGiveUp(ctx, j, err)
 	}
+	releaseDest, err := h.holdDestination(ctx, j, PartTimeout(info.Size), false)
+	if err != nil {
+		return err
+	}
+	defer releaseDest()
 	part, err := h.s3.PutObject(ctx, j.object(), buf, opts)
 	if err != nil {
 		return h.s3Error(ctx, j, fmt.Errorf("put object: %w", err))

@@ -11,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/partflow/partflow/client"
+	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 )
 
@@ -83,7 +84,7 @@ pages:
 				dest += "/" + m.Prefix
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s/%s\t%s\t%s\t%s\n", m.ID, st, m.Done, m.Total, m.Failed,
-				humanize.IBytes(uint64(m.BytesDone)), humanize.IBytes(uint64(m.BytesTotal)), dest, m.Source,
+				humanize.IBytes(uint64(m.BytesDone)), humanize.IBytes(uint64(m.BytesTotal)), dest, source.RedactSource(m.Source),
 				m.Created.Format(time.DateTime))
 		}
 		if len(page) == 0 && offset >= total {

@@ -28,15 +28,16 @@ const usage = `Usage: enqueuer COMMAND [flags]
 
 Commands:
   put      enqueue one upload:  put --source SRC --bucket B --key K [--part-size SIZE]
-                                    [--content-type T] [--wait] [--json]
+                                    [--content-type T] [--volume-root DIR] [--wait]
+                                    [--json | --json-lines]
   migrate  enqueue many uploads as one migration:
              migrate --bucket B [--prefix P] (--source DIR | --manifest FILE|-) [--skip-existing]
                      [--skip-invalid] [--dry-run] [--priority low|default|high] [--id ID]
-                     [--wait] [--json]
+                     [--wait] [--json | --json-lines]
            DIR is relative to the volume root (--volume-root); a manifest is JSON Lines:
            {"source":…, "key":…, "bucket"?:…, "content_type"?:…, "metadata"?:{…}}
   status   show an upload or a migration (a migration's report lists every failed upload):
-             status ID [--watch] [--json]
+             status ID [--watch] [--json | --json-lines]
   list     list migrations:  list [--state STATE] [--limit N] [--json]
   resume   resume a failed upload, or every failed upload of a migration:  resume ID
            (re-enqueues only what is missing: parts already in S3 are not sent again)
@@ -44,7 +45,9 @@ Commands:
            (aborts the multipart upload in S3 and drops pending tasks)
 
 SRC is a path relative to the workers' volume root (or an http(s) URL).
-Every command takes --redis-url (PARTFLOW_REDIS_URL) and --redis-cluster (PARTFLOW_REDIS_CLUSTER).
+Every command takes --redis-url (PARTFLOW_REDIS_URL), --redis-cluster (PARTFLOW_REDIS_CLUSTER),
+-q (only results and errors) and -v (a progress line per change, the Redis client's log lines).
+--json-lines prints one JSON object per line on stdout for each change (the README lists them).
 Run 'enqueuer COMMAND --help' for a command's flags.
 
 Exit codes: 0 done (with --wait: every upload completed), 1 an upload failed or was cancelled,
@@ -89,6 +92,8 @@ type command struct {
 	stdout, stderr io.Writer
 	redisURL       *string
 	redisCluster   *bool
+	verbosity      verbosity    // -v, -q
+	events         *eventWriter // --json-lines, once a command has parsed it
 }
 
 // flags returns a flag set with the shared Redis flags.
@@ -103,6 +108,7 @@ func (c *command) flags(name, synopsis string) *flag.FlagSet {
 		"Redis URL (PARTFLOW_REDIS_URL): redis://, rediss://, redis-sentinel://")
 	c.redisCluster = fs.Bool("redis-cluster", cli.EnvBool("PARTFLOW_REDIS_CLUSTER"),
 		"treat --redis-url as a comma list of cluster seeds (PARTFLOW_REDIS_CLUSTER)")
+	c.verbosity.define(fs)
 	return fs
 }
 
@@ -113,6 +119,9 @@ func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
 			return exitOK, false
 		}
 		return exitUsage, false
+	}
+	if err := c.verbosity.apply(c.stderr); err != nil {
+		return c.fail(exitUsage, "%s: %v", fs.Name(), err), false
 	}
 	return 0, true
 }
@@ -154,5 +163,8 @@ func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
 
 func (c *command) fail(code int, format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "enqueuer: "+format+"\n", args...)
+	if c.events != nil {
+		c.events.error(fmt.Sprintf(format, args...), code)
+	}
 	return code
 }

@@ -40,10 +40,15 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	concurrency := fs.Int("concurrency", client.DefaultMigrateConcurrency, "uploads enqueued at once")
 	allowHosts := fs.String("allow-url-host", cli.Env("PARTFLOW_ALLOW_URL_HOSTS", ""), "comma list of hosts URL sources may name: host, *.suffix or * (PARTFLOW_ALLOW_URL_HOSTS)")
 	firstKeys := fs.Int("show-keys", 10, "with --dry-run, how many keys to print")
+	dedupe := fs.String("dedupe", "", "what to do with a key listed more than once: refuse the migration (default, exit 2 listing them) or \"last\" to upload the last entry of each")
 	wait := fs.Bool("wait", false, "wait until every upload finished, showing progress; exit 0 only if all completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	objFlags := defineObjectFlags(fs)
+	jsonLines := c.jsonLinesFlag(fs, "--wait")
 	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if code := c.startEvents("migrate", *jsonLines, *asJSON); code != exitOK {
 		return code
 	}
 	opts, err := objFlags.options()
@@ -58,7 +63,8 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory")
 	}
 	req := client.MigrateRequest{ID: *id, Bucket: *bucket, Prefix: *prefix, Priority: client.Priority(*priority),
-		SkipExisting: *skipExisting, SkipInvalid: *skipInvalid, Concurrency: *concurrency, Options: opts}
+		SkipExisting: *skipExisting, SkipInvalid: *skipInvalid, Concurrency: *concurrency, Dedupe: client.Dedupe(*dedupe),
+		Options: opts}
 	if *partSize != "" {
 		n, err := humanize.ParseBytes(*partSize)
 		if err != nil {
@@ -114,6 +120,10 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		js.begin("invalid", '[')
 	}
 	req.OnInvalid = func(err error) {
+		if c.events != nil {
+			c.events.invalid(err)
+			return
+		}
 		if js != nil {
 			var ie *client.ItemError
 			if errors.As(err, &ie) {
@@ -126,7 +136,8 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "invalid: %v\n", err)
 	}
 	skips.print = !*asJSON
-	skips.w = c.stderr
+	skips.w = c.notes()
+	skips.events = c.events
 
 	// Pass 1: validate every item.
 	checkStart := time.Now()
@@ -157,21 +168,36 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 			js.value("skipped_entries", skips.kept)
 		}
 	} else {
-		fmt.Fprintf(c.stderr, "checked %d items in %s: %d valid, %d invalid", plan.Valid+plan.Invalid,
+		notes := c.notes()
+		fmt.Fprintf(notes, "checked %d items in %s: %d valid, %d invalid", plan.Valid+plan.Invalid,
 			time.Since(checkStart).Round(time.Millisecond), plan.Valid, plan.Invalid)
 		if plan.Bytes > 0 {
-			fmt.Fprintf(c.stderr, ", %s", humanize.IBytes(uint64(plan.Bytes)))
+			fmt.Fprintf(notes, ", %s", humanize.IBytes(uint64(plan.Bytes)))
 		}
 		if skips.n > 0 {
-			fmt.Fprintf(c.stderr, "; %d entries skipped (not regular files)", skips.n)
+			fmt.Fprintf(notes, "; %d entries skipped (not regular files)", skips.n)
 		}
-		fmt.Fprintln(c.stderr)
+		if plan.Duplicates > 0 {
+			fmt.Fprintf(notes, "; %d repeat an earlier key", plan.Duplicates)
+		}
+		fmt.Fprintln(notes)
+	}
+	if c.events != nil {
+		c.events.planned(req.ID, plan, *dryRun)
+	}
+	if plan.Duplicates > 0 && req.Dedupe == client.DedupeRefuse {
+		return c.abort(js, exitUsage, "migrate: %d items name a key an earlier item names too (listed above); nothing was enqueued (remove them, or pass --dedupe last to upload the last entry of each key)",
+			plan.Duplicates)
 	}
 	if plan.Invalid > 0 && !*skipInvalid {
 		return c.abort(js, exitUsage, "migrate: %d invalid items; nothing was enqueued (fix them, or pass --skip-invalid to enqueue the %d valid ones)",
 			plan.Invalid, plan.Valid)
 	}
 	if *dryRun {
+		if c.events != nil {
+			c.events.done(req.ID, "", exitOK)
+			return c.eventsDone(exitOK)
+		}
 		if js != nil {
 			js.end()
 			return c.jsonDone(js)
@@ -205,11 +231,18 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "enqueuer: migrate: %d items became invalid after the first pass and were left out\n",
 			res.Invalid-plan.Invalid)
 	}
+	if c.events != nil {
+		c.events.enqueuedMigration(res)
+	}
 	if !*asJSON {
-		fmt.Fprintf(c.stderr, "migration %s: %d items enqueued in %s (%.0f items/s): %d new uploads, %d existing (%d start tasks re-enqueued)\n",
+		fmt.Fprintf(c.notes(), "migration %s: %d items enqueued in %s (%.0f items/s): %d new uploads, %d existing (%d start tasks re-enqueued)\n",
 			res.ID, res.Items, res.Duration.Round(time.Millisecond), res.Rate(), res.Created, res.Existing, res.Requeued)
 	}
 	if !*wait {
+		if c.events != nil {
+			c.events.done(res.ID, "", exitOK)
+			return c.eventsDone(exitOK)
+		}
 		if js != nil {
 			js.end()
 			return c.jsonDone(js)
@@ -281,7 +314,7 @@ func (c *command) printPlan(req client.MigrateRequest, plan client.MigrationPlan
 // enqueueProgress returns the callback that shows the enqueue pass on stderr: a bar of items
 // on a terminal, a plain line every plainInterval otherwise, nothing with --json.
 func (c *command) enqueueProgress(asJSON bool, total int64) func(client.MigrateResult) {
-	if asJSON {
+	if asJSON || c.verbosity.quiet || c.events != nil {
 		return nil
 	}
 	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {
@@ -298,7 +331,7 @@ func (c *command) enqueueProgress(asJSON bool, total int64) func(client.MigrateR
 	}
 	var last time.Time
 	return func(r client.MigrateResult) {
-		if r.Sealed || time.Since(last) < plainInterval {
+		if r.Sealed || time.Since(last) < c.plainEvery() {
 			return
 		}
 		last = time.Now()
@@ -314,6 +347,7 @@ type skipList struct {
 	print  bool
 	frozen bool
 	w      io.Writer
+	events *eventWriter // --json-lines: an event each, instead of a line or the list
 }
 
 func (s *skipList) add(path, reason string) {
@@ -321,7 +355,9 @@ func (s *skipList) add(path, reason string) {
 		return
 	}
 	s.n++
-	if s.print {
+	if s.events != nil {
+		s.events.skipped(path, reason)
+	} else if s.print {
 		fmt.Fprintf(s.w, "skipped: %s: %s\n", path, reason)
 	} else if len(s.kept) < keptSkips {
 		s.kept = append(s.kept, map[string]string{"path": path, "reason": reason})

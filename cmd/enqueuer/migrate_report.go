@@ -13,6 +13,7 @@ import (
 
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 )
 
@@ -30,6 +31,10 @@ func (c *command) showMigration(ctx context.Context, pf *client.Client, id strin
 		return c.fail(exitRuntime, "status: %v", err)
 	}
 	if !watch {
+		if c.events != nil {
+			c.events.migration(m)
+			return c.failureEvents(ctx, pf, m, exitOK) // as in text: failures are reported, not an error
+		}
 		if code := c.printReport(ctx, pf, m, asJSON, nil); code != exitFailed {
 			return code
 		}
@@ -57,7 +62,10 @@ func (c *command) finishMigration(ctx context.Context, pf *client.Client, id str
 // of bytes (objects in its description) on a terminal, a plain line every plainInterval
 // otherwise, nothing with --json.
 func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Migration) {
-	if asJSON {
+	if c.events != nil {
+		return c.events.migration
+	}
+	if asJSON || c.verbosity.quiet {
 		return nil
 	}
 	objects := func(m state.Migration) string {
@@ -93,7 +101,7 @@ func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Mi
 	var last time.Time
 	start := time.Now()
 	return func(m state.Migration) {
-		if !m.Finished() && time.Since(last) < plainInterval {
+		if !m.Finished() && time.Since(last) < c.plainEvery() {
 			return
 		}
 		last = time.Now()
@@ -114,6 +122,9 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 	code := exitOK
 	if m.Failed > 0 || m.Canceled > 0 {
 		code = exitFailed
+	}
+	if c.events != nil {
+		return c.failureEvents(ctx, pf, m, code)
 	}
 	if asJSON {
 		own := js == nil
@@ -158,7 +169,7 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 		dest += "/" + m.Prefix
 	}
 	fmt.Fprintf(w, "migration  %s (%s)\n", m.ID, rep.State)
-	fmt.Fprintf(w, "source     %s → %s\n", m.Source, dest)
+	fmt.Fprintf(w, "source     %s → %s\n", source.RedactSource(m.Source), dest)
 	fmt.Fprintf(w, "uploads    %d: %d completed", m.Total, m.Done)
 	if m.Skipped > 0 {
 		fmt.Fprintf(w, " (%d skipped: already in place)", m.Skipped)
@@ -190,4 +201,17 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 		return c.fail(exitRuntime, "write: %v", err)
 	}
 	return code
+}
+
+// failureEvents ends --json-lines for a migration: an event per failed upload, then done
+// with code.
+func (c *command) failureEvents(ctx context.Context, pf *client.Client, m state.Migration, code int) int {
+	for f, err := range pf.Failures(ctx, m.ID) {
+		if err != nil {
+			return c.fail(exitRuntime, "status: listing failed uploads: %v", err)
+		}
+		c.events.failed(f)
+	}
+	c.events.done(m.ID, client.MigrationState(m), code)
+	return c.eventsDone(code)
 }

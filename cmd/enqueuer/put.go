@@ -26,11 +26,17 @@ func (c *command) put(ctx context.Context, args []string) int {
 	objFlags := defineObjectFlags(fs)
 	wait := fs.Bool("wait", false, "wait until the upload finishes, showing progress; exit 0 only if it completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
+	jsonLines := c.jsonLinesFlag(fs, "--wait")
+	volumeRoot := fs.String("volume-root", cli.Env("PARTFLOW_VOLUME_ROOT", ""),
+		"mount point of the shared volume, if the enqueuer sees it: a volume SRC must then exist there, checked before anything is enqueued (PARTFLOW_VOLUME_ROOT)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return c.fail(exitUsage, "put: unexpected argument %q", fs.Arg(0))
+	}
+	if code := c.startEvents("put", *jsonLines, *asJSON); code != exitOK {
+		return code
 	}
 	size, err := humanize.ParseBytes(*partSize)
 	if err != nil {
@@ -45,6 +51,11 @@ func (c *command) put(ctx context.Context, args []string) int {
 	if err := req.Validate(); err != nil {
 		return c.fail(exitUsage, "put: %v", err)
 	}
+	if *volumeRoot != "" {
+		if code := c.checkVolumeFile(*volumeRoot, *src); code != exitOK {
+			return code
+		}
+	}
 
 	pf, closeAll, err := c.connect(ctx)
 	if err != nil {
@@ -58,6 +69,13 @@ func (c *command) put(ctx context.Context, args []string) int {
 		}
 		return c.fail(exitRuntime, "put: %v", err)
 	}
+	if c.events != nil {
+		c.events.enqueuedUpload(id)
+		if !*wait {
+			c.events.done(id.String(), string(state.Planned), exitOK)
+			return c.eventsDone(exitOK)
+		}
+	}
 	if !*wait {
 		if *asJSON {
 			return c.printJSON(map[string]string{"upload_id": id.String(), "migration_id": id.Migration})
@@ -65,8 +83,8 @@ func (c *command) put(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stdout, id)
 		return exitOK
 	}
-	if !*asJSON {
-		fmt.Fprintf(c.stderr, "enqueued upload %s: %s → %s/%s\n", id, *src, *bucket, *key)
+	if !*asJSON && c.events == nil {
+		fmt.Fprintf(c.notes(), "enqueued upload %s: %s → %s/%s\n", id, *src, *bucket, *key)
 	}
 	return c.waitUpload(ctx, pf, id, *asJSON)
 }
@@ -80,22 +98,30 @@ func (c *command) waitUpload(ctx context.Context, pf *client.Client, id state.Up
 	if err != nil {
 		return c.fail(exitRuntime, "waiting for %s: %v (the upload goes on; check it with 'enqueuer status %s')", id, err, id)
 	}
-	if asJSON {
-		if code := c.printJSON(client.StatusOf(u)); code != exitOK {
-			return code
+	code := exitOK
+	if u.State != state.Completed {
+		code = exitFailed
+	}
+	switch {
+	case c.events != nil:
+		c.events.done(id.String(), string(u.State), code)
+		return c.eventsDone(code)
+	case asJSON:
+		if wcode := c.printJSON(client.StatusOf(u)); wcode != exitOK {
+			return wcode
 		}
-	} else {
+	default:
 		c.summary(u, time.Since(start))
 	}
-	if u.State != state.Completed {
-		return exitFailed
-	}
-	return exitOK
+	return code
 }
 
 // progress returns the callback that shows an upload's progress on stderr.
 func (c *command) progress(asJSON bool) func(state.Upload) {
-	if asJSON {
+	if c.events != nil {
+		return c.events.upload
+	}
+	if asJSON || c.verbosity.quiet {
 		return nil
 	}
 	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {
@@ -149,6 +175,20 @@ func (c *command) printJSON(v any) int {
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return c.fail(exitRuntime, "write JSON: %v", err)
+	}
+	return exitOK
+}
+
+// checkVolumeFile checks a volume source before anything is enqueued, when the enqueuer
+// sees the volume (--volume-root): a missing file is found now, not by a worker.
+func (c *command) checkVolumeFile(volumeRoot, src string) int {
+	root, err := os.OpenRoot(volumeRoot)
+	if err != nil {
+		return c.fail(exitUsage, "put: volume root: %v", err)
+	}
+	defer root.Close()
+	if err := client.CheckVolumeFile(root, src); err != nil {
+		return c.fail(exitUsage, "put: %v", err)
 	}
 	return exitOK
 }

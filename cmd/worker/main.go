@@ -42,14 +42,17 @@ Sources are paths relative to --volume-root and/or http(s) URLs whose host --all
 allows; at least one of the two is required. URL sources never connect to loopback, private,
 link-local, CGNAT or cloud metadata addresses unless --url-allow-private or --url-allow-addr
 says so. Per-host request headers (an Authorization token, say) come from --url-headers-file,
-a JSON object {"host": {"Header": "value"}}; they go to that host only and are never logged.
+a JSON object {"host": {"Header": "value"}}; they go to that host only, over https only
+unless the key names an http:// origin ("http://host[:port]"), and are never logged.
 
 S3 credentials come from the AWS credential chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 (and AWS_SESSION_TOKEN); the shared credentials files (AWS_PROFILE); a web identity token
 (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, as EKS IRSA sets them; AWS_ENDPOINT_URL_STS);
 ECS/EKS container credentials; EC2 instance metadata. Temporary credentials are refreshed
-before they expire. The region comes from AWS_REGION (default us-east-1). Memory is about --concurrency × part size (16 MiB by default)
-plus a fixed overhead of a few tens of MiB.
+before they expire. The region comes from AWS_REGION (default us-east-1). Part and PUT buffers
+held at once never exceed --memory-budget (default: half the container's memory limit, else
+--concurrency × 32 MiB); it is also the largest part the fleet accepts, so give every worker
+the same value.
 
 Flags (each has the environment fallback named in its description):
 `
@@ -75,7 +78,9 @@ func run() int {
 		`JSON file of per-host request headers for URL sources, {"host": {"Header": "value"}} (PARTFLOW_URL_HEADERS_FILE)`)
 	urlTimeout := fs.Duration("url-timeout", cli.EnvDuration("PARTFLOW_URL_TIMEOUT", 30*time.Second),
 		"how long a URL source's server may stay silent: to connect and answer, and between body bytes (PARTFLOW_URL_TIMEOUT)")
-	concurrency := fs.Int("concurrency", cli.EnvInt("PARTFLOW_CONCURRENCY", 8), "tasks run at once (PARTFLOW_CONCURRENCY)")
+	concurrency := fs.Int("concurrency", cli.EnvInt("PARTFLOW_CONCURRENCY", 8), "tasks run at once, at least 1 (PARTFLOW_CONCURRENCY)")
+	memoryBudget := fs.String("memory-budget", cli.Env("PARTFLOW_MEMORY_BUDGET", "0"),
+		"bytes of part buffers held at once, e.g. 256MiB, and the largest part accepted; same on every worker; 0: half the cgroup memory limit, else concurrency × 32MiB (PARTFLOW_MEMORY_BUDGET)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", cli.EnvDuration("PARTFLOW_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long running tasks may finish after SIGTERM; keep it below the pod's terminationGracePeriodSeconds (PARTFLOW_SHUTDOWN_TIMEOUT)")
 	retention := fs.Duration("retention", cli.EnvDuration("PARTFLOW_RETENTION", 7*24*time.Hour), "how long finished records are kept (PARTFLOW_RETENTION)")
@@ -90,11 +95,18 @@ func run() int {
 	stalledAfter := fs.Duration("stalled-after", cli.EnvDuration("PARTFLOW_STALLED_AFTER", 24*time.Hour), "the janitor fails and aborts uploads without progress (and without queued tasks) for this long (PARTFLOW_STALLED_AFTER)")
 	orphanGrace := fs.Duration("orphan-grace", cli.EnvDuration("PARTFLOW_ORPHAN_GRACE", 24*time.Hour), "the janitor aborts unowned multipart uploads older than this (PARTFLOW_ORPHAN_GRACE)")
 	s3opts := defineS3Flags(fs)
+	heartbeat := fs.Duration("heartbeat-interval", cli.EnvDuration("PARTFLOW_HEARTBEAT_INTERVAL", time.Second),
+		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds; negative disables it (PARTFLOW_HEARTBEAT_INTERVAL)")
 	managed := fs.String("janitor-managed", cli.Env("PARTFLOW_JANITOR_MANAGED", ""), "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads (PARTFLOW_JANITOR_MANAGED)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if *concurrency < 1 {
+		// asynq would quietly take 0 as "one per CPU".
+		fmt.Fprintf(os.Stderr, "worker: --concurrency (PARTFLOW_CONCURRENCY) must be at least 1, got %d\n", *concurrency)
 		return 2
 	}
 
@@ -156,6 +168,18 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "worker: bad --bwlimit %q: %v\n", *bwlimit, err)
 		return 2
 	}
+	budget, err := humanize.ParseBytes(*memoryBudget)
+	if err != nil || budget > 1<<50 {
+		fmt.Fprintf(os.Stderr, "worker: bad --memory-budget %q: want a size such as 256MiB\n", *memoryBudget)
+		return 2
+	}
+	worker.SetGoMemLimit(log)
+	budgetFrom := "--memory-budget"
+	if budget == 0 {
+		var b int64
+		b, budgetFrom = worker.DefaultMemoryBudget(*concurrency)
+		budget = uint64(b)
+	}
 	var locations []tasks.Location
 	for _, l := range cli.ParseLocations(*managed) {
 		locations = append(locations, tasks.Location{Bucket: l[0], Prefix: l[1]})
@@ -186,8 +210,8 @@ func run() int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: *concurrency,
-		ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
-		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg),
+		MemoryBudget: int64(budget), ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
+		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg), HeartbeatInterval: *heartbeat,
 		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, Managed: locations}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -212,6 +236,7 @@ func run() int {
 	}
 	log.Info("WorkerStarting", "s3_endpoint", *endpoint, "volume_root", *volumeRoot, "url_hosts", *urlHosts,
 		"url_header_hosts", urlHeaderHosts, "concurrency", *concurrency,
+		"memory_budget", humanize.IBytes(budget), "memory_budget_from", budgetFrom,
 		"shutdown_timeout", shutdownTimeout.String(), "metrics_addr", *metricsAddr)
 	if err := w.Run(ctx); err != nil {
 		log.Error("WorkerFailed", "error", err)

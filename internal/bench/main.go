@@ -2,9 +2,10 @@
 // partflow moves files into S3 compared with a direct minio-go upload to the same server.
 //
 // Under .state/bench/ (wiped first) it starts its own redis-server (AOF on, noeviction) and
-// versitygw on free loopback ports, writes the data (by default one 256 MiB file and 64 files
-// of 1 MiB) and starts the worker processes (by default 2 × --concurrency 4). Then, after one
-// warm-up pass of every method, it uploads the data with
+// versitygw on free loopback ports, writes the data (by default one 512 MiB file and 2,000 files
+// of 64 KiB) and starts the worker processes (by default one worker, --concurrency 8 for the big
+// file and 16 for the small files: the same slots the direct methods and s5cmd get). Then, after
+// one warm-up pass of every method, it uploads the data with
 //
 //   - direct, minio-go defaults: PutObject with default options (streaming SigV4 over HTTP,
 //     minio-go's own part size and 4 threads);
@@ -14,27 +15,38 @@
 //   - direct, tuned, Content-MD5: the same with SendContentMd5, so every part carries the
 //     Content-MD5 header partflow's workers send, and ConcurrentStreamParts, without which
 //     minio-go uploads Content-MD5 parts one at a time;
+//   - s5cmd (v2.3.0, built into .tools/bin by `make tools`; skipped when absent): `s5cmd cp`
+//     with as many workers as partflow has slots (small files) or that many concurrent parts
+//     of the same size (the big file);
 //   - partflow: client.Put for every file, then client.WaitUpload until each completed.
 //
-// Each method runs --rounds times (default 3) per workload, in turn, and the median counts.
+// Each method runs --rounds times (default 3) per workload, interleaved (round 1 of every
+// method, then round 2, ...), and the median counts.
+//
+// For partflow it also reads Redis's own accounting around every measured round: INFO
+// commandstats (commands run inside Lua scripts included) and INFO cpu (the main thread's CPU
+// time), and prints the medians per object and per part; and the workers' peak RSS (VmHWM).
 // Small files go up with as many uploads in flight as the workers have task slots in total,
 // for the direct methods too. Every object is deleted again after it was measured.
 //
 // It prints MB/s (10^6 bytes per second) per method and workload, objects/s for the small
-// files, and partflow's ratio to each direct method. It never passes or fails on a time: the
+// files, and partflow's ratio to each other method. It never passes or fails on a time: the
 // numbers depend on the machine and on what else runs on it. The exit code is non-zero only if
 // an upload failed or the stack did not start.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -67,14 +79,15 @@ type config struct {
 	smallCount  int
 	smallSize   int64
 	workers     int
-	concurrency int
+	concurrency int // worker --concurrency for the big file
+	smallConc   int // worker --concurrency for the small files
 	partSize    int64
 	rounds      int
 	binDir      string
 }
 
-// slots is how many uploads all workers run at once.
-func (c config) slots() int { return c.workers * c.concurrency }
+// slots is how many tasks all workers run at once with --concurrency conc.
+func (c config) slots(conc int) int { return c.workers * conc }
 
 func main() {
 	os.Exit(run())
@@ -83,11 +96,12 @@ func main() {
 func run() int {
 	var cfg config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	bigSize := fs.String("big-size", "256MiB", "size of the big file (0 to skip it)")
-	fs.IntVar(&cfg.smallCount, "small-count", 64, "number of small files (0 to skip them)")
-	smallSize := fs.String("small-size", "1MiB", "size of each small file")
-	fs.IntVar(&cfg.workers, "workers", 2, "worker processes")
-	fs.IntVar(&cfg.concurrency, "concurrency", 4, "--concurrency of each worker")
+	bigSize := fs.String("big-size", "512MiB", "size of the big file (0 to skip it)")
+	fs.IntVar(&cfg.smallCount, "small-count", 2000, "number of small files (0 to skip them)")
+	smallSize := fs.String("small-size", "64KiB", "size of each small file")
+	fs.IntVar(&cfg.workers, "workers", 1, "worker processes")
+	fs.IntVar(&cfg.concurrency, "concurrency", 8, "--concurrency of each worker for the big file")
+	fs.IntVar(&cfg.smallConc, "small-concurrency", 16, "--concurrency of each worker for the small files")
 	partSize := fs.String("part-size", "16MiB", "part size for partflow and the tuned direct upload")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "measured rounds per method (the median is reported)")
 	fs.StringVar(&cfg.binDir, "bin", "bin", "directory with the worker binary")
@@ -109,8 +123,8 @@ func run() int {
 		}
 		*f.out = int64(n)
 	}
-	if cfg.workers < 1 || cfg.concurrency < 1 || cfg.rounds < 1 || cfg.smallCount < 0 {
-		fmt.Fprintln(os.Stderr, "bench: --workers, --concurrency and --rounds must be at least 1, --small-count not negative")
+	if cfg.workers < 1 || cfg.concurrency < 1 || cfg.smallConc < 1 || cfg.rounds < 1 || cfg.smallCount < 0 {
+		fmt.Fprintln(os.Stderr, "bench: --workers, --concurrency, --small-concurrency and --rounds must be at least 1, --small-count not negative")
 		return 2
 	}
 	if _, err := os.Stat(filepath.Join(cfg.binDir, "worker")); err != nil {
@@ -133,10 +147,11 @@ func run() int {
 	return 0
 }
 
-// workload is a set of files uploaded together.
+// workload is a set of files uploaded together, by workers running conc tasks each.
 type workload struct {
 	name  string
 	files []file
+	conc  int
 }
 
 type file struct {
@@ -153,16 +168,19 @@ func (w workload) bytes() (n int64) {
 
 // method uploads a workload under a key prefix.
 type method struct {
-	name   string
-	direct bool
-	upload func(ctx context.Context, w workload, prefix string) error
+	name     string
+	partflow bool
+	upload   func(ctx context.Context, w workload, prefix string) error
 }
 
-// measurement is one method's median time on one workload.
+// measurement is one method's median time on one workload, and for partflow what Redis and
+// the workers spent on it.
 type measurement struct {
 	workload workload
 	method   method
 	took     time.Duration
+	redis    redisCost // partflow only: medians per round
+	rssKiB   int64     // partflow only: the workers' peak RSS so far (largest of them)
 }
 
 func bench(ctx context.Context, st *stack) error {
@@ -179,10 +197,10 @@ func bench(ctx context.Context, st *stack) error {
 	var workloads []workload
 	if cfg.bigSize > 0 {
 		workloads = append(workloads, workload{name: humanize.IBytes(uint64(cfg.bigSize)) + " × 1",
-			files: []file{{name: "big.bin", size: cfg.bigSize}}})
+			files: []file{{name: "big.bin", size: cfg.bigSize}}, conc: cfg.concurrency})
 	}
 	if cfg.smallCount > 0 {
-		w := workload{name: humanize.IBytes(uint64(cfg.smallSize)) + " × " + strconv.Itoa(cfg.smallCount)}
+		w := workload{name: humanize.IBytes(uint64(cfg.smallSize)) + " × " + strconv.Itoa(cfg.smallCount), conc: cfg.smallConc}
 		for i := range cfg.smallCount {
 			w.files = append(w.files, file{name: fmt.Sprintf("small/%04d.bin", i), size: cfg.smallSize})
 		}
@@ -196,52 +214,76 @@ func bench(ctx context.Context, st *stack) error {
 			}
 		}
 	}
-	if err := st.startWorkers(ctx); err != nil {
-		return err
-	}
-	console.Step("workers: %d × bin/worker --concurrency %d, logs %s/worker-*.log", cfg.workers, cfg.concurrency, stateDir)
 
-	methods := []method{
-		{name: "direct, minio-go defaults", direct: true, upload: st.directUpload(minio.PutObjectOptions{})},
-		{name: fmt.Sprintf("direct, %s parts, %d threads, unsigned", humanize.IBytes(uint64(cfg.partSize)), cfg.slots()),
-			direct: true, upload: st.directUpload(minio.PutObjectOptions{PartSize: uint64(cfg.partSize),
-				NumThreads: uint(cfg.slots()), DisableContentSha256: true})},
-		{name: fmt.Sprintf("direct, %s parts, %d threads, unsigned, Content-MD5", humanize.IBytes(uint64(cfg.partSize)), cfg.slots()),
-			direct: true, upload: st.directUpload(minio.PutObjectOptions{PartSize: uint64(cfg.partSize),
-				NumThreads: uint(cfg.slots()), DisableContentSha256: true, SendContentMd5: true,
-				// Without it minio-go sends Content-MD5 parts one at a time.
-				ConcurrentStreamParts: true})},
-		{name: fmt.Sprintf("partflow, %d workers × %d", cfg.workers, cfg.concurrency), upload: st.partflowUpload},
-	}
-
-	console.Step("warming up: every method uploads every workload once (not measured)")
+	var results []measurement
 	for _, w := range workloads {
+		if err := st.startWorkers(ctx, w.conc); err != nil {
+			return err
+		}
+		console.Step("%s: %d × bin/worker --concurrency %d, logs %s/worker-*.log", w.name, cfg.workers, w.conc, stateDir)
+		methods := st.methods(w)
+		console.Step("warming up: every method uploads %s once (not measured)", w.name)
 		for _, m := range methods {
 			if _, err := st.measure(ctx, m, w, "warmup/"); err != nil {
 				return err
 			}
 		}
-	}
-
-	var results []measurement
-	for _, w := range workloads {
 		times := make([][]time.Duration, len(methods))
+		costs := make([][]redisCost, len(methods))
 		for r := range cfg.rounds {
 			for i, m := range methods {
 				console.Step("round %d/%d: %s: %s", r+1, cfg.rounds, w.name, m.name)
+				before, err := readRedisCost(ctx, st.rdb)
+				if err != nil {
+					return err
+				}
 				took, err := st.measure(ctx, m, w, fmt.Sprintf("round-%d/", r))
 				if err != nil {
 					return err
 				}
+				after, err := readRedisCost(ctx, st.rdb)
+				if err != nil {
+					return err
+				}
 				times[i] = append(times[i], took)
+				costs[i] = append(costs[i], after.sub(before))
 			}
 		}
 		for i, m := range methods {
-			results = append(results, measurement{workload: w, method: m, took: median(times[i])})
+			res := measurement{workload: w, method: m, took: median(times[i])}
+			if m.partflow {
+				res.redis = medianCost(costs[i])
+				res.rssKiB = st.workersPeakRSS()
+			}
+			results = append(results, res)
 		}
 	}
-	report(results, cfg)
+	report(results, cfg, st.cfg.partSize)
 	return nil
+}
+
+// methods are the ways w is uploaded: direct minio-go variants and s5cmd with as many
+// requests in flight as the workers have task slots, and partflow.
+func (st *stack) methods(w workload) []method {
+	cfg := st.cfg
+	slots := cfg.slots(w.conc)
+	ps := humanize.IBytes(uint64(cfg.partSize))
+	ms := []method{
+		{name: "direct, minio-go defaults", upload: st.directUpload(slots, minio.PutObjectOptions{})},
+		{name: fmt.Sprintf("direct, %s parts, %d threads, unsigned", ps, slots),
+			upload: st.directUpload(slots, minio.PutObjectOptions{PartSize: uint64(cfg.partSize),
+				NumThreads: uint(slots), DisableContentSha256: true})},
+		{name: fmt.Sprintf("direct, %s parts, %d threads, unsigned, Content-MD5", ps, slots),
+			upload: st.directUpload(slots, minio.PutObjectOptions{PartSize: uint64(cfg.partSize),
+				NumThreads: uint(slots), DisableContentSha256: true, SendContentMd5: true,
+				// Without it minio-go sends Content-MD5 parts one at a time.
+				ConcurrentStreamParts: true})},
+	}
+	if st.s5cmd != "" {
+		ms = append(ms, method{name: fmt.Sprintf("s5cmd v2.3.0, %d workers", slots), upload: st.s5cmdUpload(slots)})
+	}
+	return append(ms, method{name: fmt.Sprintf("partflow, %d worker(s) × %d", cfg.workers, w.conc), partflow: true,
+		upload: st.partflowUpload})
 }
 
 // measure uploads w with m, times it and deletes the objects again.
@@ -262,10 +304,10 @@ func (st *stack) measure(ctx context.Context, m method, w workload, prefix strin
 }
 
 // directUpload returns a method that puts the files straight into versitygw with minio-go,
-// as many at once as the workers have task slots.
-func (st *stack) directUpload(opts minio.PutObjectOptions) func(context.Context, workload, string) error {
+// slots at once.
+func (st *stack) directUpload(slots int, opts minio.PutObjectOptions) func(context.Context, workload, string) error {
 	return func(ctx context.Context, w workload, prefix string) error {
-		return forEach(ctx, w.files, st.cfg.slots(), func(ctx context.Context, f file) error {
+		return forEach(ctx, w.files, slots, func(ctx context.Context, f file) error {
 			fh, err := os.Open(filepath.Join(st.volume, f.name))
 			if err != nil {
 				return err
@@ -274,6 +316,32 @@ func (st *stack) directUpload(opts minio.PutObjectOptions) func(context.Context,
 			_, err = st.minio.PutObject(ctx, bucket, prefix+f.name, fh, f.size, opts)
 			return err
 		})
+	}
+}
+
+// s5cmdUpload returns a method that runs s5cmd once for the whole workload: one `cp` line per
+// file in a command file, slots lines at once (--numworkers), and for a multipart file slots
+// parts of the benchmark's part size at once.
+func (st *stack) s5cmdUpload(slots int) func(context.Context, workload, string) error {
+	return func(ctx context.Context, w workload, prefix string) error {
+		var cmds strings.Builder
+		partMiB := max(st.cfg.partSize>>20, 5)
+		for _, f := range w.files {
+			fmt.Fprintf(&cmds, "cp --concurrency %d --part-size %d %s s3://%s/%s%s\n", slots, partMiB,
+				filepath.Join(st.volume, f.name), bucket, prefix, f.name)
+		}
+		file := filepath.Join(stateDir, "s5cmd-commands.txt")
+		if err := os.WriteFile(file, []byte(cmds.String()), 0o644); err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, st.s5cmd, "--endpoint-url", st.s3.Endpoint, "--numworkers", strconv.Itoa(slots),
+			"--log", "error", "run", file)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+st.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+st.s3.SecretKey,
+			"AWS_REGION=us-east-1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("s5cmd: %w: %s", err, strings.TrimSpace(string(out)))
+		}
+		return nil
 	}
 }
 
@@ -334,14 +402,14 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// report prints the table and partflow's ratios.
-func report(results []measurement, cfg config) {
+// report prints the table, partflow's ratios and what partflow cost Redis and the workers.
+func report(results []measurement, cfg config, partSize int64) {
 	fmt.Println()
 	rows := [][]string{{"workload", "method", "time", "MB/s", "objects/s", "partflow ÷ this"}}
 	for _, m := range results {
 		var pf time.Duration
 		for _, o := range results {
-			if o.workload.name == m.workload.name && !o.method.direct {
+			if o.workload.name == m.workload.name && o.method.partflow {
 				pf = o.took
 			}
 		}
@@ -351,7 +419,7 @@ func report(results []measurement, cfg config) {
 			objects = fmt.Sprintf("%.1f", float64(len(m.workload.files))/secs)
 		}
 		ratio := ""
-		if m.method.direct {
+		if !m.method.partflow {
 			// Same bytes, so the throughput ratio is the inverse ratio of the times.
 			ratio = fmt.Sprintf("%.2f", m.took.Seconds()/max(pf.Seconds(), 1e-9))
 		}
@@ -359,10 +427,129 @@ func report(results []measurement, cfg config) {
 			fmt.Sprintf("%.1f", float64(m.workload.bytes())/1e6/secs), objects, ratio})
 	}
 	console.Table(os.Stdout, rows, "llrrrr")
-	fmt.Printf("\nMB/s is 10^6 bytes per second; \"partflow ÷ this\" is partflow's throughput over that direct method's\n"+
-		"(1.00 = as fast). Median of %d round(s) after one warm-up; %d CPUs; redis-server, versitygw, %d workers and\n"+
-		"this program share them. Ratios, not absolute numbers, are what carries over to other machines.\n",
+	fmt.Printf("\nMB/s is 10^6 bytes per second; \"partflow ÷ this\" is partflow's throughput over that method's\n"+
+		"(1.00 = as fast). Median of %d interleaved round(s) after one warm-up; %d CPUs; redis-server, versitygw,\n"+
+		"%d worker(s) and this program share them. Ratios, not absolute numbers, carry over to other machines.\n",
 		cfg.rounds, runtime.NumCPU(), cfg.workers)
+
+	fmt.Println()
+	rows = [][]string{{"workload", "Redis commands", "per object", "per part", "Redis CPU", "µs per object", "top commands per object", "worker peak RSS", "conc × part + 64 MiB"}}
+	for _, m := range results {
+		if !m.method.partflow {
+			continue
+		}
+		objects := float64(len(m.workload.files))
+		var parts int64
+		for _, f := range m.workload.files {
+			parts += max(1, (f.size+partSize-1)/partSize)
+		}
+		c := m.redis
+		rows = append(rows, []string{m.workload.name, strconv.FormatInt(c.calls, 10),
+			fmt.Sprintf("%.1f", float64(c.calls)/objects), fmt.Sprintf("%.1f", float64(c.calls)/float64(parts)),
+			c.cpu.Round(time.Millisecond).String(), fmt.Sprintf("%.0f", float64(c.cpu.Microseconds())/objects),
+			c.top(3, objects), humanize.IBytes(uint64(m.rssKiB) << 10),
+			humanize.IBytes(uint64(int64(m.workload.conc)*partSize + 64<<20))})
+	}
+	console.Table(os.Stdout, rows, "lrrrrrlrr")
+	fmt.Println("\nRedis: deltas of INFO commandstats (commands run by Lua scripts included; INFO itself excluded) and of\n" +
+		"the main thread's CPU time (INFO cpu) over a measured partflow round, median of the rounds. They include\n" +
+		"everything partflow did in that time: the client's enqueue and wait, the workers' tasks and asynq's own\n" +
+		"polling. Peak RSS is the largest VmHWM of the worker processes, warm-up included.")
+}
+
+// redisCost is what Redis spent between two readings.
+type redisCost struct {
+	calls  int64
+	cpu    time.Duration
+	byName map[string]int64
+}
+
+// readRedisCost reads INFO commandstats and INFO cpu.
+func readRedisCost(ctx context.Context, rdb *redis.Client) (redisCost, error) {
+	info, err := rdb.Info(ctx, "commandstats", "cpu").Result()
+	if err != nil {
+		return redisCost{}, fmt.Errorf("redis INFO: %w", err)
+	}
+	c := redisCost{byName: map[string]int64{}}
+	var cpuMain, cpuAll float64
+	for line := range strings.Lines(info) {
+		line = strings.TrimSpace(line)
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "cmdstat_"):
+			name = strings.TrimPrefix(name, "cmdstat_")
+			if name == "info" {
+				continue // our own readings
+			}
+			for field := range strings.SplitSeq(rest, ",") {
+				if v, ok := strings.CutPrefix(field, "calls="); ok {
+					n, _ := strconv.ParseInt(v, 10, 64)
+					c.byName[name] += n
+					c.calls += n
+				}
+			}
+		case name == "used_cpu_sys_main_thread" || name == "used_cpu_user_main_thread":
+			v, _ := strconv.ParseFloat(rest, 64)
+			cpuMain += v
+		case name == "used_cpu_sys" || name == "used_cpu_user":
+			v, _ := strconv.ParseFloat(rest, 64)
+			cpuAll += v
+		}
+	}
+	if cpuMain == 0 {
+		cpuMain = cpuAll // an older Redis without per-thread figures
+	}
+	c.cpu = time.Duration(cpuMain * float64(time.Second))
+	return c, nil
+}
+
+func (c redisCost) sub(o redisCost) redisCost {
+	d := redisCost{calls: c.calls - o.calls, cpu: c.cpu - o.cpu, byName: map[string]int64{}}
+	for k, v := range c.byName {
+		if n := v - o.byName[k]; n > 0 {
+			d.byName[k] = n
+		}
+	}
+	return d
+}
+
+// top names the n most called commands with their calls per object.
+func (c redisCost) top(n int, objects float64) string {
+	names := slices.Collect(maps.Keys(c.byName))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(c.byName[b], c.byName[a]) })
+	var parts []string
+	for _, k := range names[:min(n, len(names))] {
+		parts = append(parts, fmt.Sprintf("%s %.1f", k, float64(c.byName[k])/objects))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// medianCost is the round with the median number of commands.
+func medianCost(cs []redisCost) redisCost {
+	s := slices.Clone(cs)
+	slices.SortFunc(s, func(a, b redisCost) int { return cmp.Compare(a.calls, b.calls) })
+	return s[len(s)/2]
+}
+
+// workersPeakRSS is the largest VmHWM (peak resident set) of the running workers, in KiB.
+func (st *stack) workersPeakRSS() int64 {
+	var peak int64
+	for _, w := range st.workers {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.Pid()))
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				peak = max(peak, n)
+			}
+		}
+	}
+	return peak
 }
 
 // writeRandom writes size random bytes to path.
@@ -394,6 +581,7 @@ type stack struct {
 	rdb    *redis.Client
 	minio  *minio.Client
 	pf     *client.Client
+	s5cmd  string // the s5cmd binary, or "" to leave it out
 
 	workers []*localstack.Process
 }
@@ -416,9 +604,14 @@ func (st *stack) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if p := filepath.Join(".tools", "bin", "s5cmd"); fileExists(p) {
+		st.s5cmd = p
+	} else {
+		console.Step("s5cmd is not in .tools/bin (make tools builds it): leaving it out")
+	}
 	// The direct uploads get as many keep-alive connections as the workers have together.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = st.cfg.slots() * 2
+	tr.MaxIdleConnsPerHost = st.cfg.slots(max(st.cfg.concurrency, st.cfg.smallConc)) * 2
 	st.minio, err = minio.New(strings.TrimPrefix(st.s3.Endpoint, "http://"), &minio.Options{
 		Creds:        credentials.NewStaticV4(st.s3.AccessKey, st.s3.SecretKey, ""),
 		Region:       "us-east-1",
@@ -431,23 +624,42 @@ func (st *stack) start(ctx context.Context) error {
 	return st.minio.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})
 }
 
-// startWorkers starts the worker processes and waits until each has registered with asynq.
-func (st *stack) startWorkers(ctx context.Context) (err error) {
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// startWorkers (re)starts the worker processes with --concurrency conc and waits until each
+// has registered with asynq.
+func (st *stack) startWorkers(ctx context.Context, conc int) (err error) {
+	if err := st.stopWorkers(); err != nil {
+		return err
+	}
 	st.workers, err = localstack.StartWorkers(ctx, localstack.WorkersConfig{
 		Bin: filepath.Join(st.cfg.binDir, "worker"), Count: st.cfg.workers,
-		Args:     []string{"--concurrency", strconv.Itoa(st.cfg.concurrency), "--shutdown-timeout", "10s"},
+		Args:     []string{"--concurrency", strconv.Itoa(conc), "--shutdown-timeout", "10s"},
 		RedisURL: st.redis.URL(), S3: st.s3, VolumeRoot: st.volume, LogDir: stateDir,
 	})
 	return err
 }
 
-// stop stops everything the benchmark started and removes its data (logs stay).
-func (st *stack) stop() {
+// stopWorkers stops the running workers; an error says one had exited on its own.
+func (st *stack) stopWorkers() error {
+	var errs []error
 	for i, err := range localstack.StopAll(15*time.Second, st.workers...) {
 		if err != nil {
 			w := st.workers[i]
-			fmt.Fprintf(os.Stderr, "bench: %s exited while the benchmark ran (%v); see %s\n", w.Name(), w.Wait(), w.LogPath())
+			errs = append(errs, fmt.Errorf("%s exited while the benchmark ran (%v); see %s", w.Name(), w.Wait(), w.LogPath()))
 		}
+	}
+	st.workers = nil
+	return errors.Join(errs...)
+}
+
+// stop stops everything the benchmark started and removes its data (logs stay).
+func (st *stack) stop() {
+	if err := st.stopWorkers(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 	}
 	if st.pf != nil {
 		_ = st.pf.Close()

@@ -47,6 +47,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/console"
 	"github.com/partflow/partflow/internal/localstack"
 	"github.com/partflow/partflow/internal/state"
@@ -467,11 +468,24 @@ the stack keeps running until Ctrl-C:
   redis      %s
   s3         %s  (bucket %s; credentials in %s/env)
   volume     %s
-try, in another shell:
-  source %s/env
-  %s/enqueuer put --source big.bin --bucket %s --key again/big.bin --wait
-  %s/enqueuer status UPLOAD_ID
-`, st.redis.URL(), st.s3.Endpoint, bucket, stateDir, st.volume, stateDir, st.binDir, bucket, st.binDir)
+try, in another shell in this directory:
+`, st.redis.URL(), st.s3.Endpoint, bucket, stateDir, st.volume)
+	for _, c := range keepCommands(st.binDir) {
+		fmt.Printf("  %s\n", c)
+	}
+	fmt.Println()
+}
+
+// keepCommands are the commands printKeepHelp suggests, in order; the demo's test runs them.
+// Sources are relative to the volume root, where the samples are under sampleDir.
+func keepCommands(binDir string) []string {
+	enqueuer := filepath.Join(binDir, "enqueuer")
+	return []string{
+		"source " + filepath.Join(stateDir, "env"),
+		fmt.Sprintf("%s put --source %s/big.bin --bucket %s --key again/big.bin --wait", enqueuer, sampleDir, bucket),
+		enqueuer + " list",
+		fmt.Sprintf("%s status %s", enqueuer, client.DeriveMigrationID(bucket, keyPrefix, "dir:"+sampleDir)),
+	}
 }
 
 // reportWorkerExits names workers that died while the demo ran.

@@ -237,7 +237,7 @@ func TestURLSecretHeaderStaysWithItsHost(t *testing.T) {
 		return true
 	})
 	headers := filepath.Join(t.TempDir(), "headers.json")
-	require.NoError(t, os.WriteFile(headers, []byte(`{"localhost": {"Authorization": "Bearer `+secret+`"}}`), 0o600))
+	require.NoError(t, os.WriteFile(headers, []byte(`{"http://localhost": {"Authorization": "Bearer `+secret+`"}}`), 0o600))
 	mon := monitorRedis(t, s.redis)
 	s.startWorker(t, "worker", "--log-level", "debug", "--allow-url-host", "localhost,127.0.0.1",
 		"--url-allow-addr", "127.0.0.1/32", "--url-headers-file", headers)
@@ -277,7 +277,7 @@ func TestURLSecretHeaderStaysWithItsHost(t *testing.T) {
 	require.NoError(t, err)
 	logs := string(b)
 	require.Contains(t, logs, "UploadFailed", "the log is captured")
-	require.Contains(t, logs, `"url_header_hosts":["localhost"]`, "the worker names the hosts it has headers for")
+	require.Contains(t, logs, `"url_header_hosts":["http://localhost"]`, "the worker names the hosts it has headers for")
 	require.NotContains(t, logs, secret, "the secret appears in a log line")
 	for _, out := range outputs {
 		require.NotContains(t, out, secret, "the secret appears in the enqueuer's output")
@@ -442,7 +442,7 @@ func TestURLMisbehavingOrigins(t *testing.T) {
 	s := newURLStack(t, source.URLConfig{
 		AllowHosts: []string{"127.0.0.1"},
 		AllowAddrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		Headers:    map[string]http.Header{"127.0.0.1": {"Authorization": {"Bearer " + secret}}},
+		Headers:    map[string]http.Header{"http://127.0.0.1": {"Authorization": {"Bearer " + secret}}},
 		Timeout:    time.Second, // long enough for a loaded machine, short enough for the hang cases
 	})
 

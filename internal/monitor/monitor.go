@@ -105,8 +105,13 @@ func (m *Monitor) routes() http.Handler {
 	return mux
 }
 
-// ServeHTTP serves /healthz and /readyz to anyone and everything else behind authentication.
+// ServeHTTP serves /healthz and /readyz to anyone and everything else behind authentication,
+// logging each request (see accessLog).
 func (m *Monitor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.accessLog(w, r, m.serve)
+}
+
+func (m *Monitor) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")

@@ -42,6 +42,28 @@ type MigrationView struct {
 	// RateBytesPerSec is the average rate since the migration was created (until its last
 	// change once it has finished).
 	RateBytesPerSec float64 `json:"rate_bytes_per_sec"`
+	// UploadsStarted counts the uploads whose source was read and size fixed: bytes_total is
+	// their bytes. UploadsNotStarted are the others: still waiting, or failed or cancelled
+	// before their source was read (their bytes are unknown). Both are absent for a record
+	// written before partflow counted them.
+	UploadsStarted    *int64 `json:"uploads_started,omitempty"`
+	UploadsNotStarted *int64 `json:"uploads_not_started,omitempty"`
+}
+
+// NotStarted is UploadsNotStarted for the templates: -1 when unknown.
+func (v MigrationView) NotStarted() int64 {
+	if v.UploadsNotStarted == nil {
+		return -1
+	}
+	return *v.UploadsNotStarted
+}
+
+// Started is UploadsStarted for the templates: -1 when unknown.
+func (v MigrationView) Started() int64 {
+	if v.UploadsStarted == nil {
+		return -1
+	}
+	return *v.UploadsStarted
 }
 
 // UploadView is an upload as the API shows it.
@@ -158,6 +180,10 @@ func migrationView(m state.Migration, now time.Time) MigrationView {
 		end = m.Updated
 	}
 	v.RateBytesPerSec = rate(m.BytesDone, m.Created, end)
+	if m.Started >= 0 {
+		started, notStarted := m.Started, max(m.Total-m.Started, 0)
+		v.UploadsStarted, v.UploadsNotStarted = &started, &notStarted
+	}
 	return v
 }
 

@@ -28,11 +28,13 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Open returns a client for cfg. It does not dial; the first command does.
+// Open returns a client for cfg. It does not dial; the first command does. The first call
+// routes go-redis's own log lines to slog at debug level (see debugLogger).
 func Open(cfg Config) (redis.UniversalClient, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	quietGoRedis()
 	if cfg.Cluster {
 		return openCluster(cfg.URL)
 	}

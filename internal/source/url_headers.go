@@ -20,8 +20,10 @@ import (
 //
 //	{"files.example.com": {"Authorization": "Bearer …"}, "cdn.example.com:8443": {"X-Api-Key": "…"}}
 //
-// A key is an exact host name (any port) or host:port (that port only). Errors name the host
-// and header, never a value.
+// A key is an exact host name (any port) or host:port (that port only); such headers go over
+// https only. A key naming an http:// origin ("http://files.internal" or
+// "http://files.internal:8080") lets them go over plain http too. Errors name the host and
+// header, never a value.
 func LoadURLHeaders(path string) (map[string]http.Header, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -59,7 +61,13 @@ var reservedHeaders = map[string]bool{
 }
 
 // hostHeaders are validated per-host headers keyed by normalized "host" or "host:port".
-type hostHeaders map[string]http.Header
+type hostHeaders map[string]hostHeader
+
+// hostHeader is one host's headers and whether its key named an http:// origin.
+type hostHeader struct {
+	header    http.Header
+	allowHTTP bool
+}
 
 func parseHostHeaders(in map[string]http.Header, hosts hostPatterns) (hostHeaders, error) {
 	out := make(hostHeaders, len(in))
@@ -69,7 +77,11 @@ func parseHostHeaders(in map[string]http.Header, hosts hostPatterns) (hostHeader
 	}
 	sort.Strings(keys) // report the first bad entry deterministically
 	for _, key := range keys {
-		norm, hostname, err := normalizeHeaderKey(key)
+		bare, allowHTTP := strings.CutPrefix(strings.ToLower(strings.TrimSpace(key)), "http://")
+		if !allowHTTP {
+			bare = strings.TrimPrefix(bare, "https://")
+		}
+		norm, hostname, err := normalizeHeaderKey(strings.TrimSuffix(bare, "/"))
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +107,7 @@ func parseHostHeaders(in map[string]http.Header, hosts hostPatterns) (hostHeader
 			}
 			h[canon] = append([]string(nil), values...)
 		}
-		out[norm] = h
+		out[norm] = hostHeader{header: h, allowHTTP: allowHTTP}
 	}
 	return out, nil
 }
@@ -121,20 +133,29 @@ func normalizeHeaderKey(key string) (norm, hostname string, err error) {
 }
 
 // forURL returns the headers configured for u's exact host: a host:port entry first, then a
-// host entry.
-func (hh hostHeaders) forURL(u *url.URL) http.Header {
+// host entry. Headers whose key named no http:// origin are never sent over plain http: a
+// request for such a host over http is refused with ErrForbidden rather than sent without
+// them (or with them in clear).
+func (hh hostHeaders) forURL(u *url.URL) (http.Header, error) {
 	if len(hh) == 0 {
-		return nil
+		return nil, nil
 	}
 	host := normalizeHost(u.Hostname())
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	if h, ok := hh[net.JoinHostPort(host, port)]; ok {
-		return h
+	h, ok := hh[net.JoinHostPort(host, port)]
+	if !ok {
+		if h, ok = hh[host]; !ok {
+			return nil, nil
+		}
 	}
-	return hh[host]
+	if u.Scheme != "https" && !h.allowHTTP {
+		return nil, fmt.Errorf("source: %s: the headers configured for host %s go over https only "+
+			"(name http://%s in the headers file to send them over plain http): %w", Redact(u), host, host, ErrForbidden)
+	}
+	return h.header, nil
 }
 
 func validHeaderName(s string) bool {
@@ -158,7 +179,13 @@ type headerTransport struct {
 }
 
 func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	h := t.headers.forURL(req.URL)
+	h, err := t.headers.forURL(req.URL)
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close() // a RoundTripper closes the body, even on error
+		}
+		return nil, err
+	}
 	if len(h) == 0 {
 		return t.base.RoundTrip(req)
 	}

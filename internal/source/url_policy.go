@@ -69,6 +69,21 @@ func Redact(u *url.URL) string {
 	return s
 }
 
+// RedactSource returns a source as it may be shown or logged: a URL without its user
+// information and query (Redact), a volume path unchanged. A URL that does not parse shows
+// its scheme only. Keep the raw source only where a worker reads it.
+func RedactSource(src string) string {
+	if !IsURL(src) {
+		return src
+	}
+	u, err := url.Parse(src)
+	if err != nil {
+		scheme, _, _ := strings.Cut(src, "://")
+		return scheme + "://…"
+	}
+	return Redact(u)
+}
+
 // normalizeHost lower-cases a host name and drops a trailing dot and IPv6 brackets.
 func normalizeHost(h string) string {
 	h = strings.ToLower(strings.TrimSuffix(h, "."))

@@ -613,9 +613,9 @@ func TestURLHeadersStayWithTheirHost(t *testing.T) {
 		AllowAddrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Resolver:   resolveTo(names),
 		Headers: map[string]http.Header{
-			"Origin.Test":                {"Authorization": {secret}, "X-Tenant": {"a"}},
-			"origin.test:" + port(other): {"X-Tenant": {"port-specific"}},
-			"other.test:" + port(home):   {"X-Never": {"wrong port"}},
+			"http://Origin.Test":                {"Authorization": {secret}, "X-Tenant": {"a"}},
+			"http://origin.test:" + port(other): {"X-Tenant": {"port-specific"}},
+			"http://other.test:" + port(home):   {"X-Never": {"wrong port"}},
 		},
 		Timeout: 5 * time.Second,
 	}

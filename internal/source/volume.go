@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // CleanPath checks that src names a file relative to the volume root and returns it in
@@ -37,7 +38,8 @@ func CleanPath(src string) (string, error) {
 // Volume reads files below one directory through os.Root, so no path, '..' or symlink can
 // reach outside it.
 type Volume struct {
-	root *os.Root
+	root       *os.Root
+	beforeOpen func(path string) // tests swap files here, between the path check and the open
 }
 
 var _ Reader = (*Volume)(nil)
@@ -54,7 +56,8 @@ func OpenVolume(dir string) (*Volume, error) {
 // Close releases the volume root.
 func (v *Volume) Close() error { return v.root.Close() }
 
-// Stat returns the file's size and its fingerprint (size and modification time).
+// Stat returns the file's size and its fingerprint (size, modification time, inode and
+// status-change time, so a same-size replace that keeps the mtime is noticed too).
 func (v *Volume) Stat(_ context.Context, src string) (Info, error) {
 	f, err := v.open(src)
 	if err != nil {
@@ -65,8 +68,10 @@ func (v *Volume) Stat(_ context.Context, src string) (Info, error) {
 }
 
 // ReadAt fills buf from offset off. It checks the fingerprint before and after reading, so a
-// file written to while it is read fails with ErrChanged.
-func (v *Volume) ReadAt(_ context.Context, src string, want Info, off int64, buf []byte) error {
+// file written to while it is read fails with ErrChanged. It honours ctx: when ctx ends while
+// a read is stuck (a hung NFS server), ReadAt returns at once and buf is no longer written to,
+// so the caller may release it (see readAtContext).
+func (v *Volume) ReadAt(ctx context.Context, src string, want Info, off int64, buf []byte) error {
 	f, err := v.open(src)
 	if err != nil {
 		return err
@@ -75,7 +80,7 @@ func (v *Volume) ReadAt(_ context.Context, src string, want Info, off int64, buf
 	if err := checkUnchanged(f, src, want); err != nil {
 		return err
 	}
-	if _, err := f.ReadAt(buf, off); err != nil {
+	if err := readAtContext(ctx, f, buf, off); err != nil {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("source: %s: read %d bytes at %d: %w", src, len(buf), off, ErrShort)
 		}
@@ -84,22 +89,80 @@ func (v *Volume) ReadAt(_ context.Context, src string, want Info, off int64, buf
 	return checkUnchanged(f, src, want)
 }
 
+// volumeChunk is how much readAtContext reads at a time.
+const volumeChunk = 1 << 20
+
+// readAtContext fills buf from r at off, one chunk at a time, and returns ctx's error as soon
+// as ctx ends. The reads run on their own goroutine into a chunk buffer of its own, copied into
+// buf here: a read that never returns keeps only that goroutine and its chunk, never buf.
+func readAtContext(ctx context.Context, r io.ReaderAt, buf []byte, off int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	results := make(chan result, 1) // buffered: a reader that comes back late does not block
+	next := make(chan struct{})
+	chunk := make([]byte, min(len(buf), volumeChunk))
+	go func() {
+		for done := 0; done < len(buf); {
+			n, err := r.ReadAt(chunk[:min(len(chunk), len(buf)-done)], off+int64(done))
+			results <- result{n, err}
+			if err != nil {
+				return
+			}
+			done += n
+			select {
+			case <-next:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer close(next)
+	for done := 0; done < len(buf); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case res := <-results:
+			copy(buf[done:], chunk[:res.n])
+			done += res.n
+			if res.err != nil && !(errors.Is(res.err, io.EOF) && done == len(buf)) {
+				return res.err
+			}
+			if done < len(buf) {
+				next <- struct{}{}
+			}
+		}
+	}
+	return nil
+}
+
+// open opens a regular file without blocking: O_NONBLOCK keeps a named pipe swapped in after
+// any earlier check from blocking the open until a writer appears, and the opened file's own
+// mode decides.
 func (v *Volume) open(src string) (*os.File, error) {
 	clean, err := CleanPath(src)
 	if err != nil {
 		return nil, err
 	}
-	// Stat before opening: opening a named pipe would block until a writer appears.
-	st, err := v.root.Stat(clean)
+	if v.beforeOpen != nil {
+		v.beforeOpen(clean)
+	}
+	f, err := v.root.OpenFile(clean, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, rootError(src, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("source: %s: stat: %w", src, err)
 	}
 	if !st.Mode().IsRegular() {
+		_ = f.Close()
 		return nil, fmt.Errorf("source: %s is a %s, want a regular file: %w", src, FileKind(st.Mode()), ErrNotRegular)
-	}
-	f, err := v.root.Open(clean)
-	if err != nil {
-		return nil, rootError(src, err)
 	}
 	return f, nil
 }
@@ -124,16 +187,35 @@ func fileInfo(f *os.File, src string) (Info, error) {
 	if !st.Mode().IsRegular() {
 		return Info{}, fmt.Errorf("source: %s is a %s, want a regular file: %w", src, FileKind(st.Mode()), ErrNotRegular)
 	}
-	return Info{
-		Size:        st.Size(),
-		Fingerprint: fmt.Sprintf("file:%d:%d", st.Size(), st.ModTime().UnixNano()),
-	}, nil
+	return Info{Size: st.Size(), Fingerprint: fileFingerprint(st)}, nil
+}
+
+// FileFingerprint is the fingerprint of a volume file as Stat returns it (Volume.Stat and a
+// directory walk agree on it).
+func FileFingerprint(st fs.FileInfo) string { return fileFingerprint(st) }
+
+// fileFingerprint is "file:<size>:<mtime ns>:<inode>:<ctime ns>". The inode changes when a
+// file is replaced by another (rename over it), the ctime whenever its content or inode is
+// written to, even if the writer puts the mtime back.
+func fileFingerprint(st fs.FileInfo) string {
+	ino, ctime := inodeAndCtime(st)
+	return fmt.Sprintf("file:%d:%d:%d:%d", st.Size(), st.ModTime().UnixNano(), ino, ctime)
+}
+
+// legacyFingerprint is the "file:<size>:<mtime ns>" form of uploads planned before the inode
+// and ctime were part of it, so a worker upgrade does not fail them as changed.
+func legacyFingerprint(st fs.FileInfo) string {
+	return fmt.Sprintf("file:%d:%d", st.Size(), st.ModTime().UnixNano())
 }
 
 func checkUnchanged(f *os.File, src string, want Info) error {
-	got, err := fileInfo(f, src)
+	st, err := f.Stat()
 	if err != nil {
-		return err
+		return fmt.Errorf("source: %s: stat: %w", src, err)
+	}
+	got := Info{Size: st.Size(), Fingerprint: fileFingerprint(st)}
+	if strings.Count(want.Fingerprint, ":") == 2 {
+		got.Fingerprint = legacyFingerprint(st)
 	}
 	if got != want {
 		return fmt.Errorf("source: %s changed since the upload was planned (was %s, now %s): %w",

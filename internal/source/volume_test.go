@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,4 +113,55 @@ func FuzzCleanPath(f *testing.F) {
 			t.Fatalf("CleanPath(%q) = %q escapes the root", s, clean)
 		}
 	})
+}
+
+// A file replaced by another of the same size whose mtime is put back (rename over it, or
+// rewrite in place then touch -d) is a changed source: the inode or ctime tells.
+func TestVolumeSameSizeReplaceKeepingMtimeIsChanged(t *testing.T) {
+	t.Parallel()
+	v, dir := newVolume(t)
+	path := filepath.Join(dir, "f")
+	require.NoError(t, os.WriteFile(path, []byte("0123456789"), 0o644))
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	require.NoError(t, os.Chtimes(path, mtime, mtime))
+	ctx := t.Context()
+	info, err := v.Stat(ctx, "f")
+	require.NoError(t, err)
+	require.NoError(t, v.ReadAt(ctx, "f", info, 0, make([]byte, 10)), "unchanged file reads")
+
+	t.Run("renamed over", func(t *testing.T) {
+		tmp := filepath.Join(dir, "f.new")
+		require.NoError(t, os.WriteFile(tmp, []byte("abcdefghij"), 0o644))
+		require.NoError(t, os.Chtimes(tmp, mtime, mtime))
+		require.NoError(t, os.Rename(tmp, path))
+		require.ErrorIs(t, v.ReadAt(ctx, "f", info, 0, make([]byte, 10)), source.ErrChanged)
+	})
+	t.Run("rewritten in place", func(t *testing.T) {
+		info, err := v.Stat(ctx, "f")
+		require.NoError(t, err)
+		// The ctime has a clock tick's resolution: wait until a write is sure to move it.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			require.NoError(t, os.WriteFile(path, []byte("ABCDEFGHIJ"), 0o644))
+			require.NoError(t, os.Chtimes(path, mtime, mtime))
+			if now, err := v.Stat(ctx, "f"); err == nil && now.Fingerprint != info.Fingerprint {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "waited 10s for an in-place rewrite to change the fingerprint")
+			time.Sleep(10 * time.Millisecond)
+		}
+		require.ErrorIs(t, v.ReadAt(ctx, "f", info, 0, make([]byte, 10)), source.ErrChanged)
+	})
+}
+
+// An upload planned by a worker before the fingerprint had the inode and ctime still reads.
+func TestVolumeAcceptsLegacyFingerprint(t *testing.T) {
+	t.Parallel()
+	v, dir := newVolume(t)
+	path := filepath.Join(dir, "f")
+	require.NoError(t, os.WriteFile(path, []byte("0123456789"), 0o644))
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	legacy := source.Info{Size: 10, Fingerprint: fmt.Sprintf("file:%d:%d", st.Size(), st.ModTime().UnixNano())}
+	require.NoError(t, v.ReadAt(t.Context(), "f", legacy, 0, make([]byte, 10)))
 }

@@ -90,7 +90,11 @@ type Migration struct {
 	Canceled int64  // uploads cancelled
 	Skipped  int64  // of Done: completed because an identical object existed (skip-existing)
 
-	BytesTotal int64 // of the uploads planned so far
+	// Started counts the uploads whose source was read and size fixed (planned by a start
+	// task); -1 for a record written before partflow counted them.
+	Started int64
+
+	BytesTotal int64 // of the uploads started (planned) so far
 	BytesDone  int64
 	// BytesSkipped is the part of BytesDone that was already in place (skip-existing).
 	BytesSkipped int64
@@ -168,7 +172,7 @@ func (s *Store) GetMigration(ctx context.Context, id string) (Migration, error) 
 		Sealed: h["sealed"] == "1", Total: f.int("uploads_total"), Done: f.int("uploads_completed"),
 		Failed: f.int("uploads_failed"), Canceled: f.int("uploads_cancelled"),
 		BytesTotal: f.int("bytes_total"), BytesDone: f.int("bytes_done"),
-		Skipped: f.int("uploads_skipped"), BytesSkipped: f.int("bytes_skipped"),
+		Skipped: f.int("uploads_skipped"), BytesSkipped: f.int("bytes_skipped"), Started: startedOf(h),
 		Created: f.time("created"), Updated: f.time("updated"),
 	}, nil
 }
@@ -521,4 +525,14 @@ func asInt(v any) int64 {
 		return i
 	}
 	return 0
+}
+
+// startedOf reads a migration's uploads_started counter, -1 when the record has none.
+func startedOf(h map[string]string) int64 {
+	v, ok := h["uploads_started"]
+	if !ok {
+		return -1
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
 }

@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/partflow/partflow/internal/liveness"
 	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
@@ -27,9 +31,13 @@ type Config struct {
 	Sources source.Reader
 	Logger  *slog.Logger // default slog.Default()
 
-	// Concurrency is how many tasks run at once; memory is about Concurrency × part size.
-	// Default 8.
+	// Concurrency is how many tasks run at once. Default 8.
 	Concurrency int
+	// MemoryBudget bounds the bytes of part and PUT buffers the worker holds at once; a task
+	// waits for its part's share. It is also the largest part the fleet accepts: an upload
+	// planned with bigger parts fails at plan time, so every worker must use the same value.
+	// Default DefaultMemoryBudget(Concurrency).
+	MemoryBudget int64
 	// ShutdownTimeout is how long in-flight tasks may run after a shutdown starts; tasks still
 	// running then are handed back to the queue. Default 30s.
 	ShutdownTimeout time.Duration
@@ -54,6 +62,10 @@ type Config struct {
 	Janitor         tasks.JanitorConfig
 	// Metrics, if set, receives the workers' series (see internal/metrics).
 	Metrics *metrics.Metrics
+	// HeartbeatInterval is how often the worker tells the fleet which tasks it runs, so that
+	// the tasks of a worker that died run again within seconds (internal/liveness); default
+	// 1s, negative disables it (a dead worker's tasks then wait for asynq's recovery, 60-120 s).
+	HeartbeatInterval time.Duration
 }
 
 func (c *Config) validate() error {
@@ -66,6 +78,8 @@ func (c *Config) validate() error {
 		return errors.New("worker: Config.Sources is required")
 	case c.Concurrency < 0:
 		return fmt.Errorf("worker: Config.Concurrency must be positive, got %d", c.Concurrency)
+	case c.MemoryBudget < 0:
+		return fmt.Errorf("worker: Config.MemoryBudget must not be negative, got %d", c.MemoryBudget)
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("worker: Config.ShutdownTimeout must not be negative, got %v", c.ShutdownTimeout)
 	}
@@ -74,6 +88,9 @@ func (c *Config) validate() error {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 8
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget, _ = DefaultMemoryBudget(c.Concurrency)
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
@@ -107,7 +124,16 @@ type Worker struct {
 	srv       *asynq.Server
 	mux       *asynq.ServeMux
 	scheduler *asynq.Scheduler // nil when the janitor is not scheduled
+	budget    *tasks.MemoryBudget
+	liveness  *liveness.Tracker // nil when disabled
+
+	stopLiveness context.CancelFunc
+	livenessDone chan struct{}
 }
+
+// rescuable are the task types whose orphans are rerun at once (the janitor is periodic and
+// runs again by itself).
+var rescuable = []string{tasks.TypeStart, tasks.TypePart, tasks.TypeFinalize, tasks.TypeAbort}
 
 // New builds a worker; Start or Run it.
 func New(cfg Config) (*Worker, error) {
@@ -119,13 +145,25 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	queue := asynq.NewClientFromRedisClient(cfg.Redis)
+	budget := tasks.NewMemoryBudget(cfg.MemoryBudget)
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
-		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis)})
+		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget})
 	if err != nil {
 		return nil, err
 	}
 	mux := asynq.NewServeMux()
+	var tracker *liveness.Tracker
+	if cfg.HeartbeatInterval >= 0 {
+		tracker, err = liveness.New(liveness.Config{Redis: cfg.Redis, Queue: queue,
+			Active: asynq.NewInspectorFromRedisClient(cfg.Redis), Queues: slices.Sorted(maps.Keys(cfg.Queues)),
+			Types: rescuable, Instance: instanceID(), Logger: cfg.Logger.With("component", "liveness"),
+			Interval: cfg.HeartbeatInterval})
+		if err != nil {
+			return nil, err
+		}
+		mux.Use(tracker.Middleware)
+	}
 	handlers.Register(mux)
 	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -139,7 +177,7 @@ func New(cfg Config) (*Worker, error) {
 		// Failures are recorded on the upload and logged by the handlers.
 		ErrorHandler: asynq.ErrorHandlerFunc(func(context.Context, *asynq.Task, error) {}),
 	})
-	w := &Worker{srv: srv, mux: mux}
+	w := &Worker{srv: srv, mux: mux, budget: budget, liveness: tracker}
 	if cfg.JanitorInterval > 0 {
 		w.scheduler = asynq.NewSchedulerFromRedisClient(cfg.Redis, &asynq.SchedulerOpts{
 			Logger: asynqLogger{cfg.Logger.With("component", "scheduler")}, LogLevel: asynq.WarnLevel})
@@ -153,6 +191,9 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
+// Budget is the worker's memory budget (its size, the bytes held now and at most).
+func (w *Worker) Budget() *tasks.MemoryBudget { return w.budget }
+
 // Start starts processing tasks (and scheduling the janitor) in the background.
 func (w *Worker) Start() error {
 	if err := w.srv.Start(w.mux); err != nil {
@@ -164,6 +205,14 @@ func (w *Worker) Start() error {
 			return fmt.Errorf("worker: start scheduler: %w", err)
 		}
 	}
+	if w.liveness != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		w.stopLiveness, w.livenessDone = cancel, make(chan struct{})
+		go func() {
+			defer close(w.livenessDone)
+			w.liveness.Run(ctx)
+		}()
+	}
 	return nil
 }
 
@@ -174,6 +223,19 @@ func (w *Worker) Shutdown() {
 		w.scheduler.Shutdown()
 	}
 	w.srv.Shutdown()
+	// Heartbeats go on until the server has handed its unfinished tasks back, so none of
+	// them is taken for an orphan meanwhile.
+	if w.stopLiveness != nil {
+		w.stopLiveness()
+		<-w.livenessDone
+	}
+}
+
+// instanceID names this process for the liveness heartbeat: host, PID and a random suffix
+// (a restarted container may reuse the PID).
+func instanceID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d:%08x", host, os.Getpid(), rand.Uint32())
 }
 
 // Run processes tasks until ctx ends (the caller maps SIGTERM to that), then shuts down

@@ -139,6 +139,11 @@ func benchEnqueue(ctx context.Context, cfg config, redisSrv *localstack.Redis, r
 			if err := rdb.FlushAll(ctx).Err(); err != nil {
 				return err
 			}
+			base, err := memoryField(ctx, rdb, "used_memory")
+			if err != nil {
+				return err
+			}
+			peakCh := samplePeak(ctx, rdb)
 			start := time.Now()
 			cmd := exec.CommandContext(ctx, filepath.Join(cfg.bin, "enqueuer"), "migrate", "--manifest", path,
 				"--bucket", "pf-bench", "--concurrency", c, "--json")
@@ -147,6 +152,7 @@ func benchEnqueue(ctx context.Context, cfg config, redisSrv *localstack.Redis, r
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
 			took := time.Since(start)
+			peak := <-peakCh
 			if err != nil {
 				return fmt.Errorf("enqueuer: %w: %s", err, stderr.String())
 			}
@@ -170,6 +176,12 @@ func benchEnqueue(ctx context.Context, cfg config, redisSrv *localstack.Redis, r
 			fmt.Printf("%9d lines, --concurrency %-3s  enqueue pass %7.0f uploads/s (%.1fs)   end to end %7.0f uploads/s (%.1fs)   peak RSS %s\n",
 				lines, c, res.Enqueue.PerSecond, res.Enqueue.Seconds, float64(lines)/took.Seconds(), took.Seconds(),
 				humanize.IBytes(uint64(rss)))
+			used, err := memoryField(ctx, rdb, "used_memory")
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%9s Redis: %.0f bytes per enqueued (in-flight) upload; used_memory peak %s while enqueuing (sampled every 50ms)\n", "",
+				float64(used-base)/float64(lines), humanize.IBytes(uint64(peak)))
 		}
 	}
 	fmt.Println()
@@ -286,16 +298,43 @@ func benchRedisMemory(ctx context.Context, cfg config, redisSrv *localstack.Redi
 func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
 	// Let the workers' heartbeats and the last events settle.
 	time.Sleep(time.Second)
+	return memoryField(ctx, rdb, "used_memory")
+}
+
+// samplePeak samples used_memory every 50ms until the next receive from the returned channel,
+// which gets the highest value seen.
+func samplePeak(ctx context.Context, rdb *redis.Client) chan int64 {
+	ch := make(chan int64)
+	go func() {
+		var peak int64
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case ch <- peak:
+				return
+			case <-tick.C:
+				if v, err := memoryField(ctx, rdb, "used_memory"); err == nil {
+					peak = max(peak, v)
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// memoryField reads one field of INFO memory.
+func memoryField(ctx context.Context, rdb *redis.Client, field string) (int64, error) {
 	info, err := rdb.Info(ctx, "memory").Result()
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
 			return strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return 0, errors.New("INFO memory has no used_memory")
+	return 0, fmt.Errorf("INFO memory has no %s", field)
 }
 
 // breakdown prints MEMORY USAGE of one upload record and the migration's per-upload indexes.

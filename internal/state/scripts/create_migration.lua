@@ -8,6 +8,6 @@ local fields = {}
 for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', migration_key, unpack(fields))
 redis.call('HSET', migration_key, 'sealed', 0, 'uploads_total', 0, 'uploads_completed', 0,
-  'uploads_failed', 0, 'uploads_cancelled', 0, 'uploads_skipped', 0,
+  'uploads_failed', 0, 'uploads_cancelled', 0, 'uploads_skipped', 0, 'uploads_started', 0,
   'bytes_total', 0, 'bytes_done', 0, 'bytes_skipped', 0, 'created', now, 'updated', now)
 return 1

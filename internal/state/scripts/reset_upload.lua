@@ -11,9 +11,11 @@ if num(ARGV[3]) ~= version then return {'version', from, version} end
 if not string.find(' ' .. ARGV[4] .. ' ', ' ' .. from .. ' ', 1, true) then return {'state', from, version} end
 if from ~= 'planned' then
   -- Planning counted the size; recorded parts counted their bytes. Both start over.
-  redis.call('HINCRBY', migration_key, 'bytes_total', -num(cur[3]))
+  -- (0 - n, not -n: Lua's -0 reaches Redis as "-0", which HINCRBY refuses.)
+  redis.call('HINCRBY', migration_key, 'bytes_total', 0 - num(cur[3]))
+  redis.call('HINCRBY', migration_key, 'uploads_started', -1)
 end
-redis.call('HINCRBY', migration_key, 'bytes_done', -num(cur[4]))
+redis.call('HINCRBY', migration_key, 'bytes_done', 0 - num(cur[4]))
 redis.call('DEL', parts_key)
 redis.call('HSET', upload_key, 'parts_done', 0, 'bytes_done', 0, 's3_upload_id', '', 'error', '')
 return {'ok', 'planned', move(from, 'planned', now_ms())}

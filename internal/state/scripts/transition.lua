@@ -21,9 +21,11 @@ if #ARGV >= 6 then
   redis.call('HSET', upload_key, unpack(fields))
 end
 if from == 'planned' and (to == 'uploading' or to == 'completed') then
-  -- The size is known from planning on: count it in the migration's totals.
+  -- The size is known from planning on: count it in the migration's totals, and the upload
+  -- as started (its source was read).
   local size = num(redis.call('HGET', upload_key, 'size'))
   redis.call('HINCRBY', migration_key, 'bytes_total', size)
+  redis.call('HINCRBY', migration_key, 'uploads_started', 1)
   if to == 'completed' then
     -- A single PutObject: the whole object landed at once.
     redis.call('HSET', upload_key, 'bytes_done', size, 'parts_done', 1)

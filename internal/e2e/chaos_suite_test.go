@@ -1,0 +1,457 @@
+package e2e
+
+// The chaos suite (`make chaos`, and part of `make test`): real worker processes migrate a
+// directory of mixed-size files while faults are injected — SIGKILLs, a Redis crash, Redis
+// data loss, S3 errors, a network partition, rolling restarts. Every scenario ends with the
+// same verification:
+//
+//   - every object's SHA-256 equals its file's;
+//   - the migration's counts are exact (every file completed once, nothing failed);
+//   - exactly one CompleteMultipartUpload succeeded per multipart object (counted at the S3
+//     proxy, which answers a repeated Complete as MinIO does);
+//   - no incomplete multipart upload is left once the janitor has run.
+//
+// Flags scale it into a soak: go test ./internal/e2e -run TestChaosSoak -chaos.soak 30m.
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/stretchr/testify/require"
+
+	"github.com/partflow/partflow/internal/testenv"
+)
+
+var (
+	chaosFiles    = flag.Int("chaos.files", 60, "files in each chaos scenario's migration")
+	chaosMultiple = flag.Int("chaos.multipart-every", 10, "every Nth file is multipart (6–14 MiB, 5 MiB parts); the rest are 0–256 KiB")
+	chaosSoak     = flag.Duration("chaos.soak", 0, "TestChaosSoak: run migrations under every fault for this long (0 skips it)")
+	chaosKill     = flag.Duration("chaos.kill-every", 3*time.Second, "mean time between worker kills")
+)
+
+// chaosStack is a stack whose workers reach S3 through a fault-injecting HTTP proxy and Redis
+// through a TCP proxy each (so one worker can be cut off alone).
+type chaosStack struct {
+	*stack
+	s3proxy *testenv.Proxy
+	args    []string // every worker's arguments
+
+	mu      sync.Mutex
+	seq     int
+	workers map[string]*chaosWorker
+}
+
+type chaosWorker struct {
+	name  string
+	cmd   *exec.Cmd
+	redis *testenv.TCPProxy
+	done  chan struct{}
+}
+
+func newChaosStack(t *testing.T, workers int, args ...string) *chaosStack {
+	t.Helper()
+	c := &chaosStack{stack: newStack(t), workers: map[string]*chaosWorker{}}
+	c.s3proxy = testenv.NewProxy(t, c.s3.Endpoint)
+	c.s3proxy.EmulateMinIOComplete()
+	c.args = append([]string{"--concurrency", "4", "--shutdown-timeout", "5s", "--janitor-interval", "2s",
+		"--orphan-grace", "3s", "--janitor-managed", c.bucket}, args...)
+	for range workers {
+		c.startWorker(t)
+	}
+	return c
+}
+
+// startWorker starts one more worker process and returns its name.
+func (c *chaosStack) startWorker(t *testing.T) string {
+	t.Helper()
+	c.mu.Lock()
+	c.seq++
+	name := fmt.Sprintf("worker-%d", c.seq)
+	c.mu.Unlock()
+	rp := testenv.NewTCPProxy(t, c.redis.Addr())
+	logf, err := os.Create(filepath.Join(c.logs, name+".log"))
+	require.NoError(t, err)
+	cmd := exec.Command(filepath.Join(binDir, "worker"), c.args...)
+	cmd.Env = append(c.env(), "PARTFLOW_LOG_FORMAT=json", "PARTFLOW_METRICS_ADDR=",
+		"PARTFLOW_S3_ENDPOINT="+c.s3proxy.URL(), "PARTFLOW_REDIS_URL=redis://"+rp.Addr()+"/0")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	w := &chaosWorker{name: name, cmd: cmd, redis: rp, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(w.done) }()
+	c.mu.Lock()
+	c.workers[name] = w
+	c.mu.Unlock()
+	t.Cleanup(func() { c.stopWorker(name, syscall.SIGTERM) })
+	return name
+}
+
+// stopWorker signals a worker and waits for it to exit; unknown or stopped names are a no-op.
+func (c *chaosStack) stopWorker(name string, sig syscall.Signal) {
+	c.mu.Lock()
+	w := c.workers[name]
+	delete(c.workers, name)
+	c.mu.Unlock()
+	if w == nil {
+		return
+	}
+	_ = w.cmd.Process.Signal(sig)
+	<-w.done
+}
+
+// names returns the running workers' names.
+func (c *chaosStack) names() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for n := range c.workers {
+		out = append(out, n)
+	}
+	return out
+}
+
+// dataSet writes *chaosFiles files of mixed sizes under dir and returns their SHA-256 by path.
+func (c *chaosStack) chaosData(t *testing.T, dir string, seed uint64) map[string]string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	sums := map[string]string{}
+	for i := range *chaosFiles {
+		size := rng.Int64N(256 << 10)
+		switch {
+		case i%*chaosMultiple == 0:
+			size = 6*mib + rng.Int64N(8*mib)
+		case i%7 == 0:
+			size = 0
+		}
+		rel := fmt.Sprintf("d%d/f-%04d.bin", i%5, i)
+		sums[rel] = c.writeFile(t, filepath.Join(dir, rel), size)
+	}
+	return sums
+}
+
+// migrate enqueues dir (keys under prefix) and returns the migration ID.
+func (c *chaosStack) migrate(t *testing.T, dir, prefix string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"migrate", "--source", dir, "--bucket", c.bucket, "--prefix", prefix,
+		"--part-size", "5MiB", "--json"}, extra...)
+	r := c.run(t, nil, args...)
+	require.Equal(t, 0, r.code, "migrate: %s %s", r.stdout, r.stderr)
+	out := decodeMigrate(t, r)
+	require.NotEmpty(t, out.MigrationID, r.stdout)
+	return out.MigrationID
+}
+
+// status reads a migration's report; ok is false while Redis cannot answer.
+func (c *chaosStack) status(t *testing.T, id string) (reportOutput, bool) {
+	t.Helper()
+	r := c.run(t, nil, "status", id, "--json")
+	var out reportOutput
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil {
+		return out, false
+	}
+	return out, true
+}
+
+// waitDone polls the migration until every upload is terminal.
+func (c *chaosStack) waitDone(t *testing.T, id string, within time.Duration) reportOutput {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last reportOutput
+	for time.Now().Before(deadline) {
+		if st, ok := c.status(t, id); ok {
+			last = st
+			if st.Total > 0 && st.Completed+st.Failed+st.Cancelled >= st.Total {
+				return st
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("waited %v for migration %s to finish; last status: %+v", within, id, last)
+	return last
+}
+
+// waitProgress polls until at least n uploads of the migration completed.
+func (c *chaosStack) waitProgress(t *testing.T, id string, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		st, ok := c.status(t, id)
+		return ok && st.Completed >= n
+	}, 2*time.Minute, 100*time.Millisecond, "waiting for %d uploads of %s to complete", n, id)
+}
+
+// verify is every scenario's ending: exact counts, byte-identical objects, one successful
+// Complete per multipart object and no multipart upload left once the janitor ran.
+func (c *chaosStack) verify(t *testing.T, st reportOutput, prefix string, sums map[string]string) {
+	t.Helper()
+	require.EqualValues(t, len(sums), st.Total, "uploads in the migration")
+	require.EqualValues(t, len(sums), st.Completed, "every upload completed; failures: %+v", st.Failures)
+	require.Zero(t, st.Failed, "failed uploads: %+v", st.Failures)
+	c.requireObjects(t, prefix, sums)
+
+	completes := map[string]int{}
+	for _, e := range c.s3proxy.Exchanges() {
+		if e.Op == testenv.OpCompleteMultipartUpload && e.Status == 200 {
+			completes[e.Key]++
+		}
+	}
+	for key, n := range completes {
+		require.Equal(t, 1, n, "successful CompleteMultipartUpload calls for %s", key)
+	}
+	var multipart int
+	for rel := range sums {
+		if info, err := c.direct.StatObject(context.Background(), c.bucket, prefix+rel, minio.StatObjectOptions{}); err == nil &&
+			strings.Contains(info.ETag, "-") {
+			multipart++
+			require.Equal(t, 1, completes[prefix+rel], "a multipart object without exactly one successful Complete: %s", rel)
+		}
+	}
+	t.Logf("verified %d objects (%d multipart) of migration %s", len(sums), multipart, st.ID)
+
+	require.Eventually(t, func() bool {
+		n := 0
+		for range c.direct.ListIncompleteUploads(context.Background(), c.bucket, "", true) {
+			n++
+		}
+		return n == 0
+	}, time.Minute, 500*time.Millisecond, "waiting for the janitor to leave no incomplete multipart upload")
+}
+
+// killer SIGKILLs a random worker about every `every` and starts a replacement, until stop
+// is closed. It returns how many it killed.
+func (c *chaosStack) killer(t *testing.T, every time.Duration, stop <-chan struct{}) <-chan int {
+	t.Helper()
+	out := make(chan int, 1)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	go func() {
+		kills := 0
+		defer func() { out <- kills }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(every/2 + time.Duration(rng.Int64N(int64(every)))):
+			}
+			names := c.names()
+			if len(names) == 0 {
+				continue
+			}
+			c.stopWorker(names[rng.IntN(len(names))], syscall.SIGKILL)
+			kills++
+			c.startWorker(t)
+		}
+	}()
+	return out
+}
+
+// TestChaosWorkerKills: workers are SIGKILLed every few seconds (replacements started) during
+// a migration of mixed sizes.
+func TestChaosWorkerKills(t *testing.T) {
+	t.Parallel()
+	c := newChaosStack(t, 3, "--bwlimit", "40MiB")
+	sums := c.chaosData(t, "src", 1)
+	id := c.migrate(t, "src", "kills/")
+	stop := make(chan struct{})
+	kills := c.killer(t, *chaosKill, stop)
+	c.waitProgress(t, id, int64(len(sums))/2)
+	st := c.waitDone(t, id, 5*time.Minute)
+	close(stop)
+	t.Logf("%d workers killed", <-kills)
+	c.verify(t, st, "kills/", sums)
+}
+
+// TestChaosRedisCrash: redis-server is SIGKILLed mid-migration and restarted from its AOF.
+func TestChaosRedisCrash(t *testing.T) {
+	t.Parallel()
+	c := newChaosStack(t, 2, "--bwlimit", "40MiB")
+	sums := c.chaosData(t, "src", 2)
+	id := c.migrate(t, "src", "crash/")
+	c.waitProgress(t, id, int64(len(sums))/3)
+	require.NoError(t, c.redis.Kill())
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	require.NoError(t, c.redis.Restart(ctx))
+	c.verify(t, c.waitDone(t, id, 5*time.Minute), "crash/", sums)
+}
+
+// TestChaosRedisDataLoss: Redis comes back empty mid-migration (its data lost). Re-running the
+// same migrate command with --skip-existing finishes the migration: objects already verified
+// in S3 are skipped, the rest uploaded, interrupted multipart uploads cleaned by the janitor.
+func TestChaosRedisDataLoss(t *testing.T) {
+	t.Parallel()
+	c := newChaosStack(t, 2, "--bwlimit", "40MiB")
+	sums := c.chaosData(t, "src", 3)
+	id := c.migrate(t, "src", "loss/", "--skip-existing")
+	c.waitProgress(t, id, int64(len(sums))/3)
+
+	require.NoError(t, c.redis.Kill())
+	entries, err := os.ReadDir(c.redis.Dir())
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.Name() != "redis.log" {
+			require.NoError(t, os.RemoveAll(filepath.Join(c.redis.Dir(), e.Name())))
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	require.NoError(t, c.redis.Restart(ctx))
+	_, ok := c.status(t, id)
+	require.False(t, ok, "the migration's records should be gone with Redis's data")
+
+	again := c.migrate(t, "src", "loss/", "--skip-existing")
+	require.Equal(t, id, again, "the re-run carries on the same (deterministic) migration")
+	c.verify(t, c.waitDone(t, again, 5*time.Minute), "loss/", sums)
+}
+
+// TestChaosS3Faults: S3 answers 503 SlowDown to 10% of requests, resets 2% of connections,
+// receives a flipped byte in 1% of part bodies, and is slow to answer some Completes; the
+// Redis connections carry a few milliseconds of latency.
+func TestChaosS3Faults(t *testing.T) {
+	t.Parallel()
+	c := newChaosStack(t, 3)
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(4, 4))
+	var injected map[string]int = map[string]int{}
+	c.s3proxy.SetFault(func(r testenv.Request) testenv.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		x := rng.Float64()
+		switch {
+		case x < 0.10:
+			injected["503"]++
+			return testenv.Fault{Status: 503, Code: "SlowDown"}
+		case x < 0.12:
+			injected["reset"]++
+			return testenv.Fault{Drop: true}
+		case x < 0.13 && (r.Op == testenv.OpUploadPart || r.Op == testenv.OpPutObject):
+			injected["corrupt"]++
+			return testenv.Fault{CorruptBody: true}
+		case x < 0.30 && r.Op == testenv.OpCompleteMultipartUpload:
+			injected["slow-complete"]++
+			return testenv.Fault{Delay: 2 * time.Second}
+		}
+		return testenv.Fault{}
+	})
+	for _, n := range c.names() {
+		c.mu.Lock()
+		rp := c.workers[n].redis
+		c.mu.Unlock()
+		defer rp.Latency(t, 3, 2)()
+	}
+	sums := c.chaosData(t, "src", 5)
+	id := c.migrate(t, "src", "faults/")
+	st := c.waitDone(t, id, 5*time.Minute)
+	c.s3proxy.SetFault(nil)
+	mu.Lock()
+	t.Logf("faults injected: %v", injected)
+	mu.Unlock()
+	c.verify(t, st, "faults/", sums)
+}
+
+// TestChaosPartition: a worker is cut off from Redis (every byte stops, connections stay
+// open) for longer than asynq's lease while it uploads; the fleet reruns its tasks, and when
+// the partition heals its late work is harmless.
+func TestChaosPartition(t *testing.T) {
+	t.Parallel()
+	c := newChaosStack(t, 2, "--bwlimit", "8MiB")
+	sums := c.chaosData(t, "src", 6)
+	id := c.migrate(t, "src", "partition/")
+	c.waitProgress(t, id, 3)
+	names := c.names()
+	c.mu.Lock()
+	victim := c.workers[names[0]].redis
+	c.mu.Unlock()
+	heal := victim.Partition(t)
+	time.Sleep(35 * time.Second) // past asynq's 30 s lease: the victim's tasks are taken from it
+	heal()
+	c.verify(t, c.waitDone(t, id, 5*time.Minute), "partition/", sums)
+}
+
+// TestChaosRollingRestart: every worker is replaced, one at a time, with SIGTERM.
+func TestChaosRollingRestart(t *testing.T) {
+	t.Parallel()
+	c := newChaosStack(t, 3, "--bwlimit", "20MiB")
+	sums := c.chaosData(t, "src", 7)
+	id := c.migrate(t, "src", "rolling/")
+	for _, n := range c.names() {
+		c.waitProgress(t, id, 1)
+		c.stopWorker(n, syscall.SIGTERM)
+		c.startWorker(t)
+	}
+	c.verify(t, c.waitDone(t, id, 5*time.Minute), "rolling/", sums)
+}
+
+// TestChaosSoak runs every fault at once, migration after migration, for -chaos.soak.
+func TestChaosSoak(t *testing.T) {
+	if *chaosSoak <= 0 {
+		t.Skip("soak: pass -chaos.soak DURATION (e.g. go test ./internal/e2e -run TestChaosSoak -chaos.soak 30m -timeout 0)")
+	}
+	c := newChaosStack(t, 4, "--bwlimit", "60MiB")
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(9, 9))
+	faults := map[string]int{}
+	c.s3proxy.SetFault(func(r testenv.Request) testenv.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		x := rng.Float64()
+		switch {
+		case x < 0.05:
+			faults["503"]++
+			return testenv.Fault{Status: 503, Code: "SlowDown"}
+		case x < 0.06:
+			faults["reset"]++
+			return testenv.Fault{Drop: true}
+		case x < 0.065 && r.Op == testenv.OpUploadPart:
+			faults["corrupt"]++
+			return testenv.Fault{CorruptBody: true}
+		case x < 0.2 && r.Op == testenv.OpCompleteMultipartUpload:
+			faults["slow-complete"]++
+			return testenv.Fault{Delay: 2 * time.Second}
+		}
+		return testenv.Fault{}
+	})
+	stop := make(chan struct{})
+	kills := c.killer(t, *chaosKill, stop)
+	start := time.Now()
+	var objects, bytes int64
+	for round := 0; time.Since(start) < *chaosSoak; round++ {
+		dir := fmt.Sprintf("soak-%03d", round)
+		sums := c.chaosData(t, dir, uint64(100+round))
+		id := c.migrate(t, dir, dir+"/")
+		if round%5 == 4 { // now and then, a Redis crash too
+			c.waitProgress(t, id, int64(len(sums))/2)
+			require.NoError(t, c.redis.Kill())
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			require.NoError(t, c.redis.Restart(ctx))
+			cancel()
+			faults["redis-kill"]++
+		}
+		st := c.waitDone(t, id, 10*time.Minute)
+		c.verify(t, st, dir+"/", sums)
+		objects += st.Completed
+		bytes += st.BytesDone
+		require.NoError(t, os.RemoveAll(filepath.Join(c.volume, dir)))
+		for obj := range c.direct.ListObjects(t.Context(), c.bucket, minio.ListObjectsOptions{Prefix: dir + "/", Recursive: true}) {
+			require.NoError(t, obj.Err)
+			require.NoError(t, c.direct.RemoveObject(t.Context(), c.bucket, obj.Key, minio.RemoveObjectOptions{}))
+		}
+		t.Logf("soak round %d done at %v: %d objects, %.1f MiB so far", round, time.Since(start).Round(time.Second),
+			objects, float64(bytes)/mib)
+	}
+	close(stop)
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("soak: %v, %d objects, %.1f MiB, %d workers killed, faults %v, %d tasks rescued, %d retries logged",
+		time.Since(start).Round(time.Second), objects, float64(bytes)/mib, <-kills, faults,
+		c.logCount(t, "TaskRescued"), c.logCount(t, "TaskRetry"))
+}

@@ -1,0 +1,101 @@
+package testenv
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// TCPProxy is a toxiproxy in front of a TCP server (Redis, an S3 server), in this process:
+// connections through it can be slowed, reset or cut off (a partition) while the test runs.
+type TCPProxy struct {
+	proxy *toxiproxy.Proxy
+
+	mu  sync.Mutex
+	seq int
+}
+
+// NewTCPProxy starts a proxy to upstream ("host:port") on a free loopback port, stopped on
+// cleanup.
+func NewTCPProxy(t testing.TB, upstream string) *TCPProxy {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	p := toxiproxy.NewProxy(srv, "proxy", "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		t.Fatalf("testenv: start TCP proxy to %s: %v", upstream, err)
+	}
+	t.Cleanup(p.Stop)
+	return &TCPProxy{proxy: p}
+}
+
+// Addr is the proxy's "127.0.0.1:PORT".
+func (p *TCPProxy) Addr() string { return p.proxy.Listen }
+
+// Toxic names a fault in place; Remove takes it away.
+type Toxic struct {
+	p    *TCPProxy
+	name string
+}
+
+// add installs a toxic of kind with attributes (toxiproxy's JSON attributes) on both
+// directions.
+func (p *TCPProxy) add(kind, attributes string) ([]Toxic, error) {
+	var out []Toxic
+	for _, stream := range []string{"upstream", "downstream"} {
+		p.mu.Lock()
+		p.seq++
+		name := fmt.Sprintf("%s-%s-%d", kind, stream, p.seq)
+		p.mu.Unlock()
+		body := fmt.Sprintf(`{"name":%q,"type":%q,"stream":%q,"toxicity":1,"attributes":%s}`, name, kind, stream, attributes)
+		if _, err := p.proxy.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
+			return out, fmt.Errorf("testenv: add %s toxic: %w", kind, err)
+		}
+		out = append(out, Toxic{p: p, name: name})
+	}
+	return out, nil
+}
+
+// Partition stops every byte in both directions, on open and new connections alike, until the
+// returned function heals it: to the client it looks like a network that went silent.
+func (p *TCPProxy) Partition(t testing.TB) (heal func()) {
+	t.Helper()
+	toxics, err := p.add("timeout", `{"timeout":0}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() { removeAll(t, toxics) }
+}
+
+// Latency delays every chunk of data by ms milliseconds (± jitter) until the returned
+// function takes it away.
+func (p *TCPProxy) Latency(t testing.TB, ms, jitter int) (remove func()) {
+	t.Helper()
+	toxics, err := p.add("latency", fmt.Sprintf(`{"latency":%d,"jitter":%d}`, ms, jitter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() { removeAll(t, toxics) }
+}
+
+// ResetConnections closes every open connection through the proxy with a TCP reset; new
+// connections work.
+func (p *TCPProxy) ResetConnections(t testing.TB) {
+	t.Helper()
+	p.proxy.Stop()
+	if err := p.proxy.Start(); err != nil {
+		t.Fatalf("testenv: restart TCP proxy: %v", err)
+	}
+}
+
+func removeAll(t testing.TB, toxics []Toxic) {
+	for _, x := range toxics {
+		if err := x.p.proxy.Toxics.RemoveToxic(t.Context(), x.name); err != nil {
+			t.Errorf("testenv: remove toxic %s: %v", x.name, err)
+		}
+	}
+}
