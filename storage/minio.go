@@ -470,9 +470,9 @@ func (m *Minio) StatObject(ctx context.Context, obj Object, opts ObjectOptions) 
 		ETag:         NormalizeETag(info.ETag),
 		ContentType:  info.ContentType,
 		LastModified: info.LastModified,
-		Metadata:     lowerKeys(info.UserMetadata),
 		CRC64NVME:    info.ChecksumCRC64NVME,
 		ChecksumType: info.ChecksumMode,
+		Metadata:     lowerKeys(info.UserMetadata),
 	}, nil
 }
 

@@ -84,9 +84,6 @@ type ObjectInfo struct {
 	ETag         string
 	ContentType  string
 	LastModified time.Time
-	// Metadata is the object's user metadata, keys without the x-amz-meta- prefix and in
-	// lower case.
-	Metadata map[string]string
 	// CRC64NVME is the object's full-object CRC-64/NVME checksum (base64) when
 	// the server stored one (the object was uploaded with additional
 	// checksums); empty otherwise.
@@ -94,6 +91,9 @@ type ObjectInfo struct {
 	// ChecksumType is the server's x-amz-checksum-type: FULL_OBJECT,
 	// COMPOSITE, or empty.
 	ChecksumType string
+	// Metadata is the object's user metadata, keys without the x-amz-meta- prefix and in
+	// lower case.
+	Metadata map[string]string
 }
 
 // Upload is an incomplete multipart upload.

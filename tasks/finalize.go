@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -77,7 +78,7 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 		return h.fail(ctx, j, err, false)
 	}
 
-	releaseDest, err := h.holdDestination(ctx, j, CompleteTimeout(j.u.Size)+claimMargin, true)
+	releaseDest, err := h.holdDestination(ctx, j, h.completeTimeoutFor(j.u.Size)+claimMargin, true)
 	if err != nil {
 		if !errors.Is(err, asynq.SkipRetry) {
 			h.release(ctx, j, claim)
@@ -263,7 +264,8 @@ func (h *Handlers) verify(ctx context.Context, j job, parts []storage.Part, opts
 			v.err = err
 		case info.Size != j.u.Size:
 			v.detail = fmt.Sprintf("found size %d, want %d", info.Size, j.u.Size)
-		case haveCRC && info.CRC64NVME != "":
+		case haveCRC && info.CRC64NVME != "" && info.ChecksumType != "COMPOSITE" && !strings.Contains(info.CRC64NVME, "-"):
+			// A full-object checksum (a composite one, "…-N", would depend on the part size).
 			if info.CRC64NVME != wantCRC {
 				v.detail = fmt.Sprintf("found CRC64NVME %s, want %s", info.CRC64NVME, wantCRC)
 			} else {

@@ -59,7 +59,7 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 	if err != nil {
 		return h.fail(ctx, j, err, false)
 	}
-	opts.Metadata = withFingerprint(opts.Metadata, info.Fingerprint)
+	opts.Metadata = withFingerprint(j.u.Metadata, info.Fingerprint)
 
 	if j.u.SkipExisting {
 		if skipped, err := h.skipExisting(ctx, j, info, plan); skipped || err != nil {

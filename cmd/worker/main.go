@@ -50,10 +50,10 @@ S3 credentials come from the AWS credential chain: AWS_ACCESS_KEY_ID, AWS_SECRET
 (and AWS_SESSION_TOKEN); the shared credentials files (AWS_PROFILE); a web identity token
 (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, as EKS IRSA sets them; AWS_ENDPOINT_URL_STS);
 ECS/EKS container credentials; EC2 instance metadata. Temporary credentials are refreshed
-before they expire. The region comes from AWS_REGION (default us-east-1). Part and PUT
-buffers held at once never exceed --memory-budget (default: half the container's memory
-limit, else --concurrency × 32 MiB); it is also the largest part the fleet accepts, so give
-every worker the same value.
+before they expire. The region comes from AWS_REGION (default us-east-1). Part and PUT buffers
+held at once never exceed --memory-budget (default: half the container's memory limit, else
+--concurrency × 32 MiB); it is also the largest part the fleet accepts, so give every worker
+the same value.
 
 Flags (each has the environment fallback named in its description):
 `
@@ -96,9 +96,9 @@ func run() int {
 	stalledAfter := fs.Duration("stalled-after", cli.EnvDuration("PARTFLOW_STALLED_AFTER", 24*time.Hour), "the janitor fails uploads without progress (and without queued tasks) for this long, keeping their parts for resume (PARTFLOW_STALLED_AFTER)")
 	abandonAfter := fs.Duration("abandon-after", cli.EnvDuration("PARTFLOW_ABANDON_AFTER", 7*24*time.Hour), "the janitor aborts the multipart upload (the uploaded parts) of an upload failed and not resumed for this long (PARTFLOW_ABANDON_AFTER)")
 	orphanGrace := fs.Duration("orphan-grace", cli.EnvDuration("PARTFLOW_ORPHAN_GRACE", 24*time.Hour), "the janitor aborts unowned multipart uploads older than this (PARTFLOW_ORPHAN_GRACE)")
+	s3opts := defineS3Flags(fs)
 	heartbeat := fs.Duration("heartbeat-interval", cli.EnvDuration("PARTFLOW_HEARTBEAT_INTERVAL", time.Second),
 		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds; negative disables it (PARTFLOW_HEARTBEAT_INTERVAL)")
-	s3opts := defineS3Flags(fs)
 	managed := fs.String("janitor-managed", cli.Env("PARTFLOW_JANITOR_MANAGED", ""), "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads (PARTFLOW_JANITOR_MANAGED)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

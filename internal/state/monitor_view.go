@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Read-only views for the monitor: pages of bounded size, so a view of an upload with
@@ -36,8 +37,9 @@ func (s *Store) PartSlots(ctx context.Context, id UploadID, first, n int) ([]Par
 	out := make([]PartSlot, n)
 	for i, v := range vals {
 		out[i] = PartSlot{Number: first + i}
-		if etag, ok := v.(string); ok {
-			out[i].ETag = etag
+		if rec, ok := v.(string); ok {
+			// A record is "<etag>[ md5=…][ crc64nvme=…]" (see record_part.lua): show the ETag.
+			out[i].ETag, _, _ = strings.Cut(rec, " ")
 		}
 	}
 	return out, nil
