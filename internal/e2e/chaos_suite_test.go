@@ -22,15 +22,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/require"
 
+	"github.com/partflow/partflow/internal/liveness"
 	"github.com/partflow/partflow/internal/testenv"
 )
 
@@ -454,4 +458,75 @@ func TestChaosSoak(t *testing.T) {
 	t.Logf("soak: %v, %d objects, %.1f MiB, %d workers killed, faults %v, %d tasks rescued, %d retries logged",
 		time.Since(start).Round(time.Second), objects, float64(bytes)/mib, <-kills, faults,
 		c.logCount(t, "TaskRescued"), c.logCount(t, "TaskRetry"))
+}
+
+// TestChaosTaskThatKeepsKillingItsWorker: whichever worker runs one part of an upload is
+// SIGKILLed (as a cgroup OOM kill would), again and again, until asynq gives the task up and
+// archives it. The upload then ends failed with that reason in the janitor's next run, keeping
+// its uploaded parts for resume; every other upload is unharmed.
+func TestChaosTaskThatKeepsKillingItsWorker(t *testing.T) {
+	t.Parallel()
+	c := newChaosStack(t, 2, "--part-retries", "1", "--bwlimit", "2MiB")
+	c.writeFile(t, "src/poison.bin", 12*mib)
+	r := c.enqueuer(t, "put", "--source", "src/poison.bin", "--bucket", c.bucket, "--key", "poison", "--part-size", "5MiB")
+	require.Equal(t, 0, r.code, r.stderr)
+	id := strings.TrimSpace(r.stdout)
+	poison := id + ":part:2" // its rescued copies carry this prefix too
+	rdb := c.rdb(t)
+
+	deadline := time.Now().Add(6 * time.Minute)
+	kills := 0
+	var failed struct {
+		State string `json:"state"`
+		Error string `json:"error"`
+	}
+	var archivedAt time.Time
+	for time.Now().Before(deadline) {
+		st := c.enqueuer(t, "status", id, "--json")
+		if st.code == 0 && json.Unmarshal([]byte(st.stdout), &failed) == nil && failed.State == "failed" {
+			break
+		}
+		if archivedAt.IsZero() {
+			archived, err := asynq.NewInspectorFromRedisClient(rdb).ListArchivedTasks("default")
+			if err == nil {
+				for _, a := range archived {
+					if strings.HasPrefix(a.ID, poison) {
+						archivedAt = time.Now()
+					}
+				}
+			}
+		}
+		running, err := liveness.Running(t.Context(), rdb)
+		require.NoError(t, err)
+		for instance, ids := range running {
+			if !slices.ContainsFunc(ids, func(s string) bool { return strings.HasPrefix(s, poison) }) {
+				continue
+			}
+			pid, err := strconv.Atoi(strings.Split(instance, ":")[1])
+			require.NoError(t, err, instance)
+			for _, n := range c.names() {
+				c.mu.Lock()
+				w := c.workers[n]
+				c.mu.Unlock()
+				if w != nil && w.cmd.Process.Pid == pid {
+					c.stopWorker(n, syscall.SIGKILL)
+					kills++
+					c.startWorker(t)
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.Equal(t, "failed", failed.State, "the upload should end failed once asynq archived its part task")
+	require.Contains(t, failed.Error, "archived")
+	// The kills take down whatever else the worker ran, so another part of the upload may run
+	// out of retries first: the reason names the upload's task that asynq archived.
+	require.Contains(t, failed.Error, "task "+id+":part:")
+	t.Logf("%d kills; archived → failed in %v; reason: %s", kills, time.Since(archivedAt).Round(time.Second), failed.Error)
+	var parts int
+	for u := range c.direct.ListIncompleteUploads(t.Context(), c.bucket, "poison", true) {
+		require.NoError(t, u.Err)
+		parts++
+	}
+	require.Equal(t, 1, parts, "the failed upload keeps its multipart upload (and parts) for resume")
 }

@@ -255,36 +255,50 @@ func (t *Tracker) Scan(ctx context.Context) (int, error) {
 
 // liveTasks returns the IDs of the tasks every live worker reports running.
 func (t *Tracker) liveTasks(ctx context.Context) (map[string]bool, error) {
+	running, err := Running(ctx, t.cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]bool{}
+	for _, ids := range running {
+		for _, id := range ids {
+			live[id] = true
+		}
+	}
+	return live, nil
+}
+
+// Running returns the task IDs each live worker instance ("host:pid:random") reported in its
+// last heartbeat.
+func Running(ctx context.Context, rdb redis.UniversalClient) (map[string][]string, error) {
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	instances, err := t.cfg.Redis.ZRangeByScore(ctx, workersKey, &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+	instances, err := rdb.ZRangeByScore(ctx, workersKey, &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("liveness: list workers: %w", err)
 	}
-	live := map[string]bool{}
+	running := make(map[string][]string, len(instances))
 	if len(instances) == 0 {
-		return live, nil
+		return running, nil
 	}
 	keys := make([]string, len(instances))
 	for i, in := range instances {
 		keys[i] = workerKey(in)
 	}
-	vals, err := t.cfg.Redis.MGet(ctx, keys...).Result()
+	vals, err := rdb.MGet(ctx, keys...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("liveness: read heartbeats: %w", err)
 	}
-	for _, v := range vals {
+	for i, v := range vals {
 		s, ok := v.(string)
 		if !ok {
 			continue // expired between the two reads
 		}
 		var ids []string
 		if json.Unmarshal([]byte(s), &ids) == nil {
-			for _, id := range ids {
-				live[id] = true
-			}
+			running[instances[i]] = ids
 		}
 	}
-	return live, nil
+	return running, nil
 }
 
 func (t *Tracker) listActive(queue string) ([]*asynq.TaskInfo, error) {
