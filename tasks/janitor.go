@@ -375,6 +375,12 @@ func (h *Handlers) failArchivedTask(ctx context.Context, info *asynq.TaskInfo) (
 	if u.State.Terminal() || (u.State == state.Completing && time.Now().Before(u.ClaimUntil)) {
 		return false, nil // finished, or a finalizer holds it
 	}
+	if u.ArchivedTask == info.ID || (!info.LastFailedAt.IsZero() && !u.StateSince.Before(info.LastFailedAt)) {
+		// This archive failed the upload once already, or the upload entered its state after
+		// the task was given up (it was failed and resumed since): old news. (An archived
+		// copy of a task has an ID resume cannot drop.)
+		return false, nil
+	}
 	if info.Type == TypePart {
 		if u.State != state.Uploading || (p.S3UploadID != "" && (state.PartFence{S3UploadID: p.S3UploadID, Parts: p.Parts}) != u.Fence()) {
 			return false, nil // a part of another plan: not needed
@@ -386,7 +392,8 @@ func (h *Handlers) failArchivedTask(ctx context.Context, info *asynq.TaskInfo) (
 	}
 	reason := fmt.Sprintf("task %s was archived after %d retries (asynq gave up on it; last error: %s); resume sends what is missing",
 		info.ID, info.Retried, orNone(info.LastErr))
-	out, err := h.store.Transition(ctx, u.ID, u.Version, []state.State{u.State}, state.Failed, "error", reason)
+	out, err := h.store.Transition(ctx, u.ID, u.Version, []state.State{u.State}, state.Failed, "error", reason,
+		"archived_task", info.ID)
 	if err != nil || out.Result != state.OK {
 		return false, err // it moved meanwhile: the next run looks again
 	}

@@ -98,7 +98,9 @@ func run() int {
 	orphanGrace := fs.Duration("orphan-grace", cli.EnvDuration("PARTFLOW_ORPHAN_GRACE", 24*time.Hour), "the janitor aborts unowned multipart uploads older than this (PARTFLOW_ORPHAN_GRACE)")
 	s3opts := defineS3Flags(fs)
 	heartbeat := fs.Duration("heartbeat-interval", cli.EnvDuration("PARTFLOW_HEARTBEAT_INTERVAL", time.Second),
-		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds; negative disables it (PARTFLOW_HEARTBEAT_INTERVAL)")
+		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds (PARTFLOW_HEARTBEAT_INTERVAL)")
+	rescue := fs.Bool("rescue", true,
+		"rerun the tasks of workers that died within seconds; false leaves them to asynq's recovery, 60-120 s, unless another worker rescues them (PARTFLOW_RESCUE)")
 	managed := fs.String("janitor-managed", cli.Env("PARTFLOW_JANITOR_MANAGED", ""), "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads (PARTFLOW_JANITOR_MANAGED)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -215,6 +217,7 @@ func run() int {
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: *concurrency,
 		MemoryBudget: int64(budget), ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
 		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg), HeartbeatInterval: *heartbeat,
+		NoRescue: !*rescue,
 		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter, Managed: locations}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)

@@ -205,7 +205,7 @@ func (c *chaosStack) verify(t *testing.T, st reportOutput, prefix string, sums m
 
 	completes := map[string]int{}
 	for _, e := range c.s3proxy.Exchanges() {
-		if e.Op == testenv.OpCompleteMultipartUpload && e.Status == 200 {
+		if e.Op == testenv.OpCompleteMultipartUpload && e.Status == 200 && !e.Injected {
 			completes[e.Key]++
 		}
 	}
@@ -318,8 +318,9 @@ func TestChaosRedisDataLoss(t *testing.T) {
 }
 
 // TestChaosS3Faults: S3 answers 503 SlowDown to 10% of requests, resets 2% of connections,
-// receives a flipped byte in 1% of part bodies, and is slow to answer some Completes; the
-// Redis connections carry a few milliseconds of latency.
+// has 2% of part and PUT bodies cut off half-way and 1% arrive with a flipped byte, answers
+// some Completes slowly and some with 200 and an <Error> body; the Redis connections carry a
+// few milliseconds of latency.
 func TestChaosS3Faults(t *testing.T) {
 	t.Parallel()
 	c := newChaosStack(t, 3)
@@ -329,6 +330,14 @@ func TestChaosS3Faults(t *testing.T) {
 	c.s3proxy.SetFault(func(r testenv.Request) testenv.Fault {
 		mu.Lock()
 		defer mu.Unlock()
+		if r.Op == testenv.OpCompleteMultipartUpload && r.Seq == 1 { // at least one of each kind
+			injected["200-with-error"]++
+			return testenv.Fault{ErrorIn200: true}
+		}
+		if r.Op == testenv.OpUploadPart && r.Seq == 2 {
+			injected["truncated"]++
+			return testenv.Fault{TruncateBody: true}
+		}
 		x := rng.Float64()
 		switch {
 		case x < 0.10:
@@ -340,9 +349,15 @@ func TestChaosS3Faults(t *testing.T) {
 		case x < 0.13 && (r.Op == testenv.OpUploadPart || r.Op == testenv.OpPutObject):
 			injected["corrupt"]++
 			return testenv.Fault{CorruptBody: true}
+		case x < 0.15 && (r.Op == testenv.OpUploadPart || r.Op == testenv.OpPutObject):
+			injected["truncated"]++
+			return testenv.Fault{TruncateBody: true}
 		case x < 0.30 && r.Op == testenv.OpCompleteMultipartUpload:
 			injected["slow-complete"]++
 			return testenv.Fault{Delay: 2 * time.Second}
+		case x < 0.45 && r.Op == testenv.OpCompleteMultipartUpload:
+			injected["200-with-error"]++
+			return testenv.Fault{ErrorIn200: true}
 		}
 		return testenv.Fault{}
 	})
@@ -358,6 +373,8 @@ func TestChaosS3Faults(t *testing.T) {
 	c.s3proxy.SetFault(nil)
 	mu.Lock()
 	t.Logf("faults injected: %v", injected)
+	require.Positive(t, injected["200-with-error"], "a Complete answered 200 with an <Error> body")
+	require.Positive(t, injected["truncated"], "a part cut off mid-body")
 	mu.Unlock()
 	c.verify(t, st, "faults/", sums)
 }
@@ -418,6 +435,12 @@ func TestChaosSoak(t *testing.T) {
 		case x < 0.065 && r.Op == testenv.OpUploadPart:
 			faults["corrupt"]++
 			return testenv.Fault{CorruptBody: true}
+		case x < 0.075 && (r.Op == testenv.OpUploadPart || r.Op == testenv.OpPutObject):
+			faults["truncated"]++
+			return testenv.Fault{TruncateBody: true}
+		case x < 0.1 && r.Op == testenv.OpCompleteMultipartUpload:
+			faults["200-with-error"]++
+			return testenv.Fault{ErrorIn200: true}
 		case x < 0.2 && r.Op == testenv.OpCompleteMultipartUpload:
 			faults["slow-complete"]++
 			return testenv.Fault{Delay: 2 * time.Second}

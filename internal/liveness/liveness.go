@@ -9,12 +9,13 @@
 //
 // Every worker process runs a Tracker. Its Middleware keeps the IDs of the tasks the process
 // is running in memory, and its heartbeat writes them to Redis every Interval under a key that
-// expires after TTL (five intervals by default, so a process stalled for a few seconds is not
-// taken for dead). Once per ScanInterval one worker of the fleet (whoever takes a short lock)
+// expires after TTL (four intervals by default, so a process stalled for a few seconds is not
+// taken for dead); whether a worker lives is that key's existence, so the workers' clocks
+// never matter. Once per ScanInterval one worker of the fleet (whoever takes a short lock)
 // compares asynq's active tasks in every queue with the union of the live heartbeats: a task
 // that is active but that no live worker runs is a suspect; a suspect still orphaned on a
-// scan at least two intervals later (a task that started just after a heartbeat was written
-// shows up in the next one) is rescued: a copy with the same type,
+// scan at least a TTL later by Redis's clock (a task that started just after a heartbeat was
+// written shows up in the next one, unless its worker stalls for a TTL) is rescued: a copy with the same type,
 // payload, headers, queue, retry budget and timeout is enqueued under a new task ID, once (a
 // marker per orphaned task ID, set with NX). The death counts as one attempt: the copy gets
 // the retries the orphan had left, less one, and an orphan with none left is not rescued
@@ -34,7 +35,7 @@
 // Keys (one hash tag, so the heartbeat and scan commands stay in one Redis Cluster slot; each
 // expires on its own):
 //
-//	partflow:{liveness}:workers            zset: instance -> heartbeat expiry (unix ms)
+//	partflow:{liveness}:workers            set: the instances that heartbeat (pruned by scans)
 //	partflow:{liveness}:worker:<instance>  string: JSON list of the task IDs it runs (TTL)
 //	partflow:{liveness}:scan               string: the scan lock (one ScanInterval)
 //	partflow:{liveness}:suspects           hash: task ID -> first seen orphaned (unix ms)
@@ -96,10 +97,14 @@ type Config struct {
 	Logger   *slog.Logger
 
 	// Interval between heartbeats; default 1s. TTL is how long a heartbeat counts; default
-	// five intervals. ScanInterval is how often the fleet looks for orphans; default 2s. A
-	// dead worker's tasks run again about TTL + ScanInterval + 2 × Interval after its last
-	// heartbeat (9 s with the defaults).
+	// four intervals. ScanInterval is how often the fleet looks for orphans; default 2s. A
+	// dead worker's tasks run again between TTL and 2 × (TTL + ScanInterval) after its last
+	// heartbeat (4 to 12 s with the defaults).
 	Interval, TTL, ScanInterval time.Duration
+
+	// Passive heartbeats without ever scanning: this process's tasks are rescued when it
+	// dies, but it rescues none (the others do).
+	Passive bool
 
 	// OnRescue, if set, is called for every task rescued (metrics).
 	OnRescue func(taskType string)
@@ -123,7 +128,7 @@ func (c *Config) validate() error {
 		c.Interval = time.Second
 	}
 	if c.TTL == 0 {
-		c.TTL = 5 * c.Interval
+		c.TTL = 4 * c.Interval
 	}
 	if c.TTL < 2*c.Interval {
 		return fmt.Errorf("liveness: TTL %v must be at least two intervals (%v)", c.TTL, 2*c.Interval)
@@ -176,25 +181,37 @@ func (t *Tracker) Middleware(h asynq.Handler) asynq.Handler {
 	})
 }
 
-// Run heartbeats every Interval and scans every ScanInterval until ctx ends; then it removes
-// this process's heartbeat (its tasks have been handed back to asynq by then, or are about
-// to be).
+// Run heartbeats every Interval and, unless Passive, scans every ScanInterval until ctx ends;
+// then it removes this process's heartbeat (its tasks have been handed back to asynq by then,
+// or are about to be). The heartbeat has its own goroutine, so a slow scan never delays it.
 func (t *Tracker) Run(ctx context.Context) {
-	beat := time.NewTicker(t.cfg.Interval)
-	defer beat.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		beat := time.NewTicker(t.cfg.Interval)
+		defer beat.Stop()
+		for {
+			t.heartbeat(ctx)
+			select {
+			case <-ctx.Done():
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				defer cancel()
+				t.cfg.Redis.SRem(cctx, workersKey, t.cfg.Instance)
+				t.cfg.Redis.Del(cctx, workerKey(t.cfg.Instance))
+				return
+			case <-beat.C:
+			}
+		}
+	})
+	if t.cfg.Passive {
+		return
+	}
 	scan := time.NewTicker(t.cfg.ScanInterval)
 	defer scan.Stop()
-	t.heartbeat(ctx)
 	for {
 		select {
 		case <-ctx.Done():
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer cancel()
-			t.cfg.Redis.ZRem(cctx, workersKey, t.cfg.Instance)
-			t.cfg.Redis.Del(cctx, workerKey(t.cfg.Instance))
 			return
-		case <-beat.C:
-			t.heartbeat(ctx)
 		case <-scan.C:
 			if n, err := t.Scan(ctx); err != nil && ctx.Err() == nil {
 				t.cfg.Logger.Warn("LivenessScanFailed", "error", err)
@@ -214,11 +231,9 @@ func (t *Tracker) heartbeat(ctx context.Context) {
 	}
 	t.mu.Unlock()
 	b, _ := json.Marshal(ids) // a []string cannot fail
-	now := time.Now()
 	_, err := t.cfg.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, workerKey(t.cfg.Instance), b, t.cfg.TTL)
-		p.ZAdd(ctx, workersKey, redis.Z{Score: float64(now.Add(t.cfg.TTL).UnixMilli()), Member: t.cfg.Instance})
-		p.ZRemRangeByScore(ctx, workersKey, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+		p.SAdd(ctx, workersKey, t.cfg.Instance)
 		p.PExpire(ctx, workersKey, 10*t.cfg.TTL)
 		return nil
 	})
@@ -253,11 +268,15 @@ func (t *Tracker) Scan(ctx context.Context) (int, error) {
 	return t.judge(ctx, orphans)
 }
 
-// liveTasks returns the IDs of the tasks every live worker reports running.
+// liveTasks returns the IDs of the tasks every live worker reports running, and forgets the
+// instances whose heartbeat expired.
 func (t *Tracker) liveTasks(ctx context.Context) (map[string]bool, error) {
-	running, err := Running(ctx, t.cfg.Redis)
+	running, dead, err := readHeartbeats(ctx, t.cfg.Redis)
 	if err != nil {
 		return nil, err
+	}
+	if len(dead) > 0 {
+		t.cfg.Redis.SRem(ctx, workersKey, dead) // best effort: the next scan prunes them too
 	}
 	live := map[string]bool{}
 	for _, ids := range running {
@@ -271,14 +290,20 @@ func (t *Tracker) liveTasks(ctx context.Context) (map[string]bool, error) {
 // Running returns the task IDs each live worker instance ("host:pid:random") reported in its
 // last heartbeat.
 func Running(ctx context.Context, rdb redis.UniversalClient) (map[string][]string, error) {
-	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	instances, err := rdb.ZRangeByScore(ctx, workersKey, &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+	running, _, err := readHeartbeats(ctx, rdb)
+	return running, err
+}
+
+// readHeartbeats returns what every live instance runs, and the instances listed whose
+// heartbeat has expired (dead).
+func readHeartbeats(ctx context.Context, rdb redis.UniversalClient) (map[string][]string, []string, error) {
+	instances, err := rdb.SMembers(ctx, workersKey).Result()
 	if err != nil {
-		return nil, fmt.Errorf("liveness: list workers: %w", err)
+		return nil, nil, fmt.Errorf("liveness: list workers: %w", err)
 	}
 	running := make(map[string][]string, len(instances))
 	if len(instances) == 0 {
-		return running, nil
+		return running, nil, nil
 	}
 	keys := make([]string, len(instances))
 	for i, in := range instances {
@@ -286,19 +311,21 @@ func Running(ctx context.Context, rdb redis.UniversalClient) (map[string][]strin
 	}
 	vals, err := rdb.MGet(ctx, keys...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("liveness: read heartbeats: %w", err)
+		return nil, nil, fmt.Errorf("liveness: read heartbeats: %w", err)
 	}
+	var dead []string
 	for i, v := range vals {
 		s, ok := v.(string)
 		if !ok {
-			continue // expired between the two reads
+			dead = append(dead, instances[i]) // its heartbeat expired
+			continue
 		}
 		var ids []string
 		if json.Unmarshal([]byte(s), &ids) == nil {
 			running[instances[i]] = ids
 		}
 	}
-	return running, nil
+	return running, dead, nil
 }
 
 func (t *Tracker) listActive(queue string) ([]*asynq.TaskInfo, error) {
@@ -320,13 +347,18 @@ func (t *Tracker) listActive(queue string) ([]*asynq.TaskInfo, error) {
 }
 
 // judge records first sightings of orphans, forgets suspects that are no longer orphaned and
-// rescues those seen orphaned for at least two heartbeat intervals.
+// rescues those seen orphaned for at least a TTL, by Redis's clock (scans run on different
+// workers, whose clocks may differ).
 func (t *Tracker) judge(ctx context.Context, orphans []*asynq.TaskInfo) (int, error) {
 	seen, err := t.cfg.Redis.HGetAll(ctx, suspectsKey).Result()
 	if err != nil {
 		return 0, fmt.Errorf("liveness: read suspects: %w", err)
 	}
-	now := time.Now().UnixMilli()
+	clock, err := t.cfg.Redis.Time(ctx).Result()
+	if err != nil {
+		return 0, fmt.Errorf("liveness: read Redis's clock: %w", err)
+	}
+	now := clock.UnixMilli()
 	var fresh []any
 	rescued := 0
 	current := make(map[string]bool, len(orphans))
@@ -337,12 +369,13 @@ func (t *Tracker) judge(ctx context.Context, orphans []*asynq.TaskInfo) (int, er
 			fresh = append(fresh, ti.ID, now)
 			continue
 		}
-		if since, _ := strconv.ParseInt(first, 10, 64); now-since < 2*t.cfg.Interval.Milliseconds() {
+		if since, _ := strconv.ParseInt(first, 10, 64); now-since < t.cfg.TTL.Milliseconds() {
 			continue
 		}
 		ok, err := t.rescue(ctx, ti)
 		if err != nil {
-			return rescued, err
+			t.cfg.Logger.Warn("RescueFailed", "task_id", ti.ID, "error", err) // the next scan tries again
+			continue
 		}
 		if ok {
 			rescued++

@@ -93,8 +93,9 @@ func (s *Store) ForgetS3Upload(ctx context.Context, s3ID string) error {
 
 // TryLock takes the named lock for ttl. It returns a release function and true when the lock
 // was free; false when someone else holds it. While it is held, the lock is extended every
-// third of ttl, so a holder that dies (a killed pod) frees it within ttl instead of keeping
-// it for a whole run's worst case.
+// third of ttl until it is released or ctx ends, so a holder that dies (a killed pod) or
+// overruns its task's deadline frees it within ttl instead of keeping it for a whole run's
+// worst case.
 func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (func(), bool, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -120,6 +121,8 @@ func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (fu
 			select {
 			case <-stop:
 				return
+			case <-ctx.Done():
+				return // the holder's work is over (or timed out): let the TTL free the lock
 			case <-tick.C:
 				ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/3)
 				_ = extendLockScript.Run(ectx, s.rdb, []string{key}, token, ttl.Milliseconds()).Err() // a miss: the TTL runs out

@@ -243,6 +243,9 @@ type Upload struct {
 	Skipped      bool
 	Created      time.Time
 	Updated      time.Time
+	StateSince   time.Time // when it entered State (zero while planned)
+	// ArchivedTask is the archived asynq task that last failed the upload (the janitor's).
+	ArchivedTask string
 }
 
 // NewUpload describes an upload to create in state planned.
@@ -305,7 +308,8 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 		Version: f.int("version"), PartsDone: int(f.int("parts_done")), BytesDone: f.int("bytes_done"),
 		ClaimUntil: f.time("claim_until"), Error: h["error"], ETag: h["etag"],
 		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
-		Created: f.time("created"), Updated: f.time("updated"),
+		Created: f.time("created"), Updated: f.time("updated"), StateSince: f.time("state_since"),
+		ArchivedTask: h["archived_task"],
 	}
 	opts, err := decodeObjectOptions(h["object_options"])
 	if err != nil {

@@ -45,6 +45,9 @@ type Exchange struct {
 	PartNumber   int
 	Status       int
 	Header       http.Header // the request's headers as the client sent them
+	// Injected is true when the proxy made the answer up (a Fault) instead of forwarding the
+	// request: an injected 200 is no success.
+	Injected bool
 }
 
 // Request is what a fault function sees.
@@ -58,7 +61,7 @@ type Request struct {
 }
 
 // Fault says what the proxy does to one request. A zero Fault passes through.
-// Delay applies first; then Drop, Status/Code, or CorruptBody.
+// Delay applies first; then Drop, TruncateBody, ErrorIn200, Status/Code, or CorruptBody.
 type Fault struct {
 	// Status and Code: answer with a synthesized S3 XML error instead of
 	// forwarding. A missing Status is 500; a missing Code follows Status.
@@ -75,6 +78,12 @@ type Fault struct {
 	// it even if the client goes away) but holds the answer back this long:
 	// a call that times out although the server did the work.
 	DelayResponse time.Duration
+	// ErrorIn200 answers 200 OK with an S3 <Error> body (InternalError) without
+	// forwarding, as S3 may answer a CompleteMultipartUpload that failed.
+	ErrorIn200 bool
+	// TruncateBody reads half of the request body, then closes the connection:
+	// an upload cut off mid-body.
+	TruncateBody bool
 }
 
 // Proxy is a reverse proxy in front of an S3 server that records every
@@ -195,7 +204,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.exchanges = append(p.exchanges, ex)
-		if ex.Op == OpCompleteMultipartUpload && ex.Status == http.StatusOK {
+		if ex.Op == OpCompleteMultipartUpload && ex.Status == http.StatusOK && !ex.Injected {
 			p.completedUpload[ex.UploadID] = true
 		}
 	}
@@ -215,7 +224,18 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	case f.Drop:
 		drop(w)
 		return
+	case f.TruncateBody:
+		if r.Body != nil {
+			_, _ = io.CopyN(io.Discard, r.Body, max(r.ContentLength/2, 0))
+		}
+		drop(w)
+		return
+	case f.ErrorIn200:
+		ex.Injected = true
+		writeS3Error(rec, r, http.StatusOK, "InternalError")
+		return
 	case f.Status != 0 || f.Code != "":
+		ex.Injected = true
 		writeS3Error(rec, r, f.Status, f.Code)
 		return
 	}

@@ -63,9 +63,12 @@ type Config struct {
 	// Metrics, if set, receives the workers' series (see internal/metrics).
 	Metrics *metrics.Metrics
 	// HeartbeatInterval is how often the worker tells the fleet which tasks it runs, so that
-	// the tasks of a worker that died run again within seconds (internal/liveness); default
-	// 1s, negative disables it (a dead worker's tasks then wait for asynq's recovery, 60-120 s).
+	// the tasks of a worker that died run again within seconds (internal/liveness); default 1s.
 	HeartbeatInterval time.Duration
+	// NoRescue keeps this worker from rescuing dead workers' tasks (it still heartbeats, so
+	// its own tasks are rescued by the others if it dies). With NoRescue on every worker, a
+	// dead worker's tasks wait for asynq's own recovery (60-120 s).
+	NoRescue bool
 }
 
 func (c *Config) validate() error {
@@ -126,7 +129,7 @@ type Worker struct {
 	mux       *asynq.ServeMux
 	scheduler *asynq.Scheduler // nil when the janitor is not scheduled
 	budget    *tasks.MemoryBudget
-	liveness  *liveness.Tracker // nil when disabled
+	liveness  *liveness.Tracker
 
 	stopLiveness context.CancelFunc
 	livenessDone chan struct{}
@@ -154,17 +157,14 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	mux := asynq.NewServeMux()
-	var tracker *liveness.Tracker
-	if cfg.HeartbeatInterval >= 0 {
-		tracker, err = liveness.New(liveness.Config{Redis: cfg.Redis, Queue: queue,
-			Active: asynq.NewInspectorFromRedisClient(cfg.Redis), Queues: slices.Sorted(maps.Keys(cfg.Queues)),
-			Types: rescuable, Instance: instanceID(), Logger: cfg.Logger.With("component", "liveness"),
-			Interval: cfg.HeartbeatInterval})
-		if err != nil {
-			return nil, err
-		}
-		mux.Use(tracker.Middleware)
+	tracker, err := liveness.New(liveness.Config{Redis: cfg.Redis, Queue: queue,
+		Active: asynq.NewInspectorFromRedisClient(cfg.Redis), Queues: slices.Sorted(maps.Keys(cfg.Queues)),
+		Types: rescuable, Instance: instanceID(), Logger: cfg.Logger.With("component", "liveness"),
+		Interval: cfg.HeartbeatInterval, Passive: cfg.NoRescue})
+	if err != nil {
+		return nil, err
 	}
+	mux.Use(tracker.Middleware)
 	handlers.Register(mux)
 	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -206,7 +206,7 @@ func (w *Worker) Start() error {
 			return fmt.Errorf("worker: start scheduler: %w", err)
 		}
 	}
-	if w.liveness != nil {
+	{
 		ctx, cancel := context.WithCancel(context.Background())
 		w.stopLiveness, w.livenessDone = cancel, make(chan struct{})
 		go func() {

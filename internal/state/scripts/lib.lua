@@ -60,6 +60,8 @@ local function move(from, to, now)
   redis.call('HSET', upload_key, 'state', to, 'updated', now)
   local version = redis.call('HINCRBY', upload_key, 'version', 1)
   if from ~= to then
+    -- When it entered this state (the janitor tells an old archived task from a live one).
+    redis.call('HSET', upload_key, 'state_since', now)
     if terminal_counter[from] then redis.call('HINCRBY', migration_key, terminal_counter[from], -1) end
     if terminal_counter[to] then redis.call('HINCRBY', migration_key, terminal_counter[to], 1) end
     -- Every failed upload stays listed (for reports), however many there are.
