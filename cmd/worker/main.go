@@ -218,7 +218,7 @@ func run() int {
 		MemoryBudget: int64(budget), ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
 		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg), HeartbeatInterval: *heartbeat,
 		NoRescue: !*rescue,
-		Janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter, Managed: locations}})
+		Janitor:  tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter, Managed: locations}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 2
