@@ -51,3 +51,30 @@ func TestArchivedRescuedCopyDoesNotFailAResumedUpload(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, state.Uploading, got.State, "the resumed upload must not be failed again by the old archive: %s", got.Error)
 }
+
+// TestArchivedTaskDoesNotBlockItsID: a task asynq archived under a deterministic ID (here the
+// finalizer, given up before the upload's record existed, as after Redis lost its data) is
+// replaced when the upload needs it again, instead of blocking the ID forever.
+func TestArchivedTaskDoesNotBlockItsID(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	e.writeFile(t, "f", 2*5*mib)
+	id := e.put(t, "f", "k", storage.MinPartSize)
+	u := e.plan(t, id)
+	finalizeID := id.String() + ":finalize"
+	_, err := e.queue.EnqueueContext(e.ctx, tasks.NewFinalizeTask(id, u.Size))
+	require.NoError(t, err)
+	require.NoError(t, insp.ArchiveTask(tasks.QueueHigh, finalizeID))
+
+	for n := 1; n <= u.Parts; n++ {
+		require.NoError(t, e.runPart(id, n))
+	}
+	info, err := insp.GetTaskInfo(tasks.QueueHigh, finalizeID)
+	require.NoError(t, err)
+	require.Equal(t, asynq.TaskStatePending, info.State, "the last part must enqueue a live finalizer in the archived one's place")
+	require.NoError(t, e.runFinalize(id))
+	got, err := e.store.Get(e.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, state.Completed, got.State, got.Error)
+}

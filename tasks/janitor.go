@@ -305,10 +305,12 @@ func (h *Handlers) abortAbandoned(ctx context.Context) (int, error) {
 	}
 }
 
-// TaskLookup finds asynq tasks by queue and ID and lists archived ones; *asynq.Inspector is one.
+// TaskLookup finds asynq tasks by queue and ID, lists archived ones and deletes one (an
+// archived task that would block its ID); *asynq.Inspector is one.
 type TaskLookup interface {
 	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
 	ListArchivedTasks(queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+	DeleteTask(queue, id string) error
 }
 
 // failArchived fails the live uploads one of whose tasks asynq archived: a task whose retries

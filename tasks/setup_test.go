@@ -73,7 +73,7 @@ func setup(t *testing.T) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e.client.Close() })
 	e.handlers, err = tasks.NewHandlers(tasks.Config{Store: e.store, S3: e.storage, Sources: e.volume, Queue: e.queue,
-		Logger: quietLogger()})
+		Logger: quietLogger(), Tasks: asynq.NewInspectorFromRedisClient(e.rdb)})
 	require.NoError(t, err)
 	return e
 }

@@ -185,7 +185,7 @@ func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
 		if done[n] {
 			continue
 		}
-		err := h.enqueue(ctx, NewPartTask(j.u, n, queue), h.partOptions(j.u.PartSize)...)
+		err := h.enqueue(ctx, NewPartTask(j.u, n, queue), queue, PartTaskID(j.u, n), h.partOptions(j.u.PartSize)...)
 		if err != nil {
 			return fmt.Errorf("tasks: enqueue part %d of %s: %w", n, j.u.ID, err)
 		}
@@ -197,7 +197,7 @@ func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
 
 // enqueueFinalize enqueues the upload's finalizer; a finalizer that exists already is fine.
 func (h *Handlers) enqueueFinalize(ctx context.Context, j job) error {
-	if err := h.enqueue(ctx, NewFinalizeTask(j.u.ID, j.u.Size)); err != nil {
+	if err := h.enqueue(ctx, NewFinalizeTask(j.u.ID, j.u.Size), QueueHigh, j.u.ID.String()+":finalize"); err != nil {
 		return fmt.Errorf("tasks: enqueue finalizer of %s: %w", j.u.ID, err)
 	}
 	return nil
@@ -213,12 +213,34 @@ func (h *Handlers) partOptions(partSize int64) []asynq.Option {
 }
 
 // enqueue enqueues t, treating "a task with this ID exists" as success.
-func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
+//
+// A task under that ID (queue, id) that is pending, scheduled, retrying or running will do the
+// work. One that asynq archived will not: it gave up on it, possibly before this upload's
+// record was even created (a Redis that lost its data, an old plan). It is deleted and t
+// enqueued in its place, or the upload would wait forever on a dead task.
+func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task, queue, id string, opts ...asynq.Option) error {
 	_, err := h.queue.EnqueueContext(ctx, t, opts...)
-	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+	if errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}
-	return err
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return err
+	}
+	if h.tasks == nil {
+		return nil
+	}
+	info, err := h.tasks.GetTaskInfo(queue, id)
+	if err != nil || info.State != asynq.TaskStateArchived {
+		return nil // it exists (or it just finished): nothing to do
+	}
+	if err := h.tasks.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return fmt.Errorf("tasks: replace archived task %s: %w", id, err)
+	}
+	h.log.Warn("ArchivedTaskReplaced", "task_id", id, "queue", queue, "last_error", info.LastErr)
+	if _, err := h.queue.EnqueueContext(ctx, t, opts...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return err
+	}
+	return nil
 }
 
 // s3Error fails the upload for S3 errors that retrying cannot fix and retries the rest.

@@ -71,6 +71,7 @@ func newChaosStack(t *testing.T, workers int, args ...string) *chaosStack {
 	c.s3proxy.EmulateMinIOComplete()
 	c.args = append([]string{"--concurrency", "4", "--shutdown-timeout", "5s", "--janitor-interval", "2s",
 		"--orphan-grace", "3s", "--janitor-managed", c.bucket}, args...)
+	t.Cleanup(c.stopAll)
 	for range workers {
 		c.startWorker(t)
 	}
@@ -80,25 +81,49 @@ func newChaosStack(t *testing.T, workers int, args ...string) *chaosStack {
 // startWorker starts one more worker process and returns its name.
 func (c *chaosStack) startWorker(t *testing.T) string {
 	t.Helper()
+	name, err := c.startWorkerErr()
+	require.NoError(t, err)
+	return name
+}
+
+// startWorkerErr starts one more worker process; it is safe from any goroutine (the stack
+// stops its workers and proxies on cleanup).
+func (c *chaosStack) startWorkerErr() (string, error) {
 	c.mu.Lock()
 	c.seq++
 	name := fmt.Sprintf("worker-%d", c.seq)
 	c.mu.Unlock()
-	rp := testenv.NewTCPProxy(t, c.redis.Addr())
+	rp, err := testenv.StartTCPProxy(c.redis.Addr())
+	if err != nil {
+		return "", err
+	}
 	logf, err := os.Create(filepath.Join(c.logs, name+".log"))
-	require.NoError(t, err)
+	if err != nil {
+		rp.Close()
+		return "", err
+	}
 	cmd := exec.Command(filepath.Join(binDir, "worker"), c.args...)
 	cmd.Env = append(c.env(), "PARTFLOW_LOG_FORMAT=json", "PARTFLOW_METRICS_ADDR=",
 		"PARTFLOW_S3_ENDPOINT="+c.s3proxy.URL(), "PARTFLOW_REDIS_URL=redis://"+rp.Addr()+"/0")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		rp.Close()
+		return "", err
+	}
 	w := &chaosWorker{name: name, cmd: cmd, redis: rp, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); logf.Close(); close(w.done) }()
 	c.mu.Lock()
 	c.workers[name] = w
 	c.mu.Unlock()
-	t.Cleanup(func() { c.stopWorker(name, syscall.SIGTERM) })
-	return name
+	return name, nil
+}
+
+// stopAll stops every worker (SIGTERM) and its Redis proxy; newChaosStack registers it.
+func (c *chaosStack) stopAll() {
+	for _, n := range c.names() {
+		c.stopWorker(n, syscall.SIGTERM)
+	}
 }
 
 // stopWorker signals a worker and waits for it to exit; unknown or stopped names are a no-op.
@@ -112,6 +137,7 @@ func (c *chaosStack) stopWorker(name string, sig syscall.Signal) {
 	}
 	_ = w.cmd.Process.Signal(sig)
 	<-w.done
+	w.redis.Close()
 }
 
 // names returns the running workers' names.
@@ -181,8 +207,40 @@ func (c *chaosStack) waitDone(t *testing.T, id string, within time.Duration) rep
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	c.dumpLive(t)
 	t.Fatalf("waited %v for migration %s to finish; last status: %+v", within, id, last)
 	return last
+}
+
+// dumpLive logs every upload record that is not terminal, and asynq's tasks of those uploads,
+// for a test that waited in vain.
+func (c *chaosStack) dumpLive(t *testing.T) {
+	t.Helper()
+	rdb := c.rdb(t)
+	keys, _ := rdb.Keys(context.Background(), "partflow:{*}:upload:*").Result()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	for _, k := range keys {
+		if strings.HasSuffix(k, ":parts") {
+			continue
+		}
+		h, _ := rdb.HGetAll(context.Background(), k).Result()
+		switch h["state"] {
+		case "completed", "failed", "cancelled":
+			continue
+		}
+		t.Logf("live upload %s: %v", k, h)
+		for _, q := range []string{"high", "default", "low"} {
+			for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+				insp.ListPendingTasks, insp.ListActiveTasks, insp.ListRetryTasks, insp.ListArchivedTasks, insp.ListScheduledTasks} {
+				infos, _ := list(q)
+				for _, i := range infos {
+					if strings.Contains(string(i.Payload), h["id"]) {
+						t.Logf("  task %s %s %s retried %d: %s", q, i.ID, i.State, i.Retried, i.LastErr)
+					}
+				}
+			}
+		}
+	}
 }
 
 // waitProgress polls until at least n uploads of the migration completed.
@@ -231,18 +289,24 @@ func (c *chaosStack) verify(t *testing.T, st reportOutput, prefix string, sums m
 	}, 3*time.Minute, 500*time.Millisecond, "waiting for the janitor to leave no incomplete multipart upload")
 }
 
-// killer SIGKILLs a random worker about every `every` and starts a replacement, until stop
-// is closed. It returns how many it killed.
-func (c *chaosStack) killer(t *testing.T, every time.Duration, stop <-chan struct{}) <-chan int {
+// killer SIGKILLs a random worker about every `every` and starts a replacement, until the
+// returned stop function is called (it returns how many it killed, and the first error). The
+// test's cleanup stops it too, so it never outlives the test.
+func (c *chaosStack) killer(t *testing.T, every time.Duration) (stop func() (int, error)) {
 	t.Helper()
-	out := make(chan int, 1)
+	done := make(chan struct{})
+	type result struct {
+		kills int
+		err   error
+	}
+	out := make(chan result, 1)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	go func() {
-		kills := 0
-		defer func() { out <- kills }()
+		var r result
+		defer func() { out <- r }()
 		for {
 			select {
-			case <-stop:
+			case <-done:
 				return
 			case <-time.After(every/2 + time.Duration(rng.Int64N(int64(every)))):
 			}
@@ -251,27 +315,47 @@ func (c *chaosStack) killer(t *testing.T, every time.Duration, stop <-chan struc
 				continue
 			}
 			c.stopWorker(names[rng.IntN(len(names))], syscall.SIGKILL)
-			kills++
-			c.startWorker(t)
+			r.kills++
+			if _, err := c.startWorkerErr(); err != nil && r.err == nil {
+				r.err = err
+			}
 		}
 	}()
-	return out
+	var once sync.Once
+	var res result
+	stop = func() (int, error) {
+		once.Do(func() { close(done); res = <-out })
+		return res.kills, res.err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
-// TestChaosWorkerKills: workers are SIGKILLed every few seconds (replacements started) during
-// a migration of mixed sizes.
+// requireCompletedOnce checks the workers' logs: every upload completed exactly once.
+func (c *chaosStack) requireCompletedOnce(t *testing.T, n int) {
+	t.Helper()
+	require.Equal(t, n, c.logCount(t, "UploadCompleted"), "UploadCompleted log lines: each upload completes once")
+}
+
+// TestChaosWorkerKills: workers are SIGKILLed every second or so (replacements started)
+// during a migration of mixed sizes; their running tasks are rescued by the others.
 func TestChaosWorkerKills(t *testing.T) {
 	t.Parallel()
-	c := newChaosStack(t, 3, "--bwlimit", "40MiB")
+	c := newChaosStack(t, 3, "--bwlimit", "8MiB")
 	sums := c.chaosData(t, "src", 1)
 	id := c.migrate(t, "src", "kills/")
-	stop := make(chan struct{})
-	kills := c.killer(t, *chaosKill, stop)
+	c.waitProgress(t, id, 1)
+	stop := c.killer(t, min(*chaosKill, time.Second))
 	c.waitProgress(t, id, int64(len(sums))/2)
 	st := c.waitDone(t, id, 5*time.Minute)
-	close(stop)
-	t.Logf("%d workers killed", <-kills)
+	kills, err := stop()
+	require.NoError(t, err, "starting replacement workers")
+	rescued := c.logCount(t, "TaskRescued")
+	t.Logf("%d workers killed, %d tasks rescued", kills, rescued)
+	require.Positive(t, kills, "workers killed during the migration")
+	require.Positive(t, rescued, "the killed workers' running tasks rerun on the others")
 	c.verify(t, st, "kills/", sums)
+	c.requireCompletedOnce(t, len(sums))
 }
 
 // TestChaosRedisCrash: redis-server is SIGKILLed mid-migration and restarted from its AOF.
@@ -286,6 +370,7 @@ func TestChaosRedisCrash(t *testing.T) {
 	defer cancel()
 	require.NoError(t, c.redis.Restart(ctx))
 	c.verify(t, c.waitDone(t, id, 5*time.Minute), "crash/", sums)
+	c.requireCompletedOnce(t, len(sums))
 }
 
 // TestChaosRedisDataLoss: Redis comes back empty mid-migration (its data lost). Re-running the
@@ -377,28 +462,33 @@ func TestChaosS3Faults(t *testing.T) {
 	require.Positive(t, injected["truncated"], "a part cut off mid-body")
 	mu.Unlock()
 	c.verify(t, st, "faults/", sums)
+	c.requireCompletedOnce(t, len(sums))
 }
 
-// TestChaosPartition: a worker is cut off from Redis (every byte stops, connections stay
-// open) for longer than asynq's lease while it uploads; the fleet reruns its tasks, and when
-// the partition heals its late work is harmless.
+// TestChaosPartition: a worker's Redis traffic is held back (it still flows, 35 s late) for
+// longer than asynq's 30 s lease while it uploads; the fleet reruns its tasks meanwhile, and
+// its late writes, when they land, are harmless: every upload completes once.
 func TestChaosPartition(t *testing.T) {
 	t.Parallel()
-	c := newChaosStack(t, 2, "--bwlimit", "8MiB")
+	c := newChaosStack(t, 2, "--bwlimit", "4MiB")
 	sums := c.chaosData(t, "src", 6)
 	id := c.migrate(t, "src", "partition/")
 	c.waitProgress(t, id, 3)
 	names := c.names()
 	c.mu.Lock()
-	victim := c.workers[names[0]].redis
+	victim := c.workers[names[0]]
 	c.mu.Unlock()
-	heal := victim.Partition(t)
-	time.Sleep(35 * time.Second) // past asynq's 30 s lease: the victim's tasks are taken from it
+	heal := victim.redis.Latency(t, 35_000, 0)
+	require.Eventually(t, func() bool { return c.logCount(t, "TaskRescued") > 0 }, time.Minute, 250*time.Millisecond,
+		"waiting for the fleet to rerun the cut-off worker's tasks")
+	time.Sleep(35 * time.Second) // past asynq's 30 s lease
 	heal()
 	c.verify(t, c.waitDone(t, id, 5*time.Minute), "partition/", sums)
+	c.requireCompletedOnce(t, len(sums))
 }
 
-// TestChaosRollingRestart: every worker is replaced, one at a time, with SIGTERM.
+// TestChaosRollingRestart: every worker is replaced, one at a time, with SIGTERM. A graceful
+// stop hands its tasks back to asynq: nothing looks dead, nothing is rescued.
 func TestChaosRollingRestart(t *testing.T) {
 	t.Parallel()
 	c := newChaosStack(t, 3, "--bwlimit", "20MiB")
@@ -410,6 +500,8 @@ func TestChaosRollingRestart(t *testing.T) {
 		c.startWorker(t)
 	}
 	c.verify(t, c.waitDone(t, id, 5*time.Minute), "rolling/", sums)
+	c.requireCompletedOnce(t, len(sums))
+	require.Zero(t, c.logCount(t, "TaskRescued"), "a worker stopped with SIGTERM must not look dead")
 }
 
 // TestChaosSoak runs every fault at once, migration after migration, for -chaos.soak.
@@ -447,8 +539,7 @@ func TestChaosSoak(t *testing.T) {
 		}
 		return testenv.Fault{}
 	})
-	stop := make(chan struct{})
-	kills := c.killer(t, *chaosKill, stop)
+	stop := c.killer(t, *chaosKill)
 	start := time.Now()
 	var objects, bytes int64
 	for round := 0; time.Since(start) < *chaosSoak; round++ {
@@ -475,11 +566,12 @@ func TestChaosSoak(t *testing.T) {
 		t.Logf("soak round %d done at %v: %d objects, %.1f MiB so far", round, time.Since(start).Round(time.Second),
 			objects, float64(bytes)/mib)
 	}
-	close(stop)
+	kills, err := stop()
+	require.NoError(t, err)
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("soak: %v, %d objects, %.1f MiB, %d workers killed, faults %v, %d tasks rescued, %d retries logged",
-		time.Since(start).Round(time.Second), objects, float64(bytes)/mib, <-kills, faults,
+		time.Since(start).Round(time.Second), objects, float64(bytes)/mib, kills, faults,
 		c.logCount(t, "TaskRescued"), c.logCount(t, "TaskRetry"))
 }
 

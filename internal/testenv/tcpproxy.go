@@ -24,14 +24,26 @@ type TCPProxy struct {
 // cleanup.
 func NewTCPProxy(t testing.TB, upstream string) *TCPProxy {
 	t.Helper()
+	p, err := StartTCPProxy(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// StartTCPProxy is NewTCPProxy for a goroutine other than the test's: the caller closes it.
+func StartTCPProxy(upstream string) (*TCPProxy, error) {
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	p := toxiproxy.NewProxy(srv, "proxy", "127.0.0.1:0", upstream)
 	if err := p.Start(); err != nil {
-		t.Fatalf("testenv: start TCP proxy to %s: %v", upstream, err)
+		return nil, fmt.Errorf("testenv: start TCP proxy to %s: %w", upstream, err)
 	}
-	t.Cleanup(p.Stop)
-	return &TCPProxy{proxy: p}
+	return &TCPProxy{proxy: p}, nil
 }
+
+// Close stops the proxy and closes its connections.
+func (p *TCPProxy) Close() { p.proxy.Stop() }
 
 // Addr is the proxy's "127.0.0.1:PORT".
 func (p *TCPProxy) Addr() string { return p.proxy.Listen }
@@ -72,7 +84,7 @@ func (p *TCPProxy) Partition(t testing.TB) (heal func()) {
 }
 
 // Latency delays every chunk of data by ms milliseconds (± jitter) until the returned
-// function takes it away.
+// function takes it away; data sent meanwhile still arrives, late.
 func (p *TCPProxy) Latency(t testing.TB, ms, jitter int) (remove func()) {
 	t.Helper()
 	toxics, err := p.add("latency", fmt.Sprintf(`{"latency":%d,"jitter":%d}`, ms, jitter))
@@ -80,16 +92,6 @@ func (p *TCPProxy) Latency(t testing.TB, ms, jitter int) (remove func()) {
 		t.Fatal(err)
 	}
 	return func() { removeAll(t, toxics) }
-}
-
-// ResetConnections closes every open connection through the proxy with a TCP reset; new
-// connections work.
-func (p *TCPProxy) ResetConnections(t testing.TB) {
-	t.Helper()
-	p.proxy.Stop()
-	if err := p.proxy.Start(); err != nil {
-		t.Fatalf("testenv: restart TCP proxy: %v", err)
-	}
 }
 
 func removeAll(t testing.TB, toxics []Toxic) {
