@@ -40,7 +40,7 @@ func start(t *testing.T, args ...string) *monitorRun {
 	require.NoError(t, err)
 	go func() {
 		defer f.Close()
-		r.code <- run(ctx, args, f, func(a string) { r.addr <- a })
+		r.code <- run(ctx, args, f, f, func(a string) { r.addr <- a })
 	}()
 	t.Cleanup(cancel)
 	return r
