@@ -110,3 +110,7 @@ bench: tools build ## Compare partflow with a direct minio-go upload; measure mi
 .PHONY: clean
 clean: ## Remove bin/ and .state/ (keeps the tools in .tools/)
 	rm -rf bin .state
+
+.PHONY: version
+version: ## Print the version (and image tag) a build of this tree gets
+	@echo '$(VERSION)'

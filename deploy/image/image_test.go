@@ -203,4 +203,3 @@ func run(t *testing.T, dir, name string, args ...string) string {
 	require.NoError(t, err, "%s %v", name, args)
 	return string(out)
 }
-
