@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,4 +26,31 @@ func TestEnqueuerVersion(t *testing.T) {
 		require.Equal(t, exitOK, run(args, &stdout, &stderr), stderr.String())
 		require.True(t, strings.HasPrefix(stdout.String(), "partflow-enqueuer "), stdout.String())
 	}
+}
+
+// The enqueuer flags the README gives an environment fallback read it: migrate's
+// --volume-root and --allow-url-host (a dry run needs no Redis).
+func TestEnqueuerEnvironmentFallbacks(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "set"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "set", "a.txt"), []byte("a"), 0o644))
+	manifest := filepath.Join(t.TempDir(), "m.jsonl")
+	require.NoError(t, os.WriteFile(manifest, []byte(`{"source":"https://files.example.com/a","key":"a"}`+"\n"), 0o644))
+
+	migrate := func(args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"migrate", "--bucket", "archive", "--dry-run", "--json"}, args...), &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	code, out := migrate("--source", "set")
+	require.Equal(t, exitUsage, code, "without a volume root: %s", out)
+	code, out = migrate("--manifest", manifest)
+	require.Equal(t, exitUsage, code, "a URL source without allowed hosts is invalid: %s", out)
+
+	t.Setenv("PARTFLOW_VOLUME_ROOT", root)
+	t.Setenv("PARTFLOW_ALLOW_URL_HOSTS", "files.example.com")
+	code, out = migrate("--source", "set")
+	require.Equal(t, exitOK, code, "PARTFLOW_VOLUME_ROOT: %s", out)
+	code, out = migrate("--manifest", manifest)
+	require.Equal(t, exitOK, code, "PARTFLOW_ALLOW_URL_HOSTS: %s", out)
 }
