@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/partflow/partflow/internal/localstack"
@@ -34,8 +35,9 @@ func TestRefusesBadVariables(t *testing.T) {
 	}
 }
 
-// PARTFLOW_MONITOR_READ_ONLY=true gives a read-only monitor, and --metrics-addr serves the
-// fleet's queue depths and partflow_build_info.
+// PARTFLOW_MONITOR_READ_ONLY=true gives a read-only monitor, --metrics-addr serves the fleet's
+// queue depths (partflow's and the asynq series asynqmon's metrics tab reads) and
+// partflow_build_info, and --prometheus-url reaches asynqmon.
 func TestReadOnlyFromEnvironmentAndMetrics(t *testing.T) {
 	r := testenv.Redis(t)
 	t.Setenv(tokenEnv, token)
@@ -44,7 +46,13 @@ func TestReadOnlyFromEnvironmentAndMetrics(t *testing.T) {
 	require.NoError(t, err)
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	t.Setenv("PARTFLOW_METRICS_ADDR", fmt.Sprintf("127.0.0.1:%d", port))
-	run := start(t, "--redis-url", r.URL(), "--listen", "127.0.0.1:0", "--log-format", "json")
+	// One pending task, so that the queue series have a queue to show.
+	enq := asynq.NewClient(asynq.RedisClientOpt{Addr: r.Addr()})
+	_, err = enq.Enqueue(asynq.NewTask("test:noop", nil), asynq.Queue("default"))
+	require.NoError(t, err)
+	require.NoError(t, enq.Close())
+	run := start(t, "--redis-url", r.URL(), "--listen", "127.0.0.1:0", "--log-format", "json",
+		"--prometheus-url", "http://prometheus.example:9090")
 	base := run.listening(t)
 	req, err := http.NewRequest(http.MethodPost, base+"/actions/resume", strings.NewReader("id=m1"))
 	require.NoError(t, err)
@@ -64,6 +72,21 @@ func TestReadOnlyFromEnvironmentAndMetrics(t *testing.T) {
 	require.Contains(t, string(body), `partflow_build_info{build_date=`)
 	require.Contains(t, string(body), `program="monitor"`)
 	require.Contains(t, string(body), "partflow_queue_inspector_up 1", "the monitor reads the queue depths")
+	require.Contains(t, string(body), `partflow_queue_tasks{queue="default",state="pending"} 1`)
+	// The series asynqmon's metrics tab asks Prometheus for.
+	require.Contains(t, string(body), `asynq_queue_size{queue="default"} 1`)
+	require.Contains(t, string(body), `asynq_tasks_enqueued_total{queue="default",state="pending"} 1`)
+
+	// asynqmon's page knows where Prometheus is (its metrics tab).
+	req, err = http.NewRequest(http.MethodGet, base+"/monitoring/", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	page, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(page), "prometheus.example:9090", "asynqmon is given the Prometheus address")
 	run.cancel()
 	code, out := run.exit(t)
 	require.Equal(t, 0, code, out)

@@ -107,14 +107,16 @@ func TestRedisClusterMigration(t *testing.T) {
 // workers and the enqueuer follow the new master through the sentinels; the migration still
 // completes, byte-identical, with nothing lost and no upload counted twice. (Replication is
 // asynchronous: the writes the old master took in its last moments are lost, and asynq runs
-// their tasks again after a lease expires, so this test can take a minute longer.)
+// their tasks again once their leases expire, so this test can take two minutes longer.)
 func TestSentinelFailoverMidMigration(t *testing.T) {
 	t.Parallel()
 	const name = "partflow"
 	master := testenv.Redis(t)
 	replica := testenv.RedisWith(t, localstack.RedisConfig{AppendOnly: true,
 		Args: []string{"--replicaof", "127.0.0.1", fmt.Sprint(master.Port())}})
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	// Bounds the start of the sentinels, not the test: replayed tasks wait out their leases
+	// (up to two minutes) after the failover.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var sentinels []*localstack.Sentinel
 	for i := range 3 {
@@ -124,6 +126,8 @@ func TestSentinelFailoverMidMigration(t *testing.T) {
 		t.Cleanup(func() { _ = sn.Stop() })
 		sentinels = append(sentinels, sn)
 	}
+	cancel()
+	ctx = t.Context()
 	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0].Addr()})
 	t.Cleanup(func() { _ = sc.Close() })
 	// Sentinels learn of replicas from the master's INFO (every 10 s at first): a failover
@@ -158,7 +162,7 @@ func TestSentinelFailoverMidMigration(t *testing.T) {
 	t.Logf("failed over with %d of %d uploads completed", rep.Completed, rep.Total)
 
 	s.requireMigrated(t, id, sums, total, false)
-	role, err := testenv.RedisClient(t, master).Do(ctx, "ROLE").Slice()
+	role, err := testenv.RedisClient(t, master).Do(t.Context(), "ROLE").Slice()
 	require.NoError(t, err)
 	require.Equal(t, "slave", role[0], "the old master now follows the new one")
 }
