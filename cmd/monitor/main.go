@@ -101,6 +101,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	token := os.Getenv(tokenEnv)
 	switch {
+	case token != "" && (len(token) < 16 || strings.TrimSpace(token) != token):
+		fmt.Fprintf(stderr, "monitor: %s must be at least 16 characters, without white space around it\n", tokenEnv)
+		return 2
 	case *noAuth && token != "":
 		fmt.Fprintf(stderr, "monitor: --no-auth and %s exclude each other; unset one\n", tokenEnv)
 		return 2
@@ -110,10 +113,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		return 2
 	}
 
+	for _, o := range *origins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			fmt.Fprintf(stderr, "monitor: --trusted-origins (PARTFLOW_MONITOR_TRUSTED_ORIGINS): %q is not an http(s) origin\n", o)
+			return 2
+		}
+	}
+
 	rcfg := redisconn.Config{URL: *redisURL, Cluster: *redisCluster}
 	probe, err := redisconn.Open(rcfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "monitor:", err)
+		fmt.Fprintln(stderr, "monitor: --redis-url (PARTFLOW_REDIS_URL):", err)
 		return 2
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -150,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "monitor:", err)
+		fmt.Fprintln(stderr, "monitor: --listen (PARTFLOW_MONITOR_LISTEN):", err)
 		return 2
 	}
 	addr := ln.Addr().String()

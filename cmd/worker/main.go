@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -182,11 +183,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
 	}
+	// Listen first, so that a bad address is an error at once, not a log line later.
+	var metricsLn net.Listener
+	if cfg.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			fmt.Fprintln(stderr, "worker: --metrics-addr (PARTFLOW_METRICS_ADDR):", err)
+			return 2
+		}
+		defer metricsLn.Close()
+	}
 	var sources source.Mux
 	if cfg.volumeRoot != "" {
 		volume, err := source.OpenVolume(cfg.volumeRoot)
 		if err != nil {
-			fmt.Fprintln(stderr, "worker:", err)
+			fmt.Fprintln(stderr, "worker: --volume-root (PARTFLOW_VOLUME_ROOT):", err)
 			return 2
 		}
 		defer volume.Close()
@@ -196,7 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(cfg.url.AllowHosts) > 0 {
 		if cfg.urlHeadersFile != "" {
 			if cfg.url.Headers, err = source.LoadURLHeaders(cfg.urlHeadersFile); err != nil {
-				fmt.Fprintln(stderr, "worker:", err)
+				fmt.Fprintln(stderr, "worker: --url-headers-file (PARTFLOW_URL_HEADERS_FILE):", err)
 				return 2
 			}
 			for host := range cfg.url.Headers {
@@ -206,7 +216,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		urls, err := source.NewURLReader(cfg.url)
 		if err != nil {
-			fmt.Fprintln(stderr, "worker:", err)
+			fmt.Fprintln(stderr, "worker: URL sources (--allow-url-host, PARTFLOW_ALLOW_URL_HOSTS and the --url-* flags):", err)
 			return 2
 		}
 		defer urls.Close()
@@ -222,12 +232,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxIdleConns:   cfg.concurrency,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker: S3 (--s3-endpoint or PARTFLOW_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION):", err)
 		return 2
 	}
 	rdb, err := redisconn.Open(cfg.redis)
 	if err != nil {
-		fmt.Fprintln(stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker: --redis-url (PARTFLOW_REDIS_URL):", err)
 		return 2
 	}
 	defer rdb.Close()
@@ -251,11 +261,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	if cfg.metricsAddr != "" {
-		srv := &http.Server{Addr: cfg.metricsAddr, ReadHeaderTimeout: 10 * time.Second,
+	if metricsLn != nil {
+		srv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
 			Handler: worker.NewHTTPHandler(worker.Probes{Redis: rdb, S3: s3, Gatherer: reg})}
 		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("MetricsServerFailed", "addr", cfg.metricsAddr, "error", err)
 			}
 		}()

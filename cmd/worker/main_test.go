@@ -16,6 +16,8 @@ func runWorker(t *testing.T, env map[string]string, args ...string) (code int, s
 	t.Helper()
 	t.Setenv("PARTFLOW_VOLUME_ROOT", t.TempDir())
 	t.Setenv("PARTFLOW_REDIS_URL", "redis://127.0.0.1:1/0") // never reached: config fails first
+	t.Setenv("PARTFLOW_S3_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("PARTFLOW_METRICS_ADDR", "127.0.0.1:0")
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
@@ -34,6 +36,9 @@ func TestWorkerRejectsBadVariables(t *testing.T) {
 		{"size", "PARTFLOW_BWLIMIT", "ten megs"},
 		{"list", "PARTFLOW_URL_ALLOW_ADDRS", "10.0.0.0/8,not-an-address"},
 		{"choice", "PARTFLOW_LOG_LEVEL", "verbose"},
+		{"string", "PARTFLOW_S3_ENDPOINT", "ftp://s3.example.com"},
+		{"address", "PARTFLOW_METRICS_ADDR", "no-port"},
+		{"path", "PARTFLOW_VOLUME_ROOT", "/nonexistent/partflow"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			env := map[string]string{tc.name: tc.value}
