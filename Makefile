@@ -14,6 +14,18 @@ VERSITYGW_VERSION := v1.8.0
 KUSTOMIZE := $(TOOLS_BIN)/kustomize
 KUSTOMIZE_MODULE := sigs.k8s.io/kustomize/kustomize/v5
 KUSTOMIZE_VERSION := v5.5.0
+# What --version, partflow_build_info and the image labels say. The date is the commit's, so
+# that building the same commit twice gives the same binaries (and image layers).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/partflow/partflow/internal/buildinfo.version=$(VERSION) \
+	-X github.com/partflow/partflow/internal/buildinfo.revision=$(REVISION) \
+	-X github.com/partflow/partflow/internal/buildinfo.date=$(BUILD_DATE)
+# The image: both architectures go into one OCI archive (an image index), tagged $(IMAGE):$(VERSION).
+IMAGE ?= partflow
+IMAGE_DIR := $(CURDIR)/.state/image
+IMAGE_ARCHES := amd64 arm64
 # Extra flags for the demo and the benchmark, e.g. `make demo DEMO_FLAGS=--keep`.
 DEMO_FLAGS ?=
 BENCH_FLAGS ?=
@@ -24,11 +36,17 @@ help: ## Show this help
 	@echo
 	@grep -E '^[a-zA-Z0-9_/-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
+# The one place that installs tools: the tests and programs only look for them and, when one
+# is missing, fail with a message that names `make tools` (Chromium for the monitor's browser
+# test is the exception: its test installs it).
 .PHONY: tools
-tools: ## Install what is missing: redis-server (apt-get), versitygw v1.8.0 and kustomize v5.5.0 (into .tools/bin)
-	@if ! command -v redis-server >/dev/null 2>&1; then \
-		echo '==> installing redis-server with apt-get'; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+tools: ## Install what is missing: redis-server and buildah (apt-get), versitygw v1.8.0 and kustomize v5.5.0 (into .tools/bin)
+	@missing=''; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v buildah >/dev/null 2>&1 || missing="$$missing buildah"; \
+	if [ -n "$$missing" ]; then \
+		echo "==> installing$$missing with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 $$missing; \
 	fi
 	@if [ ! -x '$(VERSITYGW)' ]; then \
 		echo '==> building $(VERSITYGW_MODULE)@$(VERSITYGW_VERSION) into .tools/bin'; \
@@ -40,11 +58,25 @@ tools: ## Install what is missing: redis-server (apt-get), versitygw v1.8.0 and 
 	fi
 
 .PHONY: build
-build: ## Build the commands into bin/
-	$(GO) build -o bin/ ./cmd/...
+build: ## Build the commands into bin/ (with the version, revision and date --version prints)
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+# Static binaries per architecture for the image; go build only rebuilds what changed.
+.PHONY: image/binaries
+image/binaries:
+	@for arch in $(IMAGE_ARCHES); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' \
+			-o '$(IMAGE_DIR)/'$$arch/ ./cmd/enqueuer ./cmd/worker ./cmd/monitor; \
+	done
+
+.PHONY: image
+image: image/binaries ## Build the container image for linux/amd64 and linux/arm64 with buildah into .state/image/partflow-VERSION.oci.tar (no registry)
+	@command -v buildah >/dev/null 2>&1 || { echo 'make image: buildah is missing: run `make tools`'; exit 1; }
+	IMAGE='$(IMAGE)' VERSION='$(VERSION)' REVISION='$(REVISION)' BUILD_DATE='$(BUILD_DATE)' \
+		IMAGE_DIR='$(IMAGE_DIR)' IMAGE_ARCHES='$(IMAGE_ARCHES)' ./deploy/image/build.sh
 
 .PHONY: test
-test: tools ## Run every test with the race detector (starts its own redis-server and versitygw)
+test: tools ## Run every test with the race detector (starts its own redis-server and versitygw; builds and checks the image)
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: test/short
@@ -78,3 +110,7 @@ bench: tools build ## Compare partflow with a direct minio-go upload; measure mi
 .PHONY: clean
 clean: ## Remove bin/ and .state/ (keeps the tools in .tools/)
 	rm -rf bin .state
+
+.PHONY: version
+version: ## Print the version (and image tag) a build of this tree gets
+	@echo '$(VERSION)'

@@ -3,8 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/partflow/partflow/client"
+	"github.com/partflow/partflow/internal/buildinfo"
 	"github.com/partflow/partflow/internal/cli"
 	"github.com/partflow/partflow/internal/redisconn"
 )
@@ -48,7 +47,9 @@ SRC is a path relative to the workers' volume root (or an http(s) URL).
 Every command takes --redis-url (PARTFLOW_REDIS_URL), --redis-cluster (PARTFLOW_REDIS_CLUSTER),
 -q (only results and errors) and -v (a progress line per change, the Redis client's log lines).
 --json-lines prints one JSON object per line on stdout for each change (the README lists them).
-Run 'enqueuer COMMAND --help' for a command's flags.
+Run 'enqueuer COMMAND --help' for a command's flags, 'enqueuer --version' for the build.
+A flag's environment variable is read only when the flag is not given; a bad value in either
+is an error (exit 2) naming it.
 
 Exit codes: 0 done (with --wait: every upload completed), 1 an upload failed or was cancelled,
 2 bad flags or invalid input (nothing enqueued), 3 Redis unreachable or another runtime error.
@@ -59,6 +60,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(stdout, "partflow-enqueuer", buildinfo.Read())
+		return exitOK
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -96,29 +101,27 @@ type command struct {
 	events         *eventWriter // --json-lines, once a command has parsed it
 }
 
-// flags returns a flag set with the shared Redis flags.
-func (c *command) flags(name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+// flags returns a flag set with the shared Redis flags and --version.
+func (c *command) flags(name, synopsis string) *cli.Flags {
+	fs := cli.NewFlags(name, c.stderr)
+	fs.Version("partflow-enqueuer", c.stdout)
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: enqueuer %s %s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
 	}
-	c.redisURL = fs.String("redis-url", cli.Env("PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0"),
-		"Redis URL (PARTFLOW_REDIS_URL): redis://, rediss://, redis-sentinel://")
-	c.redisCluster = fs.Bool("redis-cluster", cli.EnvBool("PARTFLOW_REDIS_CLUSTER"),
-		"treat --redis-url as a comma list of cluster seeds (PARTFLOW_REDIS_CLUSTER)")
-	c.verbosity.define(fs)
+	c.redisURL = fs.StringEnv("redis-url", "PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0",
+		"Redis URL: redis://, rediss://, redis-sentinel://")
+	c.redisCluster = fs.BoolEnv("redis-cluster", "PARTFLOW_REDIS_CLUSTER", false,
+		"treat --redis-url as a comma list of cluster seeds")
+	c.verbosity.define(fs.FlagSet)
 	return fs
 }
 
-// parse parses args, mapping --help to exit 0 and errors to exit 2.
-func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
+// parse parses args and the environment, mapping --help and --version to exit 0 and a bad
+// flag or variable to exit 2.
+func (c *command) parse(fs *cli.Flags, args []string) (int, bool) {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+		return cli.ExitCode(err), false
 	}
 	if err := c.verbosity.apply(c.stderr); err != nil {
 		return c.fail(exitUsage, "%s: %v", fs.Name(), err), false
@@ -128,7 +131,7 @@ func (c *command) parse(fs *flag.FlagSet, args []string) (int, bool) {
 
 // parseWithID parses the flags of a command that takes one upload or migration ID, given
 // before or after the flags.
-func (c *command) parseWithID(fs *flag.FlagSet, name string, args []string) (id string, code int, ok bool) {
+func (c *command) parseWithID(fs *cli.Flags, name string, args []string) (id string, code int, ok bool) {
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		id, args = args[0], args[1:]
 	}

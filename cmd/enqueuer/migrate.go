@@ -30,7 +30,7 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	prefix := fs.String("prefix", "", "put in front of every key")
 	dir := fs.String("source", "", "directory to migrate, relative to the volume root (needs --volume-root); keys are paths relative to it")
 	manifestPath := fs.String("manifest", "", "JSON Lines manifest to migrate, or - for stdin")
-	volumeRoot := fs.String("volume-root", cli.Env("PARTFLOW_VOLUME_ROOT", ""), "mount point of the shared volume, to walk --source DIR (PARTFLOW_VOLUME_ROOT)")
+	volumeRoot := fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume, to walk --source DIR")
 	skipExisting := fs.Bool("skip-existing", false, "skip objects that already exist with the same size (and MD5, for objects of one part)")
 	skipInvalid := fs.Bool("skip-invalid", false, "enqueue the valid items even if some are invalid (they are reported)")
 	dryRun := fs.Bool("dry-run", false, "validate and print the plan (counts, bytes, first keys); enqueue nothing")
@@ -38,14 +38,14 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	id := fs.String("id", "", "migration ID (default: derived from bucket, prefix and the directory or the manifest's content, so a re-run carries on the same migration)")
 	partSize := fs.String("part-size", "", "multipart part size, 5MiB to 5GiB (default 16MiB)")
 	concurrency := fs.Int("concurrency", client.DefaultMigrateConcurrency, "uploads enqueued at once")
-	allowHosts := fs.String("allow-url-host", cli.Env("PARTFLOW_ALLOW_URL_HOSTS", ""), "comma list of hosts URL sources may name: host, *.suffix or * (PARTFLOW_ALLOW_URL_HOSTS)")
+	allowHosts := fs.ListEnv("allow-url-host", "PARTFLOW_ALLOW_URL_HOSTS", "hosts URL sources may name: host, *.suffix or *; repeat or comma-separate")
 	firstKeys := fs.Int("show-keys", 10, "with --dry-run, how many keys to print")
 	dedupe := fs.String("dedupe", "", "what to do with a key listed more than once: refuse the migration (default, exit 2 listing them) or \"last\" to upload the last entry of each")
 	wait := fs.Bool("wait", false, "wait until every upload finished, showing progress; exit 0 only if all completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
-	jsonLines := c.jsonLinesFlag(fs, "--wait")
-	objFlags := defineObjectFlags(fs)
-	filterFlags := defineFilterFlags(fs)
+	jsonLines := c.jsonLinesFlag(fs.FlagSet, "--wait")
+	objFlags := defineObjectFlags(fs.FlagSet)
+	filterFlags := defineFilterFlags(fs.FlagSet)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -77,11 +77,7 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		}
 		req.PartSize = int64(n)
 	}
-	for _, h := range strings.Split(*allowHosts, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			req.AllowURLHosts = append(req.AllowURLHosts, h)
-		}
-	}
+	req.AllowURLHosts = *allowHosts
 
 	// The items, and what the migration's ID derives from.
 	var (

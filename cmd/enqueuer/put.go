@@ -23,10 +23,10 @@ func (c *command) put(ctx context.Context, args []string) int {
 	key := fs.String("key", "", "destination object key (required)")
 	partSize := fs.String("part-size", "16MiB", "multipart part size, 5MiB to 5GiB; grown so no upload needs more than 10,000 parts")
 	contentType := fs.String("content-type", "", "Content-Type of the object (default: from the key's extension, else application/octet-stream)")
-	objFlags := defineObjectFlags(fs)
+	objFlags := defineObjectFlags(fs.FlagSet)
 	wait := fs.Bool("wait", false, "wait until the upload finishes, showing progress; exit 0 only if it completed")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
-	jsonLines := c.jsonLinesFlag(fs, "--wait")
+	jsonLines := c.jsonLinesFlag(fs.FlagSet, "--wait")
 	volumeRoot := fs.String("volume-root", cli.Env("PARTFLOW_VOLUME_ROOT", ""),
 		"mount point of the shared volume, if the enqueuer sees it: a volume SRC must then exist there, checked before anything is enqueued (PARTFLOW_VOLUME_ROOT)")
 	if code, ok := c.parse(fs, args); !ok {

@@ -17,7 +17,7 @@ func (c *command) status(ctx context.Context, args []string) int {
 	fs := c.flags("status", "ID [--watch] [--json | --json-lines]")
 	watch := fs.Bool("watch", false, "follow the upload or migration until it finishes, showing progress (exit 0 only if every upload completed)")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
-	jsonLines := c.jsonLinesFlag(fs, "--watch")
+	jsonLines := c.jsonLinesFlag(fs.FlagSet, "--watch")
 	id, code, ok := c.parseWithID(fs, "status", args)
 	if !ok {
 		return code

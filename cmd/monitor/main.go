@@ -7,19 +7,28 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/monitor"
 	"github.com/partflow/partflow/internal/redisconn"
 )
@@ -35,41 +44,53 @@ asks for it). The token is read from the environment only, never from a flag, so
 show in the process list. Without a token the monitor refuses to start unless --no-auth is
 given, which is meant for a monitor on loopback on your own machine.
 
-Flags (each has the environment fallback named in its description):
+Every flag but --no-auth has the environment fallback named in its description; a bad value
+in a flag or a variable is an error (exit 2) naming it.
+
+Flags:
 `
 
 // tokenEnv holds the monitor's token.
 const tokenEnv = "PARTFLOW_MONITOR_TOKEN"
 
 func main() {
+	_, _ = memlimit.Set(memlimit.WithProvider(memlimit.FromCgroup),
+		memlimit.WithLogger(slog.New(slog.DiscardHandler)))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr, nil))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
 }
 
 // run runs the monitor until ctx ends and returns the exit code. ready, when not nil, is
 // called with the address the monitor listens on.
-func run(ctx context.Context, args []string, stderr *os.File, ready func(addr string)) int {
-	fs := flag.NewFlagSet("monitor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
+	fs := cli.NewFlags("monitor", stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
-	listen := fs.String("listen", cli.Env("PARTFLOW_MONITOR_LISTEN", "127.0.0.1:8080"), "address to serve on (PARTFLOW_MONITOR_LISTEN)")
-	redisURL := fs.String("redis-url", cli.Env("PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (PARTFLOW_REDIS_URL): redis://, rediss://, redis-sentinel://")
-	redisCluster := fs.Bool("redis-cluster", cli.EnvBool("PARTFLOW_REDIS_CLUSTER"), "treat --redis-url as a comma list of cluster seeds (PARTFLOW_REDIS_CLUSTER)")
-	readOnly := fs.Bool("read-only", cli.EnvBool("PARTFLOW_MONITOR_READ_ONLY"), "refuse every request but GET and HEAD, in partflow's view and in asynqmon (PARTFLOW_MONITOR_READ_ONLY)")
+	fs.Version("partflow-monitor", stdout)
+	listen := fs.StringEnv("listen", "PARTFLOW_MONITOR_LISTEN", "127.0.0.1:8080", "address to serve on")
+	redisURL := fs.StringEnv("redis-url", "PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://, rediss://, redis-sentinel://")
+	redisCluster := fs.BoolEnv("redis-cluster", "PARTFLOW_REDIS_CLUSTER", false, "treat --redis-url as a comma list of cluster seeds")
+	readOnly := fs.BoolEnv("read-only", "PARTFLOW_MONITOR_READ_ONLY", false, "refuse every request but GET and HEAD, in partflow's view and in asynqmon")
 	noAuth := fs.Bool("no-auth", false, "serve without authentication: for a monitor on loopback on your own machine only (no environment fallback)")
-	origins := fs.String("trusted-origins", cli.Env("PARTFLOW_MONITOR_TRUSTED_ORIGINS", ""), "comma list of other origins whose pages may POST actions, e.g. https://ops.example.com behind a proxy that rewrites Host (PARTFLOW_MONITOR_TRUSTED_ORIGINS)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", cli.EnvDuration("PARTFLOW_SHUTDOWN_TIMEOUT", 10*time.Second), "how long running requests may finish after SIGTERM (PARTFLOW_SHUTDOWN_TIMEOUT)")
-	logFormat := fs.String("log-format", cli.Env("PARTFLOW_LOG_FORMAT", ""), "text or json; default json unless stderr is a terminal (PARTFLOW_LOG_FORMAT)")
-	logLevel := fs.String("log-level", cli.Env("PARTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (PARTFLOW_LOG_LEVEL)")
+	origins := fs.ListEnv("trusted-origins", "PARTFLOW_MONITOR_TRUSTED_ORIGINS", "comma list of other origins whose pages may POST actions, e.g. https://ops.example.com behind a proxy that rewrites Host")
+	metricsAddr := fs.StringEnv("metrics-addr", "PARTFLOW_METRICS_ADDR", "", "address of /metrics (queue depths of the whole fleet, read once per scrape, and partflow_build_info); empty disables")
+	prometheusURL := fs.StringEnv("prometheus-url", "PARTFLOW_PROMETHEUS_URL", "", "Prometheus server whose data asynqmon's metrics tab shows, e.g. http://prometheus:9090; empty hides the tab")
+	shutdownTimeout := fs.DurationEnv("shutdown-timeout", "PARTFLOW_SHUTDOWN_TIMEOUT", 10*time.Second, "how long running requests may finish after SIGTERM")
+	logFormat := fs.ChoiceEnv("log-format", "PARTFLOW_LOG_FORMAT", "", []string{"text", "json"}, "text or json; default json unless stderr is a terminal")
+	logLevel := fs.ChoiceEnv("log-level", "PARTFLOW_LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return cli.ExitCode(err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "monitor: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if *shutdownTimeout < 0 {
+		fmt.Fprintln(stderr, "monitor: --shutdown-timeout (PARTFLOW_SHUTDOWN_TIMEOUT) must not be negative")
+		return 2
+	}
+	if u, err := url.Parse(*prometheusURL); *prometheusURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		fmt.Fprintf(stderr, "monitor: --prometheus-url (PARTFLOW_PROMETHEUS_URL) %q is not an http(s) URL\n", *prometheusURL)
 		return 2
 	}
 
@@ -80,6 +101,9 @@ func run(ctx context.Context, args []string, stderr *os.File, ready func(addr st
 	}
 	token := os.Getenv(tokenEnv)
 	switch {
+	case token != "" && (len(token) < 16 || strings.TrimSpace(token) != token):
+		fmt.Fprintf(stderr, "monitor: %s must be at least 16 characters, without white space around it\n", tokenEnv)
+		return 2
 	case *noAuth && token != "":
 		fmt.Fprintf(stderr, "monitor: --no-auth and %s exclude each other; unset one\n", tokenEnv)
 		return 2
@@ -88,17 +112,18 @@ func run(ctx context.Context, args []string, stderr *os.File, ready func(addr st
 			"or pass --no-auth to serve without authentication on your own machine\n", tokenEnv)
 		return 2
 	}
-	var trusted []string
-	for _, o := range strings.Split(*origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			trusted = append(trusted, o)
+
+	for _, o := range *origins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			fmt.Fprintf(stderr, "monitor: --trusted-origins (PARTFLOW_MONITOR_TRUSTED_ORIGINS): %q is not an http(s) origin\n", o)
+			return 2
 		}
 	}
 
 	rcfg := redisconn.Config{URL: *redisURL, Cluster: *redisCluster}
 	probe, err := redisconn.Open(rcfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "monitor:", err)
+		fmt.Fprintln(stderr, "monitor: --redis-url (PARTFLOW_REDIS_URL):", err)
 		return 2
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -117,16 +142,25 @@ func run(ctx context.Context, args []string, stderr *os.File, ready func(addr st
 	defer pf.Close()
 
 	mon, err := monitor.New(monitor.Config{Redis: redisOpener(rcfg), Token: token, NoAuth: *noAuth, ReadOnly: *readOnly,
-		TrustedOrigins: trusted, Logger: log, Actions: actions{pf}})
+		TrustedOrigins: *origins, PrometheusURL: *prometheusURL, Logger: log, Actions: actions{pf}})
 	if err != nil {
 		fmt.Fprintln(stderr, "monitor:", err)
 		return 2
 	}
 	defer mon.Close()
 
+	if *metricsAddr != "" {
+		stopMetrics, err := serveMetrics(ctx, *metricsAddr, probe, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "monitor: --metrics-addr (PARTFLOW_METRICS_ADDR):", err)
+			return 2
+		}
+		defer stopMetrics()
+	}
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "monitor:", err)
+		fmt.Fprintln(stderr, "monitor: --listen (PARTFLOW_MONITOR_LISTEN):", err)
 		return 2
 	}
 	addr := ln.Addr().String()
@@ -174,6 +208,32 @@ func run(ctx context.Context, args []string, stderr *os.File, ready func(addr st
 	}
 	log.Info("MonitorStopped")
 	return 0
+}
+
+// serveMetrics serves /metrics on addr: the depth of every asynq queue, read from Redis at
+// scrape time (the monitor exports them once for the fleet; workers do not), and
+// partflow_build_info. It returns a function that stops the server.
+func serveMetrics(ctx context.Context, addr string, rdb redis.UniversalClient, log *slog.Logger) (func(), error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewBuildInfo("monitor"), metrics.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("MetricsServerFailed", "addr", addr, "error", err)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
 }
 
 func isLoopback(a net.Addr) bool {

@@ -40,7 +40,7 @@ func start(t *testing.T, args ...string) *monitorRun {
 	require.NoError(t, err)
 	go func() {
 		defer f.Close()
-		r.code <- run(ctx, args, f, func(a string) { r.addr <- a })
+		r.code <- run(ctx, args, f, f, func(a string) { r.addr <- a })
 	}()
 	t.Cleanup(cancel)
 	return r
@@ -105,8 +105,8 @@ func TestRefusesBadSettings(t *testing.T) {
 		want  string
 	}{
 		"no-auth with a token": {token, []string{"--no-auth"}, 2, "exclude each other"},
-		"short token":          {"short", nil, 2, "at least 16 characters"},
-		"bad origin":           {token, []string{"--trusted-origins", "ops.example.com"}, 2, "TrustedOrigins"},
+		"short token":          {"short", nil, 2, "PARTFLOW_MONITOR_TOKEN must be at least 16 characters"},
+		"bad origin":           {token, []string{"--trusted-origins", "ops.example.com"}, 2, "PARTFLOW_MONITOR_TRUSTED_ORIGINS"},
 		"unreachable redis":    {token, []string{"--redis-url", "redis://127.0.0.1:1/0"}, 3, "cannot reach Redis"},
 		"bad redis url":        {token, []string{"--redis-url", "mysql://x"}, 2, "redisconn"},
 		"extra argument":       {token, []string{"serve"}, 2, "unexpected arguments"},

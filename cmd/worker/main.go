@@ -7,21 +7,20 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
-	"unicode"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/dustin/go-humanize"
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -43,8 +42,7 @@ Sources are paths relative to --volume-root and/or http(s) URLs whose host --all
 allows; at least one of the two is required. URL sources never connect to loopback, private,
 link-local, CGNAT or cloud metadata addresses unless --url-allow-private or --url-allow-addr
 says so. Per-host request headers (an Authorization token, say) come from --url-headers-file,
-a JSON object {"host": {"Header": "value"}}; they go to that host only, over https only
-unless the key names an http:// origin ("http://host[:port]"), and are never logged.
+a JSON object {"host": {"Header": "value"}}; they go to that host only and are never logged.
 
 S3 credentials come from the AWS credential chain: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 (and AWS_SESSION_TOKEN); the shared credentials files (AWS_PROFILE); a web identity token
@@ -53,177 +51,241 @@ ECS/EKS container credentials; EC2 instance metadata. Temporary credentials are 
 before they expire. The region comes from AWS_REGION (default us-east-1). Part and PUT buffers
 held at once never exceed --memory-budget (default: half the container's memory limit, else
 --concurrency × 32 MiB); it is also the largest part the fleet accepts, so give every worker
-the same value.
+the same value. GOMEMLIMIT is set to 90% of the container's memory limit (cgroup) at start
+unless GOMEMLIMIT is set.
 
-Flags (each has the environment fallback named in its description):
+Workers heartbeat the tasks they run (--heartbeat-interval); the tasks of a worker that died
+run again on another within seconds instead of after asynq's lease recovery (60-120 s).
+
+Every flag has the environment fallback named in its description; a bad value in a flag or a
+variable is an error (exit 2) naming it.
+
+Flags:
 `
 
 func main() {
-	os.Exit(run())
+	// GOMEMLIMIT from the cgroup's memory limit, unless GOMEMLIMIT (or AUTOMEMLIMIT=off) is set.
+	_, _ = memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup),
+		memlimit.WithLogger(slog.New(slog.DiscardHandler)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run() int {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
-	redisURL := fs.String("redis-url", cli.Env("PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (PARTFLOW_REDIS_URL): redis://, rediss://, redis-sentinel://")
-	redisCluster := fs.Bool("redis-cluster", cli.EnvBool("PARTFLOW_REDIS_CLUSTER"), "treat --redis-url as a comma list of cluster seeds (PARTFLOW_REDIS_CLUSTER)")
-	endpoint := fs.String("s3-endpoint", cli.Env("PARTFLOW_S3_ENDPOINT", ""), "S3 endpoint, http://host:port or https://host:port (PARTFLOW_S3_ENDPOINT)")
-	volumeRoot := fs.String("volume-root", cli.Env("PARTFLOW_VOLUME_ROOT", ""), "mount point of the shared volume; sources are relative to it; empty: no volume sources (PARTFLOW_VOLUME_ROOT)")
-	urlHosts := listFlag(fs, "allow-url-host", "PARTFLOW_ALLOW_URL_HOSTS",
-		"host that URL sources may name: exact host, *.suffix or *; repeat or comma-separate; none: no URL sources (PARTFLOW_ALLOW_URL_HOSTS)")
-	urlAllowAddrs := listFlag(fs, "url-allow-addr", "PARTFLOW_URL_ALLOW_ADDRS",
-		"address or CIDR that URL sources may connect to even if loopback, private or metadata, e.g. 10.1.2.0/24; repeat or comma-separate (PARTFLOW_URL_ALLOW_ADDRS)")
-	urlAllowPrivate := fs.Bool("url-allow-private", cli.EnvBool("PARTFLOW_URL_ALLOW_PRIVATE"),
-		"let URL sources connect to loopback, private, link-local, CGNAT and unique-local addresses (never metadata) (PARTFLOW_URL_ALLOW_PRIVATE)")
-	urlHeadersFile := fs.String("url-headers-file", cli.Env("PARTFLOW_URL_HEADERS_FILE", ""),
-		`JSON file of per-host request headers for URL sources, {"host": {"Header": "value"}} (PARTFLOW_URL_HEADERS_FILE)`)
-	urlTimeout := fs.Duration("url-timeout", cli.EnvDuration("PARTFLOW_URL_TIMEOUT", 30*time.Second),
-		"how long a URL source's server may stay silent: to connect and answer, and between body bytes (PARTFLOW_URL_TIMEOUT)")
-	concurrency := fs.Int("concurrency", cli.EnvInt("PARTFLOW_CONCURRENCY", 8), "tasks run at once, at least 1 (PARTFLOW_CONCURRENCY)")
-	memoryBudget := fs.String("memory-budget", cli.Env("PARTFLOW_MEMORY_BUDGET", "0"),
-		"bytes of part buffers held at once, e.g. 256MiB, and the largest part accepted; same on every worker; 0: half the cgroup memory limit, else concurrency × 32MiB (PARTFLOW_MEMORY_BUDGET)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", cli.EnvDuration("PARTFLOW_SHUTDOWN_TIMEOUT", 30*time.Second),
-		"how long running tasks may finish after SIGTERM; keep it below the pod's terminationGracePeriodSeconds (PARTFLOW_SHUTDOWN_TIMEOUT)")
-	retention := fs.Duration("retention", cli.EnvDuration("PARTFLOW_RETENTION", 7*24*time.Hour), "how long finished records are kept (PARTFLOW_RETENTION)")
-	logFormat := fs.String("log-format", cli.Env("PARTFLOW_LOG_FORMAT", ""), "text or json; default json unless stderr is a terminal (PARTFLOW_LOG_FORMAT)")
-	logLevel := fs.String("log-level", cli.Env("PARTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (PARTFLOW_LOG_LEVEL)")
-	metricsAddr := fs.String("metrics-addr", cli.Env("PARTFLOW_METRICS_ADDR", ":9090"), "address of /metrics, /healthz and /readyz; empty disables (PARTFLOW_METRICS_ADDR)")
-	queues := fs.String("queues", cli.Env("PARTFLOW_QUEUES", "high=6,default=3,low=1"), "queue weights (PARTFLOW_QUEUES)")
-	partRetries := fs.Int("part-retries", cli.EnvInt("PARTFLOW_PART_RETRIES", 25), "retry budget of the part tasks this worker enqueues; a killed worker's task counts one (PARTFLOW_PART_RETRIES)")
-	partTimeout := fs.Duration("part-timeout", cli.EnvDuration("PARTFLOW_PART_TIMEOUT", 0), "time limit of one part attempt; 0 means 5m plus 1s per MiB of the part (PARTFLOW_PART_TIMEOUT)")
-	bwlimit := fs.String("bwlimit", cli.Env("PARTFLOW_BWLIMIT", "0"), "cap on bytes per second this worker sends to S3, e.g. 100MiB; 0 means no limit (PARTFLOW_BWLIMIT)")
-	janitorInterval := fs.Duration("janitor-interval", cli.EnvDuration("PARTFLOW_JANITOR_INTERVAL", 10*time.Minute), "how often the fleet runs the janitor (once per interval in all); negative disables (PARTFLOW_JANITOR_INTERVAL)")
-	stalledAfter := fs.Duration("stalled-after", cli.EnvDuration("PARTFLOW_STALLED_AFTER", 24*time.Hour), "the janitor fails uploads without progress (and without queued tasks) for this long, keeping their parts for resume (PARTFLOW_STALLED_AFTER)")
-	abandonAfter := fs.Duration("abandon-after", cli.EnvDuration("PARTFLOW_ABANDON_AFTER", 7*24*time.Hour), "the janitor aborts the multipart upload (the uploaded parts) of an upload failed and not resumed for this long (PARTFLOW_ABANDON_AFTER)")
-	orphanGrace := fs.Duration("orphan-grace", cli.EnvDuration("PARTFLOW_ORPHAN_GRACE", 24*time.Hour), "the janitor aborts unowned multipart uploads older than this (PARTFLOW_ORPHAN_GRACE)")
-	s3opts := defineS3Flags(fs)
-	heartbeat := fs.Duration("heartbeat-interval", cli.EnvDuration("PARTFLOW_HEARTBEAT_INTERVAL", time.Second),
-		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds (PARTFLOW_HEARTBEAT_INTERVAL)")
-	rescue := fs.Bool("rescue", true,
-		"rerun the tasks of workers that died within seconds; false leaves them to asynq's recovery, 60-120 s, unless another worker rescues them (PARTFLOW_RESCUE)")
-	managed := fs.String("janitor-managed", cli.Env("PARTFLOW_JANITOR_MANAGED", ""), "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads (PARTFLOW_JANITOR_MANAGED)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *concurrency < 1 {
-		// asynq would quietly take 0 as "one per CPU".
-		fmt.Fprintf(os.Stderr, "worker: --concurrency (PARTFLOW_CONCURRENCY) must be at least 1, got %d\n", *concurrency)
-		return 2
-	}
+// config is the worker's command line and environment, parsed and checked.
+type config struct {
+	redis           redisconn.Config
+	s3Endpoint      string
+	volumeRoot      string
+	url             source.URLConfig
+	urlHeadersFile  string
+	concurrency     int
+	shutdownTimeout time.Duration
+	retention       time.Duration
+	logFormat       string
+	logLevel        string
+	metricsAddr     string
+	queues          map[string]int
+	partRetries     int
+	partTimeout     time.Duration
+	bwlimit         int64
+	memoryBudget    int64 // 0: worker.DefaultMemoryBudget
+	janitorInterval time.Duration
+	janitor         tasks.JanitorConfig
+	s3              s3Flags
+	heartbeat       time.Duration
+	rescue          bool
+}
 
-	log, err := cli.NewLogger(os.Stderr, "partflow-worker", *logFormat, *logLevel)
+// parseConfig parses args and the environment. It reports a bad flag or variable on stderr
+// and returns the exit code (0 after --help and --version) with ok false.
+func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int, ok bool) {
+	fs := cli.NewFlags("worker", stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	fs.Version("partflow-worker", stdout)
+	redisURL := fs.StringEnv("redis-url", "PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://, rediss://, redis-sentinel://")
+	redisCluster := fs.BoolEnv("redis-cluster", "PARTFLOW_REDIS_CLUSTER", false, "treat --redis-url as a comma list of cluster seeds")
+	endpoint := fs.StringEnv("s3-endpoint", "PARTFLOW_S3_ENDPOINT", "", "S3 endpoint, http://host:port or https://host:port")
+	volumeRoot := fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume; sources are relative to it; empty: no volume sources")
+	urlHosts := fs.ListEnv("allow-url-host", "PARTFLOW_ALLOW_URL_HOSTS",
+		"host that URL sources may name: exact host, *.suffix or *; repeat or comma-separate; none: no URL sources")
+	urlAllowAddrs := fs.ListEnv("url-allow-addr", "PARTFLOW_URL_ALLOW_ADDRS",
+		"address or CIDR that URL sources may connect to even if loopback, private or metadata, e.g. 10.1.2.0/24; repeat or comma-separate")
+	urlAllowPrivate := fs.BoolEnv("url-allow-private", "PARTFLOW_URL_ALLOW_PRIVATE", false,
+		"let URL sources connect to loopback, private, link-local, CGNAT and unique-local addresses (never metadata)")
+	urlHeadersFile := fs.StringEnv("url-headers-file", "PARTFLOW_URL_HEADERS_FILE", "",
+		`JSON file of per-host request headers for URL sources, {"host": {"Header": "value"}}`)
+	urlTimeout := fs.DurationEnv("url-timeout", "PARTFLOW_URL_TIMEOUT", 30*time.Second,
+		"how long a URL source's server may stay silent: to connect and answer, and between body bytes")
+	concurrency := fs.IntEnv("concurrency", "PARTFLOW_CONCURRENCY", 8, "tasks run at once, at least 1")
+	memoryBudget := fs.SizeEnv("memory-budget", "PARTFLOW_MEMORY_BUDGET", 0,
+		"bytes of part buffers held at once, e.g. 256MiB, and the largest part accepted; same on every worker; 0: half the cgroup memory limit, else concurrency × 32MiB")
+	shutdownTimeout := fs.DurationEnv("shutdown-timeout", "PARTFLOW_SHUTDOWN_TIMEOUT", 30*time.Second,
+		"how long running tasks may finish after SIGTERM; keep it below the pod's terminationGracePeriodSeconds")
+	retention := fs.DurationEnv("retention", "PARTFLOW_RETENTION", 7*24*time.Hour, "how long finished records are kept")
+	logFormat := fs.ChoiceEnv("log-format", "PARTFLOW_LOG_FORMAT", "", []string{"text", "json"}, "text or json; default json unless stderr is a terminal")
+	logLevel := fs.ChoiceEnv("log-level", "PARTFLOW_LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "debug, info, warn or error")
+	metricsAddr := fs.StringEnv("metrics-addr", "PARTFLOW_METRICS_ADDR", ":9090", "address of /metrics, /healthz and /readyz; empty disables")
+	queues := fs.StringEnv("queues", "PARTFLOW_QUEUES", "high=6,default=3,low=1", "queue weights")
+	partRetries := fs.IntEnv("part-retries", "PARTFLOW_PART_RETRIES", 25, "retry budget of the part tasks this worker enqueues; a killed worker's task counts one")
+	partTimeout := fs.DurationEnv("part-timeout", "PARTFLOW_PART_TIMEOUT", 0, "time limit of one part attempt; 0 means 5m plus 1s per MiB of the part")
+	bwlimit := fs.SizeEnv("bwlimit", "PARTFLOW_BWLIMIT", 0, "cap on bytes per second this worker sends to S3, e.g. 100MiB; 0 means no limit")
+	janitorInterval := fs.DurationEnv("janitor-interval", "PARTFLOW_JANITOR_INTERVAL", 10*time.Minute, "how often the fleet runs the janitor (once per interval in all); negative disables")
+	stalledAfter := fs.DurationEnv("stalled-after", "PARTFLOW_STALLED_AFTER", 24*time.Hour, "the janitor fails uploads without progress (and without queued tasks) for this long, keeping their parts for resume")
+	abandonAfter := fs.DurationEnv("abandon-after", "PARTFLOW_ABANDON_AFTER", 7*24*time.Hour, "the janitor aborts the multipart upload (the uploaded parts) of an upload failed and not resumed for this long")
+	orphanGrace := fs.DurationEnv("orphan-grace", "PARTFLOW_ORPHAN_GRACE", 24*time.Hour, "the janitor aborts unowned multipart uploads older than this")
+	s3opts := defineS3Flags(fs)
+	heartbeat := fs.DurationEnv("heartbeat-interval", "PARTFLOW_HEARTBEAT_INTERVAL", time.Second,
+		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds")
+	rescue := fs.BoolEnv("rescue", "PARTFLOW_RESCUE", true,
+		"rerun the tasks of workers that died; false: this worker rescues none (it still heartbeats), and with false on every worker a dead worker's tasks wait for asynq's recovery, 60-120 s")
+	managed := fs.ListEnv("janitor-managed", "PARTFLOW_JANITOR_MANAGED", "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads")
+	if err := fs.Parse(args); err != nil {
+		return cfg, cli.ExitCode(err), false
+	}
+	fail := func(format string, a ...any) (config, int, bool) {
+		fmt.Fprintf(stderr, "worker: "+format+"\n", a...)
+		return cfg, 2, false
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected arguments %q", fs.Args())
+	}
+	switch {
+	case *concurrency < 1:
+		return fail("--concurrency (PARTFLOW_CONCURRENCY) must be at least 1, not %d", *concurrency)
+	case *shutdownTimeout < 0:
+		return fail("--shutdown-timeout (PARTFLOW_SHUTDOWN_TIMEOUT) must not be negative")
+	case *retention <= 0:
+		return fail("--retention (PARTFLOW_RETENTION) must be positive")
+	case *partRetries < 0:
+		return fail("--part-retries (PARTFLOW_PART_RETRIES) must not be negative")
+	case *partTimeout < 0:
+		return fail("--part-timeout (PARTFLOW_PART_TIMEOUT) must not be negative")
+	case *urlTimeout <= 0:
+		return fail("--url-timeout (PARTFLOW_URL_TIMEOUT) must be positive")
+	case *heartbeat <= 0:
+		return fail("--heartbeat-interval (PARTFLOW_HEARTBEAT_INTERVAL) must be positive")
+	case *memoryBudget > 1<<50:
+		return fail("--memory-budget (PARTFLOW_MEMORY_BUDGET) %d is not a sensible size", *memoryBudget)
+	}
+	cfg = config{
+		redis:      redisconn.Config{URL: *redisURL, Cluster: *redisCluster},
+		s3Endpoint: *endpoint, volumeRoot: *volumeRoot, urlHeadersFile: *urlHeadersFile,
+		url:         source.URLConfig{AllowHosts: *urlHosts, AllowPrivate: *urlAllowPrivate, Timeout: *urlTimeout},
+		concurrency: *concurrency, shutdownTimeout: *shutdownTimeout, retention: *retention,
+		logFormat: *logFormat, logLevel: *logLevel, metricsAddr: *metricsAddr,
+		partRetries: *partRetries, partTimeout: *partTimeout, bwlimit: *bwlimit, memoryBudget: *memoryBudget,
+		janitorInterval: *janitorInterval, s3: s3opts, heartbeat: *heartbeat, rescue: *rescue,
+		janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter},
+	}
+	var err error
+	if cfg.url.AllowAddrs, err = parsePrefixes(*urlAllowAddrs); err != nil {
+		return fail("--url-allow-addr (PARTFLOW_URL_ALLOW_ADDRS): %v", err)
+	}
+	if len(*urlHosts) == 0 && (*urlAllowPrivate || len(*urlAllowAddrs) > 0 || *urlHeadersFile != "") {
+		return fail("--url-allow-private, --url-allow-addr and --url-headers-file need --allow-url-host")
+	}
+	if *volumeRoot == "" && len(*urlHosts) == 0 {
+		return fail("set --volume-root (PARTFLOW_VOLUME_ROOT), --allow-url-host (PARTFLOW_ALLOW_URL_HOSTS) or both")
+	}
+	if cfg.queues, err = cli.ParseWeights(*queues); err != nil {
+		return fail("--queues (PARTFLOW_QUEUES): %v", err)
+	}
+	for _, l := range cli.ParseLocations(*managed...) {
+		cfg.janitor.Managed = append(cfg.janitor.Managed, tasks.Location{Bucket: l[0], Prefix: l[1]})
+	}
+	return cfg, 0, true
+}
+
+// run runs the worker until ctx ends and returns the exit code: 0 after a clean stop, 1 when
+// it failed, 2 for bad flags, variables or sources, 3 when Redis cannot be reached.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, code, ok := parseConfig(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	log, err := cli.NewLogger(stderr, "partflow-worker", cfg.logFormat, cfg.logLevel)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker:", err)
 		return 2
 	}
-	slog.SetDefault(log) // go-redis's own lines come through it at debug level (internal/redisconn)
+	// Listen first, so that a bad address is an error at once, not a log line later.
+	var metricsLn net.Listener
+	if cfg.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			fmt.Fprintln(stderr, "worker: --metrics-addr (PARTFLOW_METRICS_ADDR):", err)
+			return 2
+		}
+		defer metricsLn.Close()
+	}
 	var sources source.Mux
-	if *volumeRoot != "" {
-		volume, err := source.OpenVolume(*volumeRoot)
+	if cfg.volumeRoot != "" {
+		volume, err := source.OpenVolume(cfg.volumeRoot)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
+			fmt.Fprintln(stderr, "worker: --volume-root (PARTFLOW_VOLUME_ROOT):", err)
 			return 2
 		}
 		defer volume.Close()
 		sources.Volume = volume
 	}
 	var urlHeaderHosts []string
-	if len(*urlHosts) > 0 {
-		cfg := source.URLConfig{AllowHosts: *urlHosts, AllowPrivate: *urlAllowPrivate, Timeout: *urlTimeout}
-		if cfg.AllowAddrs, err = parsePrefixes(*urlAllowAddrs); err != nil {
-			fmt.Fprintln(os.Stderr, "worker: --url-allow-addr:", err)
-			return 2
-		}
-		if *urlHeadersFile != "" {
-			if cfg.Headers, err = source.LoadURLHeaders(*urlHeadersFile); err != nil {
-				fmt.Fprintln(os.Stderr, "worker:", err)
+	if len(cfg.url.AllowHosts) > 0 {
+		if cfg.urlHeadersFile != "" {
+			if cfg.url.Headers, err = source.LoadURLHeaders(cfg.urlHeadersFile); err != nil {
+				fmt.Fprintln(stderr, "worker: --url-headers-file (PARTFLOW_URL_HEADERS_FILE):", err)
 				return 2
 			}
-			for host := range cfg.Headers {
+			for host := range cfg.url.Headers {
 				urlHeaderHosts = append(urlHeaderHosts, host) // names only: values are secrets
 			}
 			slices.Sort(urlHeaderHosts)
 		}
-		urls, err := source.NewURLReader(cfg)
+		urls, err := source.NewURLReader(cfg.url)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
+			fmt.Fprintln(stderr, "worker: URL sources (--allow-url-host, PARTFLOW_ALLOW_URL_HOSTS and the --url-* flags):", err)
 			return 2
 		}
 		defer urls.Close()
 		sources.URL = urls
-	} else if *urlAllowPrivate || len(*urlAllowAddrs) > 0 || *urlHeadersFile != "" {
-		fmt.Fprintln(os.Stderr, "worker: --url-allow-private, --url-allow-addr and --url-headers-file need --allow-url-host")
-		return 2
-	}
-	if sources.Volume == nil && sources.URL == nil {
-		fmt.Fprintln(os.Stderr, "worker: set --volume-root (PARTFLOW_VOLUME_ROOT), --allow-url-host (PARTFLOW_ALLOW_URL_HOSTS) or both")
-		return 2
 	}
 
-	weights, err := cli.ParseWeights(*queues)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker: --queues:", err)
-		return 2
-	}
-	limit, err := humanize.ParseBytes(*bwlimit)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "worker: bad --bwlimit %q: %v\n", *bwlimit, err)
-		return 2
-	}
-	budget, err := humanize.ParseBytes(*memoryBudget)
-	if err != nil || budget > 1<<50 {
-		fmt.Fprintf(os.Stderr, "worker: bad --memory-budget %q: want a size such as 256MiB\n", *memoryBudget)
-		return 2
-	}
-	worker.SetGoMemLimit(log)
-	budgetFrom := "--memory-budget"
-	if budget == 0 {
-		var b int64
-		b, budgetFrom = worker.DefaultMemoryBudget(*concurrency)
-		budget = uint64(b)
-	}
-	var locations []tasks.Location
-	for _, l := range cli.ParseLocations(*managed) {
-		locations = append(locations, tasks.Location{Bucket: l[0], Prefix: l[1]})
-	}
-
-	s3cfg := s3opts.config(*endpoint)
-	s3cfg.BandwidthLimit, s3cfg.MaxIdleConns = int64(limit), *concurrency
+	s3cfg := cfg.s3.config(cfg.s3Endpoint)
+	s3cfg.BandwidthLimit, s3cfg.MaxIdleConns = cfg.bwlimit, cfg.concurrency
 	s3, err := storage.NewMinio(s3cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker: S3 (--s3-endpoint or PARTFLOW_S3_ENDPOINT, --s3-bucket-lookup, --s3-ca-bundle, AWS_* credentials, AWS_REGION):", err)
 		return 2
 	}
-	rdb, err := redisconn.Open(redisconn.Config{URL: *redisURL, Cluster: *redisCluster})
+	budget, budgetFrom := cfg.memoryBudget, "--memory-budget"
+	if budget == 0 {
+		budget, budgetFrom = worker.DefaultMemoryBudget(cfg.concurrency)
+	}
+	rdb, err := redisconn.Open(cfg.redis)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker: --redis-url (PARTFLOW_REDIS_URL):", err)
 		return 2
 	}
 	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err = rdb.Ping(ctx).Err()
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = rdb.Ping(pingCtx).Err()
 	cancel()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "worker: cannot reach Redis: %v\n", err)
+		fmt.Fprintf(stderr, "worker: cannot reach Redis: %v\n", err)
 		return 3
 	}
 
+	// Queue depths are the monitor's to export (once for the fleet), not every worker's.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb)))
-	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: *concurrency,
-		MemoryBudget: int64(budget), ShutdownTimeout: *shutdownTimeout, Retention: *retention, Queues: weights, PartRetries: *partRetries,
-		PartTimeout: *partTimeout, JanitorInterval: *janitorInterval, Metrics: metrics.New(reg), HeartbeatInterval: *heartbeat,
-		NoRescue: !*rescue,
-		Janitor:  tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter, Managed: locations}})
+		metrics.NewBuildInfo("worker"))
+	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: cfg.concurrency,
+		MemoryBudget: budget, ShutdownTimeout: cfg.shutdownTimeout, Retention: cfg.retention, Queues: cfg.queues,
+		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, JanitorInterval: cfg.janitorInterval,
+		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker:", err)
 		return 2
 	}
-
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "partflow_buffer_bytes",
 			Help: "Bytes of part and PUT buffers held now (at most partflow_memory_budget_bytes)."},
@@ -232,51 +294,30 @@ func run() int {
 			Help: "The worker's memory budget (--memory-budget), also the largest part it accepts."},
 			func() float64 { return float64(w.Budget().Size()) }))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *metricsAddr != "" {
-		srv := &http.Server{Addr: *metricsAddr, ReadHeaderTimeout: 10 * time.Second,
+	if metricsLn != nil {
+		srv := &http.Server{ReadHeaderTimeout: 10 * time.Second,
 			Handler: worker.NewHTTPHandler(worker.Probes{Redis: rdb, S3: s3, Gatherer: reg})}
 		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("MetricsServerFailed", "addr", *metricsAddr, "error", err)
+			if err := srv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("MetricsServerFailed", "addr", cfg.metricsAddr, "error", err)
 			}
 		}()
 		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(sctx)
 		}()
 	}
-	log.Info("WorkerStarting", "s3_endpoint", *endpoint, "volume_root", *volumeRoot, "url_hosts", *urlHosts,
-		"url_header_hosts", urlHeaderHosts, "concurrency", *concurrency,
-		"memory_budget", humanize.IBytes(budget), "memory_budget_from", budgetFrom,
-		"shutdown_timeout", shutdownTimeout.String(), "metrics_addr", *metricsAddr)
+	log.Info("WorkerStarting", "s3_endpoint", cfg.s3Endpoint, "volume_root", cfg.volumeRoot, "url_hosts", cfg.url.AllowHosts,
+		"url_header_hosts", urlHeaderHosts, "concurrency", cfg.concurrency,
+		"memory_budget", humanize.IBytes(uint64(budget)), "memory_budget_from", budgetFrom,
+		"shutdown_timeout", cfg.shutdownTimeout.String(), "metrics_addr", cfg.metricsAddr)
 	if err := w.Run(ctx); err != nil {
 		log.Error("WorkerFailed", "error", err)
 		return 1
 	}
 	log.Info("WorkerStopped")
 	return 0
-}
-
-// listFlag defines a flag that takes a comma list and may be repeated; its default comes from
-// the environment variable env (a comma list), which the first use of the flag replaces.
-func listFlag(fs *flag.FlagSet, name, env, usage string) *[]string {
-	list := splitList(os.Getenv(env))
-	fromEnv := true
-	fs.Func(name, usage, func(v string) error {
-		if fromEnv {
-			list, fromEnv = nil, false
-		}
-		list = append(list, splitList(v)...)
-		return nil
-	})
-	return &list
-}
-
-func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
 // parsePrefixes parses addresses (one address each) and CIDR prefixes.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"os"
 
 	"github.com/partflow/partflow/internal/cli"
@@ -15,14 +14,14 @@ type s3Flags struct {
 	sseCKeyDir   *string
 }
 
-func defineS3Flags(fs *flag.FlagSet) s3Flags {
+func defineS3Flags(fs *cli.Flags) s3Flags {
 	return s3Flags{
-		bucketLookup: fs.String("s3-bucket-lookup", cli.Env("PARTFLOW_S3_BUCKET_LOOKUP", "auto"),
-			"how buckets are addressed: path (host/bucket/key), dns (virtual-hosted, bucket.host/key) or auto (dns for AWS and other known clouds, path elsewhere) (PARTFLOW_S3_BUCKET_LOOKUP)"),
-		caBundle: fs.String("s3-ca-bundle", cli.Env("PARTFLOW_S3_CA_BUNDLE", ""),
-			"PEM file of CA certificates to trust for an https S3 endpoint (and STS), besides the system's (PARTFLOW_S3_CA_BUNDLE)"),
-		sseCKeyDir: fs.String("sse-c-key-dir", cli.Env("PARTFLOW_SSE_C_KEY_DIR", ""),
-			"directory of SSE-C key files (32 bytes, raw or base64) that uploads name with --sse-c-key; mount it from a Secret (PARTFLOW_SSE_C_KEY_DIR)"),
+		bucketLookup: fs.ChoiceEnv("s3-bucket-lookup", "PARTFLOW_S3_BUCKET_LOOKUP", "auto", []string{"auto", "path", "dns"},
+			"how buckets are addressed: path (host/bucket/key), dns (virtual-hosted, bucket.host/key) or auto (dns for AWS and other known clouds, path elsewhere)"),
+		caBundle: fs.StringEnv("s3-ca-bundle", "PARTFLOW_S3_CA_BUNDLE", "",
+			"PEM file of CA certificates to trust for an https S3 endpoint (and STS), besides the system's"),
+		sseCKeyDir: fs.StringEnv("sse-c-key-dir", "PARTFLOW_SSE_C_KEY_DIR", "",
+			"directory of SSE-C key files (32 bytes, raw or base64) that uploads name with --sse-c-key; mount it from a Secret"),
 	}
 }
 

@@ -1,5 +1,5 @@
-// Package cli holds what partflow's commands share: flag defaults from the environment and
-// the log setup. Only cmd/* imports it; libraries take typed Config structs.
+// Package cli holds what partflow's commands share: flags with strict environment fallbacks,
+// --version and the log setup. Only cmd/* imports it; libraries take typed Config structs.
 package cli
 
 import (
@@ -9,12 +9,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/term"
 )
 
-// Env returns the environment variable name, or def when it is unset.
+// Env returns the environment variable name, or def when it is unset. For flags, use
+// Flags.StringEnv and its siblings, which parse the variable as strictly as the flag.
 func Env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
 		return v
@@ -22,34 +22,15 @@ func Env(name, def string) string {
 	return def
 }
 
-// EnvBool returns the environment variable name parsed as a bool, or false.
-func EnvBool(name string) bool {
-	v, _ := strconv.ParseBool(os.Getenv(name))
-	return v
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
-
-// EnvInt returns the environment variable name parsed as an int, or def.
-func EnvInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
-
-// EnvDuration returns the environment variable name parsed as a duration, or def.
-func EnvDuration(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
-
-// IsTerminal reports whether f is a terminal.
-func IsTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // NewLogger returns a slog logger writing to w in format "text" or "json" ("" means json
 // unless w is a terminal) at level, tagged with the service name.
-func NewLogger(w *os.File, service, format, level string) (*slog.Logger, error) {
+func NewLogger(w io.Writer, service, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("bad log level %q: %w", level, err)
@@ -85,10 +66,10 @@ func ParseWeights(s string) (map[string]int, error) {
 	return out, nil
 }
 
-// ParseLocations parses "bucket[/prefix]" items separated by commas; "" gives none.
-func ParseLocations(s string) [][2]string {
+// ParseLocations parses "bucket[/prefix]" items.
+func ParseLocations(items ...string) [][2]string {
 	var out [][2]string
-	for _, item := range strings.Split(s, ",") {
+	for _, item := range items {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue

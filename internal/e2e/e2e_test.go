@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,25 +51,39 @@ func TestMain(m *testing.M) {
 
 // stack is one test's servers, volume and bucket.
 type stack struct {
-	redis  *localstack.Redis
-	s3     *localstack.S3
-	direct *minio.Client
-	bucket string
-	volume string
-	logs   string
+	redis *localstack.Redis // nil for a Redis Cluster or Sentinel stack (see redisURL)
+	// redisURL is what the commands get as PARTFLOW_REDIS_URL, with
+	// PARTFLOW_REDIS_CLUSTER=true when redisCluster.
+	redisURL     string
+	redisCluster bool
+	s3           *localstack.S3
+	direct       *minio.Client
+	bucket       string
+	volume       string
+	logs         string
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{redis: testenv.Redis(t), s3: testenv.S3(t), volume: t.TempDir(), logs: t.TempDir()}
+	r := testenv.Redis(t)
+	s := newStackWith(t, r.URL(), false)
+	s.redis = r
+	return s
+}
+
+// newStackWith is newStack with a Redis that the test started (a cluster, sentinels).
+func newStackWith(t *testing.T, redisURL string, cluster bool) *stack {
+	t.Helper()
+	s := &stack{redisURL: redisURL, redisCluster: cluster, s3: testenv.S3(t), volume: t.TempDir(), logs: t.TempDir()}
 	s.direct = testenv.MinioClient(t, s.s3.Endpoint, s.s3)
 	s.bucket = testenv.Bucket(t, s.s3)
 	return s
 }
 
 func (s *stack) env() []string {
-	return append(os.Environ(), "PARTFLOW_REDIS_URL="+s.redis.URL(), "PARTFLOW_S3_ENDPOINT="+s.s3.Endpoint,
-		"PARTFLOW_VOLUME_ROOT="+s.volume, "AWS_ACCESS_KEY_ID="+s.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s.s3.SecretKey)
+	return append(os.Environ(), "PARTFLOW_REDIS_URL="+s.redisURL, "PARTFLOW_S3_ENDPOINT="+s.s3.Endpoint,
+		"PARTFLOW_VOLUME_ROOT="+s.volume, "AWS_ACCESS_KEY_ID="+s.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s.s3.SecretKey,
+		"PARTFLOW_REDIS_CLUSTER="+strconv.FormatBool(s.redisCluster))
 }
 
 // startWorker starts a worker process; it is stopped with SIGTERM when the test ends.

@@ -15,53 +15,26 @@ import (
 	"sync"
 )
 
-const redisInstallHint = "install it with: apt-get install redis-server"
-
-// RedisServerPath returns the path of redis-server. When it is missing and
-// the process runs as root on a machine with apt-get, it installs the Debian
-// package first (one installer at a time across processes).
-func RedisServerPath(ctx context.Context) (string, error) {
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p, nil
-	}
-	apt, err := exec.LookPath("apt-get")
-	if err != nil || os.Geteuid() != 0 {
-		return "", fmt.Errorf("localstack: redis-server not found in PATH: %s", redisInstallHint)
-	}
-	if err := aptInstallRedis(ctx, apt); err != nil {
-		return "", fmt.Errorf("localstack: install redis-server: %w (%s)", err, redisInstallHint)
-	}
-	for _, p := range []string{"redis-server", "/usr/bin/redis-server"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path, nil
-		}
-	}
-	return "", fmt.Errorf("localstack: redis-server still not found after apt-get install: %s", redisInstallHint)
+// RedisServerPath returns the path of redis-server, or an error that says to run `make tools`,
+// which installs it (tests and programs never install anything themselves).
+func RedisServerPath() (string, error) {
+	return toolPath("redis-server", "Debian's redis-server")
 }
 
-func aptInstallRedis(ctx context.Context, apt string) error {
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "partflow-apt-install.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
+// toolPath looks name up in PATH (and /usr/bin, for a PATH without it).
+func toolPath(name, what string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
 	}
-	defer lock.Close() // releases the flock
-	if err := lockFile(lock); err != nil {
-		return fmt.Errorf("lock: %w", err)
+	if p := filepath.Join("/usr/bin", name); isExecutable(p) {
+		return p, nil
 	}
-	if _, err := exec.LookPath("redis-server"); err == nil {
-		return nil // another process installed it while we waited
-	}
-	for _, args := range [][]string{
-		{"update", "-qq"},
-		{"install", "-y", "-qq", "redis-server"},
-	} {
-		cmd := exec.CommandContext(ctx, apt, args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, lastLines(string(out), 10))
-		}
-	}
-	return nil
+	return "", fmt.Errorf("localstack: %s not found: run `make tools` (installs %s)", name, what)
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
 // RedisConfig configures StartRedis.
@@ -72,8 +45,11 @@ type RedisConfig struct {
 	Port int
 	// AppendOnly turns on AOF persistence (appendfsync everysec).
 	AppendOnly bool
-	// Password, if set, is required from clients (requirepass).
+	// Password, if set, is required from clients (requirepass) and used to reach a master
+	// (masterauth).
 	Password string
+	// Args are further redis-server arguments, e.g. "--replicaof", "127.0.0.1", "6380".
+	Args []string
 }
 
 func (c *RedisConfig) validate() error {
@@ -105,7 +81,7 @@ func StartRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("localstack: start redis: %w", err)
 	}
-	path, err := RedisServerPath(ctx)
+	path, err := RedisServerPath()
 	if err != nil {
 		return nil, err
 	}
@@ -146,9 +122,9 @@ func (r *Redis) spec(port int) launchSpec {
 				"--logfile", logPath,
 			}
 			if r.cfg.Password != "" {
-				args = append(args, "--requirepass", r.cfg.Password)
+				args = append(args, "--requirepass", r.cfg.Password, "--masterauth", r.cfg.Password)
 			}
-			return r.path, args, os.Environ()
+			return r.path, append(args, r.cfg.Args...), os.Environ()
 		},
 		probe: func(ctx context.Context, addr string) error { return redisPing(ctx, addr, r.cfg.Password) },
 	}

@@ -55,6 +55,3 @@ func listenInode(port int) string {
 	}
 	return ""
 }
-
-// lockFile takes an exclusive flock on f, blocking.
-func lockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }

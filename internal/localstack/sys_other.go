@@ -2,14 +2,9 @@
 
 package localstack
 
-import (
-	"os"
-	"syscall"
-)
+import "syscall"
 
 func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 // listensOn cannot check socket ownership here; the probe alone decides.
 func listensOn(pid, port int) bool { return true }
-
-func lockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }

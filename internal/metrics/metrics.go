@@ -1,4 +1,5 @@
-// Package metrics holds the worker's Prometheus series. Every method is safe on a nil
+// Package metrics holds the worker's Prometheus series, partflow_build_info and the queue-depth
+// collector the monitor exports. Every method is safe on a nil
 // *Metrics, so code that reports metrics does not need to know whether anyone collects them.
 package metrics
 
@@ -6,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/partflow/partflow/internal/buildinfo"
 )
 
 // Results of a part attempt, the values of the "result" label of partflow_parts_total.
@@ -104,4 +107,18 @@ func (m *Metrics) JanitorAction(action string) {
 	if m != nil {
 		m.JanitorActions.WithLabelValues(action).Inc()
 	}
+}
+
+// NewBuildInfo returns partflow_build_info: a constant 1 labelled with the program and the
+// running build's version, VCS revision, build date and Go version.
+func NewBuildInfo(program string) prometheus.Collector {
+	info := buildinfo.Read()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "partflow_build_info",
+		Help: "A constant 1 labelled with the build of the running partflow program.",
+		ConstLabels: prometheus.Labels{"program": program, "version": info.Version, "revision": info.Revision,
+			"build_date": info.Date, "goversion": info.GoVersion},
+	})
+	g.Set(1)
+	return g
 }

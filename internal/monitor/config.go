@@ -44,6 +44,10 @@ type Config struct {
 	// proxy rewrites the Host header.
 	TrustedOrigins []string
 
+	// PrometheusURL is a Prometheus server (http://host:port) that asynqmon's metrics tab
+	// queries; empty hides the tab.
+	PrometheusURL string
+
 	// Logger receives request errors and event-stream problems. Default slog.Default().
 	Logger *slog.Logger
 }
