@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func TestKeepPrintsCommandsThatWork(t *testing.T) {
 	demo.Env = localstack.IsolatedEnv("PARTFLOW_VERSITYGW=" + versitygw)
 	stdout, err := demo.StdoutPipe()
 	require.NoError(t, err)
-	var stderr strings.Builder
+	var stderr lockedBuffer // exec copies into it while the test reads it
 	demo.Stderr = &stderr
 	require.NoError(t, demo.Start())
 	exited := make(chan struct{})
@@ -97,4 +98,22 @@ func TestKeepPrintsCommandsThatWork(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("waited for the demo to stop after Ctrl-C")
 	}
+}
+
+// lockedBuffer is a strings.Builder safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
