@@ -162,7 +162,9 @@ func TestSentinelFailoverMidMigration(t *testing.T) {
 	t.Logf("failed over with %d of %d uploads completed", rep.Completed, rep.Total)
 
 	s.requireMigrated(t, id, sums, total, false)
-	role, err := testenv.RedisClient(t, master).Do(t.Context(), "ROLE").Slice()
-	require.NoError(t, err)
-	require.Equal(t, "slave", role[0], "the old master now follows the new one")
+	old := testenv.RedisClient(t, master)
+	require.Eventually(t, func() bool {
+		role, err := old.Do(t.Context(), "ROLE").Slice()
+		return err == nil && len(role) > 0 && role[0] == "slave"
+	}, time.Minute, 100*time.Millisecond, "waiting for the sentinels to make the old master follow the new one")
 }
