@@ -20,9 +20,17 @@ S5CMD := $(TOOLS_BIN)/s5cmd
 S5CMD_VERSION := v2.3.0
 # What --version, partflow_build_info and the image labels say. The date is the commit's, so
 # that building the same commit twice gives the same binaries (and image layers).
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-BUILD_DATE ?= $(shell git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+# Each is computed once per make run (a commit made while make runs must not give the image one
+# version and its binaries another).
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+ifeq ($(origin REVISION),undefined)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+endif
+ifeq ($(origin BUILD_DATE),undefined)
+BUILD_DATE := $(shell git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+endif
 LDFLAGS := -s -w -X github.com/partflow/partflow/internal/buildinfo.version=$(VERSION) \
 	-X github.com/partflow/partflow/internal/buildinfo.revision=$(REVISION) \
 	-X github.com/partflow/partflow/internal/buildinfo.date=$(BUILD_DATE)
