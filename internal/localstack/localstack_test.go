@@ -31,11 +31,20 @@ func ctx(t *testing.T) context.Context {
 
 func TestFreePort(t *testing.T) {
 	t.Parallel()
-	port, err := localstack.FreePort()
-	require.NoError(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-	require.NoError(t, err, "the free port should be bindable")
-	require.NoError(t, l.Close())
+	// Another test (or package) may take a port between FreePort and Listen, as it may for any
+	// caller: a free port is bindable most of the time, not every time.
+	var errs []error
+	for range 5 {
+		port, err := localstack.FreePort()
+		require.NoError(t, err)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			require.NoError(t, l.Close())
+			return
+		}
+		errs = append(errs, err)
+	}
+	t.Fatalf("none of five free ports was bindable: %v", errs)
 }
 
 func TestRedisStartStopKill(t *testing.T) {
