@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -339,6 +340,61 @@ func (c *chaosStack) requireCompletedOnce(t *testing.T, n int) {
 	require.LessOrEqual(t, c.logCount(t, "UploadCompleted"), n, "UploadCompleted log lines: no upload completes twice")
 }
 
+// faultMix is the share of S3 requests given each fault (tried in this order, each on the
+// requests it applies to).
+type faultMix struct {
+	seed                               uint64
+	slowDown, reset, corrupt, truncate float64 // any request; part and PUT bodies
+	slowComplete, errorIn200           float64 // CompleteMultipartUpload
+	firstOfEach                        bool    // the first Complete and the second part get one for sure
+}
+
+// injectS3Faults makes the workers' S3 proxy inject m; the returned function counts what it
+// injected by kind.
+func (c *chaosStack) injectS3Faults(m faultMix) func() map[string]int {
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(m.seed, m.seed))
+	counts := map[string]int{}
+	count := func(kind string, f testenv.Fault) testenv.Fault { counts[kind]++; return f }
+	c.s3proxy.SetFault(func(r testenv.Request) testenv.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		body := r.Op == testenv.OpUploadPart || r.Op == testenv.OpPutObject
+		complete := r.Op == testenv.OpCompleteMultipartUpload
+		switch {
+		case m.firstOfEach && complete && r.Seq == 1:
+			return count("200-with-error", testenv.Fault{ErrorIn200: true})
+		case m.firstOfEach && r.Op == testenv.OpUploadPart && r.Seq == 2:
+			return count("truncated", testenv.Fault{TruncateBody: true})
+		}
+		x := rng.Float64()
+		for _, f := range []struct {
+			p     float64
+			ok    bool
+			kind  string
+			fault testenv.Fault
+		}{
+			{m.slowDown, true, "503", testenv.Fault{Status: 503, Code: "SlowDown"}},
+			{m.reset, true, "reset", testenv.Fault{Drop: true}},
+			{m.corrupt, body, "corrupt", testenv.Fault{CorruptBody: true}},
+			{m.truncate, body, "truncated", testenv.Fault{TruncateBody: true}},
+			{m.slowComplete, complete, "slow-complete", testenv.Fault{Delay: 2 * time.Second}},
+			{m.errorIn200, complete, "200-with-error", testenv.Fault{ErrorIn200: true}},
+		} {
+			if x < f.p && f.ok {
+				return count(f.kind, f.fault)
+			}
+			x -= f.p
+		}
+		return testenv.Fault{}
+	})
+	return func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(counts)
+	}
+}
+
 // TestChaosWorkerKills: workers are SIGKILLed every second or so (replacements started)
 // during a migration of mixed sizes; their running tasks are rescued by the others.
 func TestChaosWorkerKills(t *testing.T) {
@@ -411,43 +467,8 @@ func TestChaosRedisDataLoss(t *testing.T) {
 func TestChaosS3Faults(t *testing.T) {
 	t.Parallel()
 	c := newChaosStack(t, 3)
-	var mu sync.Mutex
-	rng := rand.New(rand.NewPCG(4, 4))
-	var injected map[string]int = map[string]int{}
-	c.s3proxy.SetFault(func(r testenv.Request) testenv.Fault {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.Op == testenv.OpCompleteMultipartUpload && r.Seq == 1 { // at least one of each kind
-			injected["200-with-error"]++
-			return testenv.Fault{ErrorIn200: true}
-		}
-		if r.Op == testenv.OpUploadPart && r.Seq == 2 {
-			injected["truncated"]++
-			return testenv.Fault{TruncateBody: true}
-		}
-		x := rng.Float64()
-		switch {
-		case x < 0.10:
-			injected["503"]++
-			return testenv.Fault{Status: 503, Code: "SlowDown"}
-		case x < 0.12:
-			injected["reset"]++
-			return testenv.Fault{Drop: true}
-		case x < 0.13 && (r.Op == testenv.OpUploadPart || r.Op == testenv.OpPutObject):
-			injected["corrupt"]++
-			return testenv.Fault{CorruptBody: true}
-		case x < 0.15 && (r.Op == testenv.OpUploadPart || r.Op == testenv.OpPutObject):
-			injected["truncated"]++
-			return testenv.Fault{TruncateBody: true}
-		case x < 0.30 && r.Op == testenv.OpCompleteMultipartUpload:
-			injected["slow-complete"]++
-			return testenv.Fault{Delay: 2 * time.Second}
-		case x < 0.45 && r.Op == testenv.OpCompleteMultipartUpload:
-			injected["200-with-error"]++
-			return testenv.Fault{ErrorIn200: true}
-		}
-		return testenv.Fault{}
-	})
+	injected := c.injectS3Faults(faultMix{seed: 4, slowDown: 0.10, reset: 0.02, corrupt: 0.01, truncate: 0.02,
+		slowComplete: 0.15, errorIn200: 0.15, firstOfEach: true})
 	for _, n := range c.names() {
 		c.mu.Lock()
 		rp := c.workers[n].redis
@@ -458,11 +479,10 @@ func TestChaosS3Faults(t *testing.T) {
 	id := c.migrate(t, "src", "faults/")
 	st := c.waitDone(t, id, 5*time.Minute)
 	c.s3proxy.SetFault(nil)
-	mu.Lock()
-	t.Logf("faults injected: %v", injected)
-	require.Positive(t, injected["200-with-error"], "a Complete answered 200 with an <Error> body")
-	require.Positive(t, injected["truncated"], "a part cut off mid-body")
-	mu.Unlock()
+	counts := injected()
+	t.Logf("faults injected: %v", counts)
+	require.Positive(t, counts["200-with-error"], "a Complete answered 200 with an <Error> body")
+	require.Positive(t, counts["truncated"], "a part cut off mid-body")
 	c.verify(t, st, "faults/", sums)
 	c.requireCompletedOnce(t, len(sums))
 }
@@ -512,35 +532,9 @@ func TestChaosSoak(t *testing.T) {
 		t.Skip("soak: pass -chaos.soak DURATION (e.g. go test ./internal/e2e -run TestChaosSoak -chaos.soak 30m -timeout 0)")
 	}
 	c := newChaosStack(t, 4, "--bwlimit", "60MiB")
-	var mu sync.Mutex
-	rng := rand.New(rand.NewPCG(9, 9))
-	faults := map[string]int{}
-	c.s3proxy.SetFault(func(r testenv.Request) testenv.Fault {
-		mu.Lock()
-		defer mu.Unlock()
-		x := rng.Float64()
-		switch {
-		case x < 0.05:
-			faults["503"]++
-			return testenv.Fault{Status: 503, Code: "SlowDown"}
-		case x < 0.06:
-			faults["reset"]++
-			return testenv.Fault{Drop: true}
-		case x < 0.065 && r.Op == testenv.OpUploadPart:
-			faults["corrupt"]++
-			return testenv.Fault{CorruptBody: true}
-		case x < 0.075 && (r.Op == testenv.OpUploadPart || r.Op == testenv.OpPutObject):
-			faults["truncated"]++
-			return testenv.Fault{TruncateBody: true}
-		case x < 0.1 && r.Op == testenv.OpCompleteMultipartUpload:
-			faults["200-with-error"]++
-			return testenv.Fault{ErrorIn200: true}
-		case x < 0.2 && r.Op == testenv.OpCompleteMultipartUpload:
-			faults["slow-complete"]++
-			return testenv.Fault{Delay: 2 * time.Second}
-		}
-		return testenv.Fault{}
-	})
+	injected := c.injectS3Faults(faultMix{seed: 9, slowDown: 0.05, reset: 0.01, corrupt: 0.005, truncate: 0.01,
+		slowComplete: 0.1, errorIn200: 0.025})
+	redisKills := 0
 	stop := c.killer(t, *chaosKill)
 	start := time.Now()
 	var objects, bytes int64
@@ -554,7 +548,7 @@ func TestChaosSoak(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			require.NoError(t, c.redis.Restart(ctx))
 			cancel()
-			faults["redis-kill"]++
+			redisKills++
 		}
 		st := c.waitDone(t, id, 10*time.Minute)
 		c.verify(t, st, dir+"/", sums)
@@ -570,10 +564,8 @@ func TestChaosSoak(t *testing.T) {
 	}
 	kills, err := stop()
 	require.NoError(t, err)
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("soak: %v, %d objects, %.1f MiB, %d workers killed, faults %v, %d tasks rescued, %d retries logged",
-		time.Since(start).Round(time.Second), objects, float64(bytes)/mib, kills, faults,
+	t.Logf("soak: %v, %d objects, %.1f MiB, %d workers killed, %d Redis kills, S3 faults %v, %d tasks rescued, %d retries logged",
+		time.Since(start).Round(time.Second), objects, float64(bytes)/mib, kills, redisKills, injected(),
 		c.logCount(t, "TaskRescued"), c.logCount(t, "TaskRetry"))
 }
 
