@@ -242,3 +242,31 @@ func TestRunArchivedTask(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, res.StatusCode, body)
 	_ = mid
 }
+
+// TestUploadPageShowsTheCurrentPlansPartTasks: after an upload was reset and planned again,
+// its part tasks carry the plan's generation; the upload page finds those, not the old plan's.
+func TestUploadPageShowsTheCurrentPlansPartTasks(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, ids := b.newMigration(t, 1)
+	b.plan(t, ids[0], 3)
+	u, err := b.store.Get(b.ctx, ids[0])
+	require.NoError(t, err)
+	out, err := b.store.ResetUpload(b.ctx, ids[0], u.Version, state.Uploading)
+	require.NoError(t, err)
+	require.Equal(t, state.OK, out.Result)
+	b.plan(t, ids[0], 3)
+	u, err = b.store.Get(b.ctx, ids[0])
+	require.NoError(t, err)
+	require.Positive(t, u.Generation)
+
+	q := asynq.NewClientFromRedisClient(b.rdb)
+	t.Cleanup(func() { _ = q.Close() })
+	_, err = q.Enqueue(tasks.NewPartTask(u, 2, tasks.QueueDefault))
+	require.NoError(t, err)
+	var d monitor.UploadDetail
+	decode(t, b.get(t, "/api/uploads/"+ids[0].String()), &d)
+	require.Len(t, d.Tasks, 1)
+	require.Equal(t, tasks.PartTaskID(u, 2), d.Tasks[0].ID)
+	require.Equal(t, 2, d.Tasks[0].Part)
+}

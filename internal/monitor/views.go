@@ -299,7 +299,7 @@ func (m *Monitor) uploadDetail(ctx context.Context, raw string, q url.Values) (U
 		}
 	}
 	if u.State != state.Completed {
-		out.Tasks = m.uploadTasks(id, out.Queue, out.Parts)
+		out.Tasks = m.uploadTasks(u, out.Queue, out.Parts)
 	}
 	return out, nil
 }
@@ -321,7 +321,8 @@ const maxPartTaskLookups = DefaultPartsPageSize
 // uploadTasks looks up the upload's start and finalize tasks and the tasks of the parts shown
 // that are not recorded yet (the first maxPartTaskLookups of them). Tasks no longer queued
 // (done, or never enqueued) are left out.
-func (m *Monitor) uploadTasks(id state.UploadID, partQueue string, parts []PartView) []TaskView {
+func (m *Monitor) uploadTasks(u state.Upload, partQueue string, parts []PartView) []TaskView {
+	id := u.ID
 	type want struct {
 		queue, id string
 		part      int
@@ -329,7 +330,7 @@ func (m *Monitor) uploadTasks(id state.UploadID, partQueue string, parts []PartV
 	ws := []want{{tasks.QueueHigh, id.String() + ":start", 0}}
 	for _, p := range parts {
 		if !p.Recorded && len(ws) <= maxPartTaskLookups {
-			ws = append(ws, want{partQueue, id.String() + ":part:" + strconv.Itoa(p.Number), p.Number})
+			ws = append(ws, want{partQueue, tasks.PartTaskID(u, p.Number), p.Number})
 		}
 	}
 	ws = append(ws, want{tasks.QueueHigh, id.String() + ":finalize", 0})
