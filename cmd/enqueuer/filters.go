@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,8 +58,9 @@ func (f *filterFlags) build(now time.Time, manifest bool) (*filter.Filter, strin
 			continue
 		}
 		n, err := humanize.ParseBytes(s.in)
-		if err != nil || n == 0 {
-			return nil, "", fmt.Errorf("bad %s %q: want a size such as 512KiB or 1GB", s.name, s.in)
+		if _, bare := strconv.ParseFloat(strings.TrimSpace(s.in), 64); err != nil || n == 0 || bare == nil {
+			// A bare number is refused: rclone reads it as KiB, most tools as bytes.
+			return nil, "", fmt.Errorf("bad %s %q: want a size with its unit, such as 512KiB or 1GB (KiB, MiB, GiB are binary; KB, MB, GB decimal)", s.name, s.in)
 		}
 		*s.out = int64(n)
 	}

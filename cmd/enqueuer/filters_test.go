@@ -94,6 +94,7 @@ func TestMigrateFilters(t *testing.T) {
 	for _, args := range [][]string{
 		{"--include", "*.[a-z"},
 		{"--min-size", "lots"},
+		{"--max-size", "100"},
 		{"--newer-than", "yesterday"},
 		{"--files-from", filepath.Join(root, "missing.txt")},
 		{"--files-from", "/dev/null", "--include", "*.csv"},

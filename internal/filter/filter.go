@@ -13,7 +13,8 @@
 //     [a-z]     a character class ([!a-z] negates it)
 //     {a,b}     alternatives
 //     {{re}}    a regular expression (RE2)
-//     \c        the character c itself
+//     \c        the character c itself (\d \s \w and their negations: Perl classes)
+//     [[:alpha:]] a POSIX class inside a character class
 //
 // A pattern that starts with / matches from the root; any other pattern matches the end of
 // the path at a path-element boundary ("file.jpg" matches "dir/file.jpg", not
@@ -231,7 +232,11 @@ func translate(b *strings.Builder, glob string, inAlt bool) error {
 				return errors.New("trailing \\")
 			}
 			i++
-			b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
+			if strings.IndexByte("dDsSwW", glob[i]) >= 0 {
+				b.WriteString(`\` + glob[i:i+1]) // a Perl class, as rclone reads it
+			} else {
+				b.WriteString(regexp.QuoteMeta(glob[i : i+1]))
+			}
 		case c == '[':
 			end := classEnd(glob, i)
 			if end < 0 {
@@ -272,6 +277,10 @@ func classEnd(glob string, open int) int {
 		switch glob[j] {
 		case '\\':
 			j++
+		case '[':
+			if end := strings.Index(glob[j:], ":]"); strings.HasPrefix(glob[j:], "[:") && end > 0 {
+				j += end + 1 // a POSIX class such as [:alpha:]
+			}
 		case ']':
 			if j > open+1 && !(j == open+2 && glob[open+1] == '!') {
 				return j

@@ -32,6 +32,8 @@ func TestPatterns(t *testing.T) {
 		{"{A,B}/**", []string{"A/x", "B/y/z"}, []string{"C/x", "AB/x"}},
 		{"data.csv", []string{"data.csv"}, []string{"data_csv", "dataXcsv"}}, // . is literal
 		{"a+b(1).txt", []string{"a+b(1).txt"}, []string{"aab1.txt"}},         // regexp metacharacters are literal
+		{`*.\d\d\d`, []string{"file.012", "dir/file.345"}, []string{"file.abc", "dir/file.def"}},
+		{"??[^[:punct:]]*", []string{"ab1.txt", "abc"}, []string{"ab.txt", "ab-c"}},
 	} {
 		f, err := filter.New(filter.Config{Include: []string{tc.pattern}})
 		require.NoError(t, err, tc.pattern)
