@@ -21,8 +21,8 @@
 // "dir/afile.jpg"). Rules are tried in order — every --include, then every --exclude, as
 // rclone does whatever their order on the command line — and the first match decides. If any
 // --include is given, everything no rule matched is excluded; otherwise it is kept. An
-// --exclude ending in / names a directory: every path below a directory it matches is
-// excluded. Size and age filters apply to what the path rules keep; --files-from keeps exactly
+// --exclude ending in / names a directory: it is the rule dir/** in its place (so an earlier
+// --include still keeps what it matches below it). Size and age filters apply to what the path rules keep; --files-from keeps exactly
 // the paths it lists and cannot be combined with --include/--exclude.
 package filter
 
@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -60,11 +59,10 @@ type Entry struct {
 
 // Filter is a compiled Config; the zero Filter keeps everything.
 type Filter struct {
-	rules       []rule
-	dirExcludes []*regexp.Regexp
-	anyInclude  bool
-	files       map[string]bool
-	cfg         Config
+	rules      []rule
+	anyInclude bool
+	files      map[string]bool
+	cfg        Config
 }
 
 type rule struct {
@@ -107,15 +105,11 @@ func New(cfg Config) (*Filter, error) {
 		f.anyInclude = true
 	}
 	for _, p := range cfg.Exclude {
+		glob := p
 		if dir, ok := strings.CutSuffix(p, "/"); ok && dir != "" {
-			re, err := compile(dir)
-			if err != nil {
-				return nil, fmt.Errorf("filter: %w: --exclude %q: %w", ErrInvalid, p, err)
-			}
-			f.dirExcludes = append(f.dirExcludes, re)
-			continue
+			glob = dir + "/**" // a directory: everything below it, in this rule's place
 		}
-		re, err := compile(p)
+		re, err := compile(glob)
 		if err != nil {
 			return nil, fmt.Errorf("filter: %w: --exclude %q: %w", ErrInvalid, p, err)
 		}
@@ -165,15 +159,6 @@ func (f *Filter) Keep(e Entry) (bool, string) {
 }
 
 func (f *Filter) keepPath(p string) (bool, string) {
-	if len(f.dirExcludes) > 0 {
-		for dir := path.Dir(p); dir != "." && dir != "/"; dir = path.Dir(dir) {
-			for _, re := range f.dirExcludes {
-				if re.MatchString(dir) {
-					return false, "in a directory an --exclude names"
-				}
-			}
-		}
-	}
 	for _, r := range f.rules {
 		if r.re.MatchString(p) {
 			if r.include {

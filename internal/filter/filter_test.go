@@ -74,6 +74,9 @@ func TestRuleOrder(t *testing.T) {
 	require.False(t, keep(dir, "node_modules/a.js"))
 	require.True(t, keep(dir, "web/node_modules.js"))
 	require.True(t, keep(filter.Config{Exclude: []string{"/cache/"}}, "x/cache/a"), "a rooted directory exclude is rooted")
+	// A directory exclude takes its place after the includes, as rclone orders them.
+	require.True(t, keep(filter.Config{Include: []string{"keep/x.txt"}, Exclude: []string{"keep/"}}, "keep/x.txt"))
+	require.False(t, keep(filter.Config{Include: []string{"keep/x.txt"}, Exclude: []string{"keep/"}}, "keep/y.txt"))
 }
 
 func TestSizeAndAge(t *testing.T) {
