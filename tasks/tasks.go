@@ -107,9 +107,12 @@ func PartTimeout(length int64) time.Duration {
 
 // CompleteTimeout is how long CompleteMultipartUpload may take for an object of size bytes.
 // Some servers copy every part at Complete (versitygw's posix backend, ≈230 MB/s here), so it
-// grows with the size: two minutes plus a second per 50 MB.
+// grows with the size: 30 s plus a second per 50 MB. It also bounds how long a finalizer
+// that died mid-Complete holds its upload (its claim lasts this plus 30 s), so it is not
+// padded further: a slower Complete is an unclear outcome, which the finalizer settles by
+// looking at the object.
 func CompleteTimeout(size int64) time.Duration {
-	return 2*time.Minute + time.Duration(size/50e6)*time.Second
+	return 30*time.Second + time.Duration(size/50e6)*time.Second
 }
 
 // RetryDelay is the worker's asynq RetryDelayFunc: exponential from one second, capped at one
