@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partflow/partflow/internal/localstack"
+	"github.com/partflow/partflow/internal/testenv"
 )
 
 // TestKeepPrintsCommandsThatWork runs the demo with --keep (small files) in a directory of
@@ -45,7 +45,7 @@ func TestKeepPrintsCommandsThatWork(t *testing.T) {
 	demo.Env = localstack.IsolatedEnv("PARTFLOW_VERSITYGW=" + versitygw)
 	stdout, err := demo.StdoutPipe()
 	require.NoError(t, err)
-	var stderr lockedBuffer // exec copies into it while the test reads it
+	var stderr testenv.Buffer // exec copies into it while the test reads it
 	demo.Stderr = &stderr
 	require.NoError(t, demo.Start())
 	exited := make(chan struct{})
@@ -98,22 +98,4 @@ func TestKeepPrintsCommandsThatWork(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("waited for the demo to stop after Ctrl-C")
 	}
-}
-
-// lockedBuffer is a strings.Builder safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -336,24 +336,7 @@ type urlStack struct {
 	client *client.Client
 	direct *minio.Client
 	bucket string
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *testenv.Buffer
 }
 
 // quickRetry retries at once, except that a server's Retry-After is honoured as in
@@ -370,7 +353,7 @@ func quickRetry(n int, err error, task *asynq.Task) time.Duration {
 
 func newURLStack(t *testing.T, cfg source.URLConfig) *urlStack {
 	t.Helper()
-	s := &urlStack{redis: testenv.Redis(t), logs: &syncBuffer{}}
+	s := &urlStack{redis: testenv.Redis(t), logs: &testenv.Buffer{}}
 	rdb := testenv.RedisClient(t, s.redis)
 	s3 := testenv.S3(t)
 	s.direct = testenv.MinioClient(t, s3.Endpoint, s3)

@@ -1,43 +1,24 @@
 package monitor_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/partflow/partflow/internal/monitor"
+	"github.com/partflow/partflow/internal/testenv"
 )
-
-// lockedBuffer is a log destination the server's goroutines write to while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestAccessLog: one "Request" line per request with method, path, status, duration and
 // bytes; no query string, token or Authorization value; health checks only at debug level.
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	b := setup(t, func(c *monitor.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
