@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/partflow/partflow/internal/localstack"
 )
 
 // startSlowUpload enqueues a 60 MiB upload in 5 MiB parts and waits until some of its parts
@@ -60,7 +65,10 @@ func TestKilledWorkerDelaysButLosesNothing(t *testing.T) {
 	w := s.startWorker(t, "worker-1", "--concurrency", "2", "--bwlimit", "10MiB")
 	id, sum := s.startSlowUpload(t)
 
-	s.startWorker(t, "worker-2", "--concurrency", "4")
+	port, err := localstack.FreePort()
+	require.NoError(t, err)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	s.startWorker(t, "worker-2", "--concurrency", "4", "--metrics-addr", metricsAddr)
 	killed := time.Now()
 	require.NoError(t, w.Process.Signal(syscall.SIGKILL))
 	_ = w.Wait()
@@ -75,6 +83,14 @@ func TestKilledWorkerDelaysButLosesNothing(t *testing.T) {
 	}{&at}))
 	t.Logf("SIGKILL → first part rerun on worker-2: %v; → upload completed: %v (%d task(s) rescued)",
 		at.Sub(killed).Round(100*time.Millisecond), done.Round(100*time.Millisecond), len(rescued))
+
+	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^partflow_tasks_rescued_total\{task="upload:part"\} [1-9]`, string(body),
+		"worker-2's metrics count the rescues")
 }
 
 // TestRedisRestartDelaysButLosesNothing restarts redis-server (AOF on) in the middle of an

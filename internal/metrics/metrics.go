@@ -28,6 +28,7 @@ type Metrics struct {
 	Retries         *prometheus.CounterVec
 	UploadsFinished *prometheus.CounterVec
 	JanitorActions  *prometheus.CounterVec
+	TasksRescued    *prometheus.CounterVec
 }
 
 // New creates the series and registers them on reg.
@@ -55,8 +56,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		JanitorActions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "partflow_janitor_actions_total", Help: "Janitor actions by kind.",
 		}, []string{"action"}),
+		TasksRescued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partflow_tasks_rescued_total", Help: "Tasks of dead workers this worker enqueued again (internal/liveness), by task type.",
+		}, []string{"task"}),
 	}
-	reg.MustRegister(m.BytesUploaded, m.Parts, m.PartDuration, m.PartsInFlight, m.Retries, m.UploadsFinished, m.JanitorActions)
+	reg.MustRegister(m.BytesUploaded, m.Parts, m.PartDuration, m.PartsInFlight, m.Retries, m.UploadsFinished, m.JanitorActions,
+		m.TasksRescued)
 	return m
 }
 
@@ -106,6 +111,13 @@ func (m *Metrics) UploadFinished(state string) {
 func (m *Metrics) JanitorAction(action string) {
 	if m != nil {
 		m.JanitorActions.WithLabelValues(action).Inc()
+	}
+}
+
+// TaskRescued counts a dead worker's task of type taskType enqueued again.
+func (m *Metrics) TaskRescued(taskType string) {
+	if m != nil {
+		m.TasksRescued.WithLabelValues(taskType).Inc()
 	}
 }
 

@@ -160,7 +160,7 @@ func New(cfg Config) (*Worker, error) {
 	tracker, err := liveness.New(liveness.Config{Redis: cfg.Redis, Queue: queue,
 		Active: asynq.NewInspectorFromRedisClient(cfg.Redis), Queues: slices.Sorted(maps.Keys(cfg.Queues)),
 		Types: rescuable, Instance: instanceID(), Logger: cfg.Logger.With("component", "liveness"),
-		Interval: cfg.HeartbeatInterval, Passive: cfg.NoRescue})
+		Interval: cfg.HeartbeatInterval, Passive: cfg.NoRescue, OnRescue: cfg.Metrics.TaskRescued})
 	if err != nil {
 		return nil, err
 	}
