@@ -28,13 +28,5 @@ func (s *Store) FailedUploadsBefore(ctx context.Context, migrationID string, bef
 	if err != nil {
 		return nil, fmt.Errorf("state: failed uploads of %s: %w", migrationID, err)
 	}
-	ids := make([]UploadID, 0, len(raw))
-	for _, r := range raw {
-		id, err := ParseUploadID(r)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
+	return parseUploadIDs(raw)
 }

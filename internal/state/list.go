@@ -59,13 +59,9 @@ func (s *Store) FailedUploads(ctx context.Context, migrationID string, offset, l
 	if err != nil {
 		return nil, 0, fmt.Errorf("state: failed uploads of %s: %w", migrationID, err)
 	}
-	ids := make([]UploadID, 0, len(raw))
-	for _, r := range raw {
-		id, err := ParseUploadID(r)
-		if err != nil {
-			return nil, 0, err
-		}
-		ids = append(ids, id)
+	ids, err := parseUploadIDs(raw)
+	if err != nil {
+		return nil, 0, err
 	}
 	return ids, total, nil
 }
@@ -105,15 +101,7 @@ func (s *Store) StalledUploads(ctx context.Context, migrationID string, before t
 	if err != nil {
 		return nil, fmt.Errorf("state: stalled uploads of %s: %w", migrationID, err)
 	}
-	ids := make([]UploadID, 0, len(raw))
-	for _, r := range raw {
-		id, err := ParseUploadID(r)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
+	return parseUploadIDs(raw)
 }
 
 // PruneMigrationsIndex drops index entries whose migration has expired and returns how many.
@@ -146,4 +134,17 @@ func (s *Store) PruneMigrationsIndex(ctx context.Context) (int, error) {
 			return pruned, nil
 		}
 	}
+}
+
+// parseUploadIDs parses the upload IDs an index holds.
+func parseUploadIDs(raw []string) ([]UploadID, error) {
+	ids := make([]UploadID, 0, len(raw))
+	for _, r := range raw {
+		id, err := ParseUploadID(r)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }

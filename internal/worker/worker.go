@@ -206,14 +206,12 @@ func (w *Worker) Start() error {
 			return fmt.Errorf("worker: start scheduler: %w", err)
 		}
 	}
-	{
-		ctx, cancel := context.WithCancel(context.Background())
-		w.stopLiveness, w.livenessDone = cancel, make(chan struct{})
-		go func() {
-			defer close(w.livenessDone)
-			w.liveness.Run(ctx)
-		}()
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopLiveness, w.livenessDone = cancel, make(chan struct{})
+	go func() {
+		defer close(w.livenessDone)
+		w.liveness.Run(ctx)
+	}()
 	return nil
 }
 
@@ -226,7 +224,7 @@ func (w *Worker) Shutdown() {
 	w.srv.Shutdown()
 	// Heartbeats go on until the server has handed its unfinished tasks back, so none of
 	// them is taken for an orphan meanwhile.
-	if w.stopLiveness != nil {
+	if w.stopLiveness != nil { // nil when Start was never called
 		w.stopLiveness()
 		<-w.livenessDone
 	}
