@@ -213,7 +213,7 @@ func (t *Tracker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-scan.C:
-			if n, err := t.Scan(ctx); err != nil && ctx.Err() == nil {
+			if n, err := t.scan(ctx); err != nil && ctx.Err() == nil {
 				t.cfg.Logger.Warn("LivenessScanFailed", "error", err)
 			} else if n > 0 {
 				t.cfg.Logger.Info("TasksRescued", "tasks", n)
@@ -242,9 +242,9 @@ func (t *Tracker) heartbeat(ctx context.Context) {
 	}
 }
 
-// Scan looks for orphaned tasks once, if no other worker did within the scan interval, and
+// scan looks for orphaned tasks once, if no other worker did within the scan interval, and
 // returns how many it rescued.
-func (t *Tracker) Scan(ctx context.Context) (int, error) {
+func (t *Tracker) scan(ctx context.Context) (int, error) {
 	ok, err := t.cfg.Redis.SetNX(ctx, scanKey, t.cfg.Instance, t.cfg.ScanInterval*9/10).Result()
 	if err != nil || !ok {
 		return 0, err

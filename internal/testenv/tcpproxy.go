@@ -20,19 +20,8 @@ type TCPProxy struct {
 	seq int
 }
 
-// NewTCPProxy starts a proxy to upstream ("host:port") on a free loopback port, stopped on
-// cleanup.
-func NewTCPProxy(t testing.TB, upstream string) *TCPProxy {
-	t.Helper()
-	p, err := StartTCPProxy(upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
-// StartTCPProxy is NewTCPProxy for a goroutine other than the test's: the caller closes it.
+// StartTCPProxy starts a proxy to upstream ("host:port") on a free loopback port; the caller
+// closes it (it needs no *testing.T, so any goroutine may start one).
 func StartTCPProxy(upstream string) (*TCPProxy, error) {
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	p := toxiproxy.NewProxy(srv, "proxy", "127.0.0.1:0", upstream)
@@ -70,17 +59,6 @@ func (p *TCPProxy) add(kind, attributes string) ([]Toxic, error) {
 		out = append(out, Toxic{p: p, name: name})
 	}
 	return out, nil
-}
-
-// Partition stops every byte in both directions, on open and new connections alike, until the
-// returned function heals it: to the client it looks like a network that went silent.
-func (p *TCPProxy) Partition(t testing.TB) (heal func()) {
-	t.Helper()
-	toxics, err := p.add("timeout", `{"timeout":0}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func() { removeAll(t, toxics) }
 }
 
 // Latency delays every chunk of data by ms milliseconds (± jitter) until the returned
