@@ -132,7 +132,7 @@ func (c *Client) Put(ctx context.Context, r PutRequest) (state.UploadID, error) 
 
 // Upload returns an upload's record.
 func (c *Client) Upload(ctx context.Context, id state.UploadID) (state.Upload, error) {
-	return c.store.Get(ctx, id)
+	return c.store.GetUpload(ctx, id)
 }
 
 // Migration returns a migration's record.
@@ -151,7 +151,7 @@ func (c *Client) WaitUpload(ctx context.Context, id state.UploadID, progress fun
 	defer poll.Stop()
 	var last int64 = -1
 	for {
-		u, err := c.store.Get(ctx, id)
+		u, err := c.store.GetUpload(ctx, id)
 		if err != nil {
 			return u, err
 		}
@@ -243,7 +243,7 @@ type MigrationStatus struct {
 func MigrationStatusOf(m state.Migration) MigrationStatus {
 	return MigrationStatus{
 		ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, Source: source.RedactSource(m.Source), Sealed: m.Sealed, Finished: m.Finished(),
-		Total: m.Total, Completed: m.Done, Failed: m.Failed, Cancelled: m.Canceled,
+		Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled,
 		BytesTotal: m.BytesTotal, BytesDone: m.BytesDone, Created: m.Created, Updated: m.Updated,
 	}
 }

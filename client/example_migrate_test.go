@@ -62,7 +62,7 @@ func ExampleClient_Migrate() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%d/%d uploads completed, %d failed, %d bytes\n", m.Done, m.Total, m.Failed, m.BytesDone)
+	fmt.Printf("%d/%d uploads completed, %d failed, %d bytes\n", m.Completed, m.Total, m.Failed, m.BytesDone)
 	for f, err := range pf.Failures(ctx, res.ID) {
 		if err != nil {
 			log.Fatal(err)

@@ -549,7 +549,7 @@ func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it Migratio
 		return false, false, err
 	}
 	if !isNew {
-		u, err := c.store.Get(ctx, id)
+		u, err := c.store.GetUpload(ctx, id)
 		if errors.Is(err, state.ErrNotFound) {
 			return false, false, nil // expired after finishing in an earlier run
 		}

@@ -37,9 +37,9 @@ func TestMigrateDuplicateKeys(t *testing.T) {
 	m, err := b.store.GetMigration(b.ctx, "dups")
 	require.NoError(t, err)
 	require.EqualValues(t, 2, m.Total)
-	u, err := b.store.Get(b.ctx, state.DeriveUploadID("dups", "bkt", "k1", "c"))
+	u, err := b.store.GetUpload(b.ctx, state.DeriveUploadID("dups", "bkt", "k1", "c"))
 	require.NoError(t, err)
 	require.Equal(t, "c", u.Source, "the last item of k1 won")
-	_, err = b.store.Get(b.ctx, state.DeriveUploadID("dups", "bkt", "k1", "a"))
+	_, err = b.store.GetUpload(b.ctx, state.DeriveUploadID("dups", "bkt", "k1", "a"))
 	require.ErrorIs(t, err, state.ErrNotFound)
 }

@@ -35,7 +35,7 @@ func MigrationState(m Migration) string {
 		return MigrationRunning
 	case m.Failed > 0:
 		return MigrationFailed
-	case m.Canceled > 0:
+	case m.Cancelled > 0:
 		return MigrationCancelled
 	}
 	return MigrationCompleted

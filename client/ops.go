@@ -66,7 +66,7 @@ func (c *Client) Resume(ctx context.Context, id string) (Outcome, error) {
 }
 
 func (c *Client) resumeUpload(ctx context.Context, id state.UploadID) error {
-	u, err := c.store.Get(ctx, id)
+	u, err := c.store.GetUpload(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (c *Client) resumeUpload(ctx context.Context, id state.UploadID) error {
 	if err != nil {
 		return err
 	}
-	if out.Result != state.OK {
+	if out.Result != state.ResultOK {
 		return fmt.Errorf("client: resume %s: it changed meanwhile (%s); try again", id, out.Result)
 	}
 	return c.enqueue(ctx, tasks.NewStartTask(id))
@@ -130,15 +130,15 @@ func (c *Client) cancelUpload(ctx context.Context, id state.UploadID) error {
 	if err != nil {
 		return err
 	}
-	if out.Result == state.Missing {
+	if out.Result == state.ResultMissing {
 		return fmt.Errorf("client: cancel %s: %w", id, state.ErrNotFound)
 	}
-	if out.Result != state.OK {
+	if out.Result != state.ResultOK {
 		return fmt.Errorf("client: cancel %s: it is %s: %w", id, out.State, ErrNotCancellable)
 	}
 	// Read the record after the transition: a start task may have planned the upload (and
 	// started its multipart upload) between an earlier read and the cancel.
-	u, err := c.store.Get(ctx, id)
+	u, err := c.store.GetUpload(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -156,10 +156,6 @@ func (c *Client) dropTasks(ctx context.Context, u state.Upload) error {
 	m, err := c.store.GetMigration(ctx, u.ID.Migration)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
-	}
-	partQueue := m.Queue
-	if partQueue == "" {
-		partQueue = tasks.QueueDefault
 	}
 	insp := asynq.NewInspectorFromRedisClient(c.rdb)
 	del := func(queue, taskID string) error {
@@ -181,22 +177,17 @@ func (c *Client) dropTasks(ctx context.Context, u state.Upload) error {
 		}
 		return fmt.Errorf("client: delete task %s: %w", taskID, err)
 	}
-	base := u.ID.String()
-	for _, t := range []string{":start", ":finalize", ":abort"} {
-		if err := del(tasks.QueueHigh, base+t); err != nil {
-			return err
-		}
-	}
-	// Part tasks go in batches of dropBatch at once: each delete is one round trip (asynq has
-	// no bulk delete by ID), so a 10,000-part upload would otherwise wait for 10,000 of them
-	// one after the other.
-	parts := make(chan int)
+	// Tasks are deleted dropBatch at once: each delete is one round trip (asynq has no bulk
+	// delete by ID), so a 10,000-part upload would otherwise wait for 10,000 of them one after
+	// the other.
+	refs := tasks.UploadTasks(u, tasks.PartQueue(m), nil)
+	queue := make(chan tasks.TaskRef)
 	errs := make(chan error, dropBatch)
 	var wg sync.WaitGroup
-	for range min(dropBatch, u.Parts) {
+	for range min(dropBatch, len(refs)) {
 		wg.Go(func() {
-			for n := range parts {
-				if err := del(partQueue, tasks.PartTaskID(u, n)); err != nil {
+			for t := range queue {
+				if err := del(t.Queue, t.ID); err != nil {
 					errs <- err
 					return
 				}
@@ -205,14 +196,14 @@ func (c *Client) dropTasks(ctx context.Context, u state.Upload) error {
 	}
 	var first error
 feed:
-	for n := 1; n <= u.Parts; n++ {
+	for _, t := range refs {
 		select {
-		case parts <- n:
+		case queue <- t:
 		case first = <-errs:
 			break feed
 		}
 	}
-	close(parts)
+	close(queue)
 	wg.Wait()
 	close(errs)
 	if first == nil {
@@ -221,7 +212,7 @@ feed:
 	return first
 }
 
-// dropBatch is how many of an upload's part tasks dropTasks deletes at once.
+// dropBatch is how many of an upload's tasks dropTasks deletes at once.
 const dropBatch = 32
 
 // enqueue enqueues t; a task with its ID that exists already is fine.

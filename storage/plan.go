@@ -15,9 +15,9 @@ const (
 
 const mib = 1 << 20
 
-// Plan splits an object of Size bytes into Parts parts of PartSize bytes;
+// PartPlan splits an object of Size bytes into Parts parts of PartSize bytes;
 // the last part holds the remainder.
-type Plan struct {
+type PartPlan struct {
 	Size, PartSize int64
 	Parts          int
 }
@@ -27,30 +27,30 @@ type Plan struct {
 // outside [0, MaxObjectSize] is an error. When size would need more than
 // MaxParts parts, the part size grows to the smallest whole number of MiB
 // that fits. An empty object has one empty part.
-func PlanParts(size, partSize int64) (Plan, error) {
+func PlanParts(size, partSize int64) (PartPlan, error) {
 	switch {
 	case size < 0:
-		return Plan{}, fmt.Errorf("storage: plan parts: size %d is negative", size)
+		return PartPlan{}, fmt.Errorf("storage: plan parts: size %d is negative", size)
 	case size > MaxObjectSize:
-		return Plan{}, fmt.Errorf("storage: plan parts: size %d exceeds the maximum object size %d (5 TiB)", size, MaxObjectSize)
+		return PartPlan{}, fmt.Errorf("storage: plan parts: size %d exceeds the maximum object size %d (5 TiB)", size, MaxObjectSize)
 	case partSize == 0:
 		partSize = DefaultPartSize
 	case partSize < MinPartSize:
-		return Plan{}, fmt.Errorf("storage: plan parts: part size %d is below the minimum part size %d (5 MiB)", partSize, MinPartSize)
+		return PartPlan{}, fmt.Errorf("storage: plan parts: part size %d is below the minimum part size %d (5 MiB)", partSize, MinPartSize)
 	case partSize > MaxPartSize:
-		return Plan{}, fmt.Errorf("storage: plan parts: part size %d exceeds the maximum part size %d (5 GiB)", partSize, MaxPartSize)
+		return PartPlan{}, fmt.Errorf("storage: plan parts: part size %d exceeds the maximum part size %d (5 GiB)", partSize, MaxPartSize)
 	}
 	if ceilDiv(size, partSize) > MaxParts {
 		partSize = ceilDiv(ceilDiv(size, MaxParts), mib) * mib
 	}
 	parts := max(ceilDiv(size, partSize), 1)
-	return Plan{Size: size, PartSize: partSize, Parts: int(parts)}, nil
+	return PartPlan{Size: size, PartSize: partSize, Parts: int(parts)}, nil
 }
 
 // Part returns the byte range [offset, offset+length) of part n, counted
 // from 1. Only the last part may be shorter than PartSize. It panics when n
 // is not in [1, Parts].
-func (p Plan) Part(n int) (offset, length int64) {
+func (p PartPlan) Part(n int) (offset, length int64) {
 	if n < 1 || n > p.Parts {
 		panic(fmt.Sprintf("storage: part %d of a plan with %d parts", n, p.Parts))
 	}
@@ -60,6 +60,6 @@ func (p Plan) Part(n int) (offset, length int64) {
 
 // SinglePut reports whether the object fits in one part and so goes as one
 // PutObject instead of a multipart upload.
-func (p Plan) SinglePut() bool { return p.Size <= p.PartSize }
+func (p PartPlan) SinglePut() bool { return p.Size <= p.PartSize }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

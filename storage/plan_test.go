@@ -13,18 +13,18 @@ func TestPlanParts(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		size, partSize int64
-		want           Plan
+		want           PartPlan
 		single         bool
 	}{
-		{"empty", 0, 0, Plan{Size: 0, PartSize: DefaultPartSize, Parts: 1}, true},
-		{"one byte", 1, 0, Plan{Size: 1, PartSize: DefaultPartSize, Parts: 1}, true},
-		{"exactly one part", DefaultPartSize, 0, Plan{DefaultPartSize, DefaultPartSize, 1}, true},
-		{"one byte over", DefaultPartSize + 1, 0, Plan{DefaultPartSize + 1, DefaultPartSize, 2}, false},
-		{"min part size", 11 << 20, MinPartSize, Plan{11 << 20, MinPartSize, 3}, false},
-		{"max parts exactly", MaxParts * DefaultPartSize, 0, Plan{MaxParts * DefaultPartSize, DefaultPartSize, MaxParts}, false},
-		{"grows to whole MiB", MaxParts*DefaultPartSize + 1, 0, Plan{MaxParts*DefaultPartSize + 1, 17 << 20, 9412}, false},
-		{"max object", MaxObjectSize, 0, Plan{MaxObjectSize, 525 << 20, 9987}, false},
-		{"max part size", MaxObjectSize, MaxPartSize, Plan{MaxObjectSize, MaxPartSize, 1024}, false},
+		{"empty", 0, 0, PartPlan{Size: 0, PartSize: DefaultPartSize, Parts: 1}, true},
+		{"one byte", 1, 0, PartPlan{Size: 1, PartSize: DefaultPartSize, Parts: 1}, true},
+		{"exactly one part", DefaultPartSize, 0, PartPlan{DefaultPartSize, DefaultPartSize, 1}, true},
+		{"one byte over", DefaultPartSize + 1, 0, PartPlan{DefaultPartSize + 1, DefaultPartSize, 2}, false},
+		{"min part size", 11 << 20, MinPartSize, PartPlan{11 << 20, MinPartSize, 3}, false},
+		{"max parts exactly", MaxParts * DefaultPartSize, 0, PartPlan{MaxParts * DefaultPartSize, DefaultPartSize, MaxParts}, false},
+		{"grows to whole MiB", MaxParts*DefaultPartSize + 1, 0, PartPlan{MaxParts*DefaultPartSize + 1, 17 << 20, 9412}, false},
+		{"max object", MaxObjectSize, 0, PartPlan{MaxObjectSize, 525 << 20, 9987}, false},
+		{"max part size", MaxObjectSize, MaxPartSize, PartPlan{MaxObjectSize, MaxPartSize, 1024}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -124,7 +124,7 @@ func FuzzPlanParts(f *testing.F) {
 // checkPlan asserts the invariants of a plan: its parts cover [0, Size)
 // exactly and contiguously, every part but the last is PartSize long,
 // PartSize is within the S3 limits and there are at most MaxParts parts.
-func checkPlan(t *testing.T, p Plan) {
+func checkPlan(t *testing.T, p PartPlan) {
 	t.Helper()
 	require.GreaterOrEqual(t, p.PartSize, MinPartSize, "%+v", p)
 	require.LessOrEqual(t, p.PartSize, MaxPartSize, "%+v", p)

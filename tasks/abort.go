@@ -13,7 +13,7 @@ import (
 // upload in S3 (the enqueuer that cancels has no S3 credentials).
 func NewAbortTask(id state.UploadID) *asynq.Task {
 	return asynq.NewTask(TypeAbort, mustJSON(UploadPayload{UploadID: id.String()}),
-		asynq.TaskID(id.String()+":abort"), asynq.Queue(QueueHigh), asynq.MaxRetry(StartRetries),
+		asynq.TaskID(AbortTaskID(id)), asynq.Queue(QueueHigh), asynq.MaxRetry(StartRetries),
 		asynq.Timeout(time.Minute))
 }
 

@@ -95,7 +95,7 @@ func TestPlanRefusesPartsLargerThanMemoryBudget(t *testing.T) {
 		err := h.HandleStartTask(e.ctx, tasks.NewStartTask(id))
 		require.ErrorIs(t, err, asynq.SkipRetry, c.name)
 		require.ErrorIs(t, err, tasks.ErrPartTooLarge, c.name)
-		u, err := e.store.Get(e.ctx, id)
+		u, err := e.store.GetUpload(e.ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, state.Failed, u.State, c.name)
 		require.Contains(t, u.Error, "larger than the worker's memory budget of 8.0 MiB", c.name)

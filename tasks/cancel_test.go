@@ -22,13 +22,13 @@ func TestCancelOfATenThousandPartUploadDropsEveryTask(t *testing.T) {
 	const parts = 10000
 	id, err := e.client.Put(e.ctx, clientReq("f", e.bucket))
 	require.NoError(t, err)
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
-	out, err := e.store.StartUploading(e.ctx, id, u.Version, state.Plan{Size: parts * 5 * mib, Fingerprint: "fp",
+	out, err := e.store.StartUploading(e.ctx, id, u.Version, state.UploadPlan{Size: parts * 5 * mib, Fingerprint: "fp",
 		PartSize: 5 * mib, Parts: parts, S3UploadID: "s3-upload-id"})
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
-	u, err = e.store.Get(e.ctx, id)
+	require.Equal(t, state.ResultOK, out.Result)
+	u, err = e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
@@ -89,13 +89,13 @@ func TestCancelRacingASinglePutEndsInARecordThatMatchesS3(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Equal(t, sum, e.objectSHA256(t, "k"), "the PUT landed")
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Completed, u.State, "the record says what S3 holds")
 	require.NotEmpty(t, u.ETag)
 	require.Empty(t, u.Error)
 	m, err := e.store.GetMigration(e.ctx, id.Migration)
 	require.NoError(t, err)
-	require.Equal(t, [5]int64{1, 1, 0, 1000, 1000}, [5]int64{m.Total, m.Done, m.Canceled, m.BytesTotal, m.BytesDone},
+	require.Equal(t, [5]int64{1, 1, 0, 1000, 1000}, [5]int64{m.Total, m.Completed, m.Cancelled, m.BytesTotal, m.BytesDone},
 		"total, completed, cancelled, bytes total, bytes done")
 }

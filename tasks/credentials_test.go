@@ -72,7 +72,7 @@ func TestWebIdentityMigrationOutlivesCredentials(t *testing.T) { // not parallel
 		Items: client.ItemsOf(items...)})
 	require.NoError(t, err)
 	m := e.waitMigration(t, res.ID)
-	require.EqualValues(t, len(items), m.Done, "every upload completed (failed %d)", m.Failed)
+	require.EqualValues(t, len(items), m.Completed, "every upload completed (failed %d)", m.Failed)
 	for name, sum := range sums {
 		require.Equal(t, sum, e.objectSHA256(t, name), name)
 	}

@@ -42,7 +42,7 @@ func TestEncryptedBucketMigration(t *testing.T) {
 				Items: client.WalkVolume(root, "dir", nil), PartSize: storage.MinPartSize})
 			require.NoError(t, err)
 			m := e.waitMigration(t, res.ID)
-			require.EqualValues(t, len(sizes), m.Done, "every upload completed (failed %d)", m.Failed)
+			require.EqualValues(t, len(sizes), m.Completed, "every upload completed (failed %d)", m.Failed)
 
 			for name, sum := range sums {
 				require.Equal(t, sum, e.objectSHA256(t, "enc/"+name), name)
@@ -122,7 +122,7 @@ func TestEncryptedBucketPartSentTwiceUsesLatestETag(t *testing.T) {
 	require.NotEqual(t, again.ETag, recordedParts(u, recorded)[0].ETag, "the bucket gave the same bytes a new ETag")
 
 	require.NoError(t, e.runFinalize(id))
-	u, err = e.store.Get(e.ctx, id)
+	u, err = e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Completed, u.State, u.Error)
 	require.Equal(t, sum, e.objectSHA256(t, "k"))
@@ -156,7 +156,7 @@ func TestFinalizeCompleteTimesOutWhileServerCompletes(t *testing.T) {
 	for range 3 {
 		err := e.runFinalize(id)
 		var gerr error
-		u, gerr = e.store.Get(e.ctx, id)
+		u, gerr = e.store.GetUpload(e.ctx, id)
 		require.NoError(t, gerr)
 		if u.State.Terminal() {
 			break
@@ -178,7 +178,7 @@ func (e *env) waitMigration(t *testing.T, id string) client.Migration {
 			return m
 		}
 		require.True(t, time.Now().Before(deadline), "waiting for migration %s to finish: %d of %d done, %d failed",
-			id, m.Done, m.Total, m.Failed)
+			id, m.Completed, m.Total, m.Failed)
 		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -128,7 +128,7 @@ func stalePartAfterReplan(t *testing.T, accepted bool) {
 	}
 	// The start task (a resume, a redelivery) finds the multipart upload gone and plans again.
 	require.NoError(t, e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id)))
-	replanned, err := e.store.Get(e.ctx, id)
+	replanned, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Uploading, replanned.State)
 	require.NotEqual(t, old.S3UploadID, replanned.S3UploadID, "planned again with a new multipart upload")
@@ -140,13 +140,13 @@ func stalePartAfterReplan(t *testing.T, accepted bool) {
 		t.Fatal("the old plan's part task never returned")
 	}
 	require.NoError(t, err, "the old plan's part is dropped, not an error")
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Uploading, u.State, "the stale part must not fail the new upload: %s", u.Error)
 	require.Zero(t, u.PartsDone, "the stale part must not be recorded into the new plan")
 
 	e.drain(t) // the old plan's parts 2 and 3 (dropped) and the new plan's three parts
-	u, err = e.store.Get(e.ctx, id)
+	u, err = e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Completed, u.State, u.Error)
 	require.Equal(t, sum, e.objectSHA256(t, "k"))

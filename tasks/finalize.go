@@ -67,7 +67,7 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 		h.release(ctx, j, claim)
 		return err
 	}
-	plan := storage.Plan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
+	plan := storage.PartPlan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
 	parts := make([]storage.Part, len(recorded))
 	for i, r := range recorded {
 		_, length := plan.Part(r.Number)
@@ -97,7 +97,7 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 		h.release(ctx, j, claim)
 		return err
 	}
-	if out.Result != state.OK {
+	if out.Result != state.ResultOK {
 		// Our claim lapsed and another finalizer moved on; it records the outcome.
 		j.log.Warn("FinalizeSuperseded", "result", out.Result, "state", out.State)
 		return nil
@@ -124,18 +124,18 @@ func (h *Handlers) claim(ctx context.Context, j *job) (*state.Claim, error) {
 			return nil, err
 		}
 		switch c.Result {
-		case state.OK:
+		case state.ResultOK:
 			j.claimed = c.Version // this run's failures move the upload under its claim
 			return &c, nil
-		case state.Claimed:
+		case state.ResultClaimed:
 			return nil, claimedError{id: j.u.ID, until: c.Until}
-		case state.Incomplete:
+		case state.ResultIncomplete:
 			return nil, fmt.Errorf("tasks: upload %s: finalizer ran with %d of %d parts recorded", j.u.ID, j.u.PartsDone, j.u.Parts)
-		case state.Missing:
+		case state.ResultMissing:
 			return nil, nil
 		}
 		// Stale or WrongState: someone changed the upload since we read it; read it again.
-		if j.u, err = h.store.Get(ctx, j.u.ID); err != nil {
+		if j.u, err = h.store.GetUpload(ctx, j.u.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -129,12 +129,12 @@ func TestFinalizeRace(t *testing.T) {
 	require.Equal(t, 1, e.proxy.Count(testenv.OpCompleteMultipartUpload), "exactly one CompleteMultipartUpload must reach S3")
 	require.Equal(t, 1, e.proxy.CountStatus(testenv.OpCompleteMultipartUpload, 200))
 	require.Equal(t, 1, completed(), "exactly one transition to completed")
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Completed, u.State)
 	m, err := e.store.GetMigration(e.ctx, id.Migration)
 	require.NoError(t, err)
-	require.EqualValues(t, 1, m.Done, "the migration counts the upload once")
+	require.EqualValues(t, 1, m.Completed, "the migration counts the upload once")
 	require.Equal(t, sum, e.objectSHA256(t, "k"))
 }
 
@@ -214,7 +214,7 @@ func TestFinalizeAfterADeadFinalizerCompletedIt(t *testing.T) {
 			e.deadFinalizer(t, id)
 
 			require.NoError(t, e.runFinalize(id))
-			u, err := e.store.Get(e.ctx, id)
+			u, err := e.store.GetUpload(e.ctx, id)
 			require.NoError(t, err)
 			require.Equal(t, state.Completed, u.State, u.Error)
 			require.Equal(t, sum, e.objectSHA256(t, "k"))
@@ -238,7 +238,7 @@ func TestFinalizeNoSuchUploadWithAnotherObjectFails(t *testing.T) {
 
 	err = e.runFinalize(id)
 	require.ErrorIs(t, err, asynq.SkipRetry)
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Failed, u.State)
 	require.Contains(t, u.Error, "does not hold the assembled object")
@@ -266,11 +266,11 @@ func TestFinalizeRetriesAfterAnS3Error(t *testing.T) {
 // recording it: its claim is already lapsed.
 func (e *env) deadFinalizer(t *testing.T, id state.UploadID) {
 	t.Helper()
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	c, err := e.store.ClaimComplete(e.ctx, id, u.Version, time.Millisecond)
 	require.NoError(t, err)
-	require.Equal(t, state.OK, c.Result)
+	require.Equal(t, state.ResultOK, c.Result)
 	recorded, err := e.store.PartETags(e.ctx, id)
 	require.NoError(t, err)
 	_, err = e.storage.CompleteUpload(e.ctx, storage.Object{Bucket: e.bucket, Key: "k"}, u.S3UploadID,
@@ -281,7 +281,7 @@ func (e *env) deadFinalizer(t *testing.T, id state.UploadID) {
 
 // recordedParts decodes an upload's recorded parts as the finalizer does.
 func recordedParts(u state.Upload, recorded []state.PartETag) []storage.Part {
-	plan := storage.Plan{Size: u.Size, PartSize: u.PartSize, Parts: u.Parts}
+	plan := storage.PartPlan{Size: u.Size, PartSize: u.PartSize, Parts: u.Parts}
 	parts := make([]storage.Part, len(recorded))
 	for i, r := range recorded {
 		_, length := plan.Part(r.Number)

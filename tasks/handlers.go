@@ -127,7 +127,7 @@ func (h *Handlers) load(ctx context.Context, t *asynq.Task, raw string) (job, er
 	if err != nil {
 		return job{}, h.garbage(t, err)
 	}
-	u, err := h.store.Get(ctx, id)
+	u, err := h.store.GetUpload(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
 		h.log.Warn("UploadUnknown", "task", t.Type(), "upload_id", raw)
 		return job{}, fmt.Errorf("tasks: upload %s does not exist (expired or never created): %w", raw, asynq.SkipRetry)
@@ -172,7 +172,7 @@ func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) err
 		// The task is archived either way; the error names both problems.
 		return fmt.Errorf("tasks: upload failed (%v) and recording that failed: %w: %w", cause, err, asynq.SkipRetry)
 	}
-	if out.Result != state.OK {
+	if out.Result != state.ResultOK {
 		// Someone else finished, failed or cancelled it first: leave their outcome alone.
 		j.log.Info("FailSuperseded", "reason", reason, "state", out.State)
 		return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)

@@ -138,7 +138,7 @@ func (h *Handlers) failStalled(ctx context.Context) (int, error) {
 			return stalled, err
 		}
 		for _, m := range ms {
-			if m.Finished() || m.Done+m.Failed+m.Canceled >= m.Total {
+			if m.Finished() || m.Completed+m.Failed+m.Cancelled >= m.Total {
 				continue // no live upload (a migration never sealed expires by itself)
 			}
 			ids, err := h.store.StalledUploads(ctx, m.ID, before, 1000)
@@ -158,7 +158,7 @@ func (h *Handlers) failStalled(ctx context.Context) (int, error) {
 }
 
 func (h *Handlers) failStalledUpload(ctx context.Context, id state.UploadID, before time.Time) bool {
-	u, err := h.store.Get(ctx, id)
+	u, err := h.store.GetUpload(ctx, id)
 	if err != nil || u.State.Terminal() || u.Updated.After(before) {
 		return false
 	}
@@ -168,7 +168,7 @@ func (h *Handlers) failStalledUpload(ctx context.Context, id state.UploadID, bef
 	j := job{u: u, log: h.log.With("upload_id", id.String(), "bucket", u.Bucket, "key", u.Key)}
 	reason := fmt.Sprintf("stalled: no progress since %s (janitor)", u.Updated.Format(time.RFC3339))
 	out, err := h.store.Transition(ctx, id, u.Version, []state.State{u.State}, state.Failed, "error", reason)
-	if err != nil || out.Result != state.OK {
+	if err != nil || out.Result != state.ResultOK {
 		return false // it moved meanwhile: not stalled after all
 	}
 	j.log.Warn("UploadStalled", "reason", reason) // its multipart upload is kept for resume
@@ -238,7 +238,7 @@ func (h *Handlers) inUse(ctx context.Context, note state.S3Upload) (s3Use, error
 	if err != nil {
 		return unused, nil
 	}
-	u, err := h.store.Get(ctx, id)
+	u, err := h.store.GetUpload(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
 		return unused, nil // the record expired: nothing will use it
 	}
@@ -367,7 +367,7 @@ func (h *Handlers) failArchivedTask(ctx context.Context, info *asynq.TaskInfo) (
 	if err != nil {
 		return false, nil
 	}
-	u, err := h.store.Get(ctx, id)
+	u, err := h.store.GetUpload(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
 		return false, nil
 	}
@@ -396,7 +396,7 @@ func (h *Handlers) failArchivedTask(ctx context.Context, info *asynq.TaskInfo) (
 		info.ID, info.Retried, orNone(info.LastErr))
 	out, err := h.store.Transition(ctx, u.ID, u.Version, []state.State{u.State}, state.Failed, "error", reason,
 		"archived_task", info.ID)
-	if err != nil || out.Result != state.OK {
+	if err != nil || out.Result != state.ResultOK {
 		return false, err // it moved meanwhile: the next run looks again
 	}
 	h.log.Warn("UploadTaskArchived", "upload_id", u.ID.String(), "bucket", u.Bucket, "key", u.Key, "task_id", info.ID,
@@ -426,27 +426,26 @@ func (h *Handlers) waiting(ctx context.Context, u state.Upload) bool {
 		info, err := h.tasks.GetTaskInfo(queue, id)
 		return err == nil && info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted
 	}
-	base := u.ID.String()
-	if alive(QueueHigh, base+":start") || alive(QueueHigh, base+":finalize") {
-		return true
+	var m state.Migration
+	var done map[int]bool
+	if u.State == state.Uploading {
+		var err error
+		if m, err = h.store.GetMigration(ctx, u.ID.Migration); err != nil && !errors.Is(err, state.ErrNotFound) {
+			return true // cannot tell: leave it for the next run
+		}
+		recorded, err := h.store.PartETags(ctx, u.ID)
+		if err != nil {
+			return true
+		}
+		done = make(map[int]bool, len(recorded))
+		for _, p := range recorded {
+			done[p.Number] = true
+		}
 	}
-	if u.State != state.Uploading {
-		return false
-	}
-	queue := QueueDefault
-	if m, err := h.store.GetMigration(ctx, u.ID.Migration); err == nil && m.Queue != "" {
-		queue = m.Queue
-	}
-	recorded, err := h.store.PartETags(ctx, u.ID)
-	if err != nil {
-		return true // cannot tell: leave it for the next run
-	}
-	done := make(map[int]bool, len(recorded))
-	for _, p := range recorded {
-		done[p.Number] = true
-	}
-	for n := 1; n <= u.Parts; n++ {
-		if !done[n] && alive(queue, PartTaskID(u, n)) {
+	// Only an uploading upload has part tasks that can move it.
+	pending := func(n int) bool { return done != nil && !done[n] }
+	for _, t := range UploadTasks(u, PartQueue(m), pending) {
+		if alive(t.Queue, t.ID) {
 			return true
 		}
 	}

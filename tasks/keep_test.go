@@ -131,7 +131,7 @@ func TestJanitorKeepsStalledPartsAndAbortsFailedUploadsAfterTheAbandonAge(t *tes
 	require.NoError(t, err)
 	require.NoError(t, h.HandleJanitorTask(e.ctx, tasks.NewJanitorTask()))
 
-	got, err := e.store.Get(e.ctx, stalled.ID)
+	got, err := e.store.GetUpload(e.ctx, stalled.ID)
 	require.NoError(t, err)
 	require.Equal(t, state.Failed, got.State)
 	require.Contains(t, got.Error, "stalled")
@@ -170,7 +170,7 @@ func TestJanitorFailsAnUploadWhoseTaskWasArchived(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, h.HandleJanitorTask(e.ctx, tasks.NewJanitorTask()))
 
-	got, err := e.store.Get(e.ctx, id)
+	got, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Failed, got.State, "the janitor fails the upload in the run after the archive")
 	require.Contains(t, got.Error, tasks.PartTaskID(u, 2)+" was archived")

@@ -51,7 +51,7 @@ func TestObjectOptionsReachS3(t *testing.T) {
 		)})
 	require.NoError(t, err)
 	m := e.waitMigration(t, res.ID)
-	require.EqualValues(t, 3, m.Done, "every upload completed (failed %d)", m.Failed)
+	require.EqualValues(t, 3, m.Completed, "every upload completed (failed %d)", m.Failed)
 
 	keyMD5 := md5.Sum(key)
 	sseC := func(t *testing.T, what string, h http.Header) {
@@ -134,7 +134,7 @@ func TestSSECKeyMissingFailsUpload(t *testing.T) {
 	require.NoError(t, err)
 	err = e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id))
 	require.ErrorIs(t, err, asynq.SkipRetry)
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Failed, u.State)
 	require.Contains(t, u.Error, `SSE-C key "nope"`)

@@ -133,7 +133,7 @@ func TestCancelAbortsAndDropsTasks(t *testing.T) {
 	e.writeFile(t, "f", 4*5*mib)
 	id := e.put(t, "f", "k", storage.MinPartSize)
 	require.Eventually(t, func() bool {
-		u, err := e.store.Get(e.ctx, id)
+		u, err := e.store.GetUpload(e.ctx, id)
 		return err == nil && u.PartsDone == 1
 	}, time.Minute, 10*time.Millisecond, "waiting for part 1 to be recorded")
 
@@ -159,7 +159,7 @@ func TestCancelAbortsAndDropsTasks(t *testing.T) {
 	puts := e.proxy.Count(testenv.OpUploadPart)
 	require.NoError(t, e.runPart(id, 2), "a late part task after cancel does nothing")
 	require.Equal(t, puts, e.proxy.Count(testenv.OpUploadPart), "and sends nothing")
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Cancelled, u.State)
 	e.requireNoObject(t, "k")
@@ -218,7 +218,7 @@ func TestJanitor(t *testing.T) {
 	require.EqualValues(t, 1, testutil.ToFloat64(m.JanitorActions.WithLabelValues(tasks.ActionStalledFailed)))
 	require.EqualValues(t, 1, testutil.ToFloat64(m.JanitorActions.WithLabelValues(tasks.ActionOrphanAborted)))
 	require.EqualValues(t, 1, testutil.ToFloat64(m.UploadsFinished.WithLabelValues("failed")))
-	got, err := e.store.Get(e.ctx, stalled)
+	got, err := e.store.GetUpload(e.ctx, stalled)
 	require.NoError(t, err)
 	require.Equal(t, state.Failed, got.State)
 	require.Contains(t, got.Error, "stalled")
@@ -232,7 +232,7 @@ func TestJanitor(t *testing.T) {
 		"the live, the backlogged and the stalled (failed, resumable) uploads keep their multipart uploads")
 	require.NotContains(t, left, orphanID)
 	for _, id := range []state.UploadID{live, backlog} {
-		got, err = e.store.Get(e.ctx, id)
+		got, err = e.store.GetUpload(e.ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, state.Uploading, got.State, "%s is left alone", id)
 	}
@@ -376,7 +376,7 @@ func TestPartInFlightDuringCancelLeavesNothing(t *testing.T) {
 		t.Fatal("the part in flight never returned")
 	}
 	require.NoError(t, err, "the part of a cancelled upload is dropped: no retry, no failure")
-	got, err := e.store.Get(e.ctx, id)
+	got, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Cancelled, got.State)
 	require.Zero(t, got.PartsDone, "nothing is recorded for a cancelled upload")

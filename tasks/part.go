@@ -58,7 +58,7 @@ func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if recorded {
 		h.metrics.PartDone(metrics.PartDuplicate, 0, 0)
-		return h.afterRecord(ctx, j, fence, state.PartOutcome{Result: state.Duplicate, State: j.u.State,
+		return h.afterRecord(ctx, j, fence, state.PartOutcome{Result: state.ResultDuplicate, State: j.u.State,
 			PartsDone: j.u.PartsDone, Parts: j.u.Parts})
 	}
 
@@ -69,7 +69,7 @@ func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
 func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence, n int) (err error) {
 	defer h.metrics.PartStarted()()
 	start := time.Now()
-	plan := storage.Plan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
+	plan := storage.PartPlan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
 	off, length := plan.Part(n)
 	defer func() { h.observePart(start, length, err) }()
 
@@ -130,7 +130,7 @@ func (h *Handlers) observePart(start time.Time, length int64, err error) {
 // afterRecord acts on what recording a part of the plan fence names found.
 func (h *Handlers) afterRecord(ctx context.Context, j job, fence state.PartFence, out state.PartOutcome) error {
 	switch out.Result {
-	case state.Fenced:
+	case state.ResultFenced:
 		// The upload was reset and planned again while this part was in flight: the part went
 		// to the old multipart upload (which some servers bring back after an abort). Drop it
 		// and abort that old multipart upload again; the new plan is left alone.
@@ -138,16 +138,16 @@ func (h *Handlers) afterRecord(ctx context.Context, j job, fence state.PartFence
 		if fence.S3UploadID != "" {
 			h.abortS3(ctx, j, fence.S3UploadID)
 		}
-	case state.Changed:
+	case state.ResultChanged:
 		// The script has failed the upload already; the multipart upload cannot be used.
 		j.log.Error("UploadFailed", "reason", "source changed: a part came back with another ETag")
 		h.abort(ctx, j)
 		return fmt.Errorf("tasks: upload %s: part ETag changed: %w: %w", j.u.ID, source.ErrChanged, asynq.SkipRetry)
-	case state.Recorded, state.Duplicate:
+	case state.ResultRecorded, state.ResultDuplicate:
 		if out.AllDone() {
 			return h.enqueueFinalize(ctx, j)
 		}
-	case state.WrongState:
+	case state.ResultWrongState:
 		if out.State == state.Cancelled {
 			// The upload was cancelled while this part was in flight. Some servers (versitygw)
 			// accept a part after an abort and bring the multipart upload back: abort again.
@@ -163,7 +163,7 @@ func (h *Handlers) afterRecord(ctx context.Context, j job, fence state.PartFence
 // old one: nothing is done to the new one); otherwise the multipart upload was aborted behind
 // partflow's back.
 func (h *Handlers) uploadVanished(ctx context.Context, j job, fence state.PartFence, err error) error {
-	u, gerr := h.store.Get(ctx, j.u.ID)
+	u, gerr := h.store.GetUpload(ctx, j.u.ID)
 	if gerr != nil {
 		return gerr
 	}

@@ -36,7 +36,7 @@ func TestSizesRoundTrip(t *testing.T) {
 		require.EqualValues(t, size, u.Size)
 		require.Equal(t, sums[size], e.objectSHA256(t, fmt.Sprintf("out/%d.bin", size)), "size %d", size)
 	}
-	u, err := e.store.Get(e.ctx, ids[17*mib])
+	u, err := e.store.GetUpload(e.ctx, ids[17*mib])
 	require.NoError(t, err)
 	require.Equal(t, 4, u.Parts, "17 MiB in 5 MiB parts")
 	require.Equal(t, 2, e.proxy.Count(testenv.OpCompleteMultipartUpload), "5 MiB+1 and 17 MiB go as multipart, one Complete each")
@@ -68,7 +68,7 @@ func TestPartRedeliveryRecordsOnce(t *testing.T) {
 	}
 	require.NoError(t, e.runPart(id, 3))
 
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, 3, u.PartsDone, "each part recorded once")
 	require.EqualValues(t, 15*mib, u.BytesDone, "bytes counted once")
@@ -76,7 +76,7 @@ func TestPartRedeliveryRecordsOnce(t *testing.T) {
 
 	require.NoError(t, e.runFinalize(id))
 	require.NoError(t, e.runFinalize(id), "a finalizer after completion is a no-op")
-	u, err = e.store.Get(e.ctx, id)
+	u, err = e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Completed, u.State)
 	require.Equal(t, sum, e.objectSHA256(t, "k"))
@@ -136,7 +136,7 @@ func TestSourceChangedBetweenPartsFailsAndWritesNothing(t *testing.T) {
 
 	err = e.runPart(id, 2)
 	require.ErrorIs(t, err, asynq.SkipRetry)
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Failed, u.State)
 	require.Contains(t, u.Error, "source changed")

@@ -20,11 +20,11 @@ func (h *Handlers) reconcile(ctx context.Context, j job) error {
 		if err != nil {
 			return err
 		}
-		if out.Result != state.OK {
+		if out.Result != state.ResultOK {
 			return fmt.Errorf("tasks: upload %s changed while restarting it (%s); retrying", j.u.ID, out.Result)
 		}
 		j.log.Info("UploadRestarted", "reason", "multipart upload no longer exists in S3")
-		if j.u, err = h.store.Get(ctx, j.u.ID); err != nil {
+		if j.u, err = h.store.GetUpload(ctx, j.u.ID); err != nil {
 			return err
 		}
 		return h.plan(ctx, j)
@@ -40,7 +40,7 @@ func (h *Handlers) reconcile(ctx context.Context, j job) error {
 	for _, p := range recorded {
 		known[p.Number] = true
 	}
-	plan := storage.Plan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
+	plan := storage.PartPlan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
 	adopted := 0
 	for _, p := range inS3 {
 		if known[p.Number] || p.Number < 1 || p.Number > j.u.Parts {
@@ -53,13 +53,13 @@ func (h *Handlers) reconcile(ctx context.Context, j job) error {
 		if err != nil {
 			return err
 		}
-		if out.Result == state.Recorded {
+		if out.Result == state.ResultRecorded {
 			adopted++
 		}
 	}
 	if adopted > 0 {
 		j.log.Info("PartsAdopted", "parts", adopted)
-		if j.u, err = h.store.Get(ctx, j.u.ID); err != nil {
+		if j.u, err = h.store.GetUpload(ctx, j.u.ID); err != nil {
 			return err
 		}
 	}

@@ -163,14 +163,14 @@ func (e *env) requireNoMultipart(t *testing.T) {
 func (e *env) plan(t *testing.T, id state.UploadID) state.Upload {
 	t.Helper()
 	require.NoError(t, e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id)))
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	return u
 }
 
 // runPart runs the task of part n of the upload's current plan directly (no server).
 func (e *env) runPart(id state.UploadID, n int) error {
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func withFingerprint(meta map[string]string, fingerprint string) map[string]stri
 //
 // It reports whether the upload was completed as skipped (or someone else moved it first);
 // a non-nil error is what the handler returns.
-func (h *Handlers) skipExisting(ctx context.Context, j job, info source.Info, plan state.Plan) (bool, error) {
+func (h *Handlers) skipExisting(ctx context.Context, j job, info source.Info, plan state.UploadPlan) (bool, error) {
 	opts, err := h.objectOptions(j)
 	if err != nil {
 		return false, h.fail(ctx, j, err, false)
@@ -85,7 +85,7 @@ func (h *Handlers) skipExisting(ctx context.Context, j job, info source.Info, pl
 	if err != nil {
 		return false, err
 	}
-	if out.Result != state.OK {
+	if out.Result != state.ResultOK {
 		j.log.Info("StartLost", "result", out.Result, "state", out.State)
 		return true, nil
 	}

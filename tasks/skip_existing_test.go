@@ -82,7 +82,7 @@ func TestStartSkipsExistingObjects(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, m.Skipped)
 	require.EqualValues(t, 1000, m.BytesSkipped)
-	require.EqualValues(t, 4, m.Done, "three puts and one skip completed (big is uploading)")
+	require.EqualValues(t, 4, m.Completed, "three puts and one skip completed (big is uploading)")
 }
 
 // An object partflow wrote carries its source's fingerprint; --skip-existing compares it, so a

@@ -54,7 +54,7 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 	if err := h.checkDestination(ctx, j); err != nil {
 		return err
 	}
-	plan := state.Plan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
+	plan := state.UploadPlan{Size: info.Size, Fingerprint: info.Fingerprint, PartSize: parts.PartSize, Parts: parts.Parts}
 	opts, err := h.objectOptions(j)
 	if err != nil {
 		return h.fail(ctx, j, err, false)
@@ -87,13 +87,13 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 		h.abort(ctx, j)
 		return err
 	}
-	if out.Result != state.OK {
+	if out.Result != state.ResultOK {
 		// Another run of this task planned the upload first: discard our multipart upload
 		// and carry on with the recorded plan.
 		j.log.Info("StartLost", "result", out.Result, "state", out.State)
 		j.u.S3UploadID = s3id
 		h.abort(ctx, j)
-		if j.u, err = h.store.Get(ctx, j.u.ID); err != nil {
+		if j.u, err = h.store.GetUpload(ctx, j.u.ID); err != nil {
 			return err
 		}
 		if j.u.State != state.Uploading {
@@ -102,14 +102,14 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 		return h.enqueueParts(ctx, j)
 	}
 	j.log.Info("UploadPlanned", "size", plan.Size, "part_size", plan.PartSize, "parts", plan.Parts)
-	if j.u, err = h.store.Get(ctx, j.u.ID); err != nil {
+	if j.u, err = h.store.GetUpload(ctx, j.u.ID); err != nil {
 		return err
 	}
 	return h.enqueueParts(ctx, j)
 }
 
 // putSingle uploads a small object with one PutObject and completes the upload.
-func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan state.Plan, opts storage.ObjectOptions) error {
+func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan state.UploadPlan, opts storage.ObjectOptions) error {
 	release, err := h.budget.acquire(ctx, info.Size)
 	if errors.Is(err, ErrPartTooLarge) {
 		return h.fail(ctx, j, err, false)
@@ -138,7 +138,7 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 	if err != nil {
 		return err
 	}
-	if out.Result != state.OK && out.State == state.Cancelled {
+	if out.Result != state.ResultOK && out.State == state.Cancelled {
 		// A cancel came while the PUT was in flight, and the PUT landed: the object is in S3.
 		// Record that (deleting it could destroy what the key held before): the upload is
 		// completed, not cancelled.
@@ -148,7 +148,7 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 			return err
 		}
 	}
-	if out.Result != state.OK {
+	if out.Result != state.ResultOK {
 		j.log.Info("StartLost", "result", out.Result, "state", out.State)
 		return nil
 	}
@@ -176,10 +176,7 @@ func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
 	if err != nil {
 		return err
 	}
-	queue := m.Queue
-	if queue == "" {
-		queue = QueueDefault
-	}
+	queue := PartQueue(m)
 	enqueued := 0
 	for n := 1; n <= j.u.Parts; n++ {
 		if done[n] {
@@ -197,7 +194,7 @@ func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
 
 // enqueueFinalize enqueues the upload's finalizer; a finalizer that exists already is fine.
 func (h *Handlers) enqueueFinalize(ctx context.Context, j job) error {
-	if err := h.enqueue(ctx, NewFinalizeTask(j.u.ID, j.u.Size), QueueHigh, j.u.ID.String()+":finalize"); err != nil {
+	if err := h.enqueue(ctx, NewFinalizeTask(j.u.ID, j.u.Size), QueueHigh, FinalizeTaskID(j.u.ID)); err != nil {
 		return fmt.Errorf("tasks: enqueue finalizer of %s: %w", j.u.ID, err)
 	}
 	return nil

@@ -16,7 +16,7 @@ import (
 // newer than u.
 func (e *env) nextMilli(t *testing.T, id state.UploadID) {
 	t.Helper()
-	u, err := e.store.Get(e.ctx, id)
+	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	for time.Now().UnixMilli() <= u.Created.UnixMilli() {
 		time.Sleep(time.Millisecond)
@@ -39,7 +39,7 @@ func TestNewerUploadOfKeySupersedesOlder(t *testing.T) {
 		t.Helper()
 		require.ErrorIs(t, err, asynq.SkipRetry)
 		require.ErrorIs(t, err, tasks.ErrSuperseded)
-		u, gerr := e.store.Get(e.ctx, older)
+		u, gerr := e.store.GetUpload(e.ctx, older)
 		require.NoError(t, gerr)
 		require.Equal(t, state.Failed, u.State)
 		require.Contains(t, u.Error, "superseded by a newer upload of the same key")

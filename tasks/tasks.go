@@ -68,7 +68,7 @@ type PartPayload struct {
 // NewStartTask returns the upload:start task of an upload.
 func NewStartTask(id state.UploadID) *asynq.Task {
 	return asynq.NewTask(TypeStart, mustJSON(UploadPayload{UploadID: id.String()}),
-		asynq.TaskID(id.String()+":start"), asynq.Queue(QueueHigh), asynq.MaxRetry(StartRetries),
+		asynq.TaskID(StartTaskID(id)), asynq.Queue(QueueHigh), asynq.MaxRetry(StartRetries),
 		asynq.Timeout(10*time.Minute))
 }
 
@@ -93,10 +93,48 @@ func PartTaskID(u state.Upload, n int) string {
 	return id
 }
 
+// StartTaskID is the task ID of an upload's upload:start task.
+func StartTaskID(id state.UploadID) string { return id.String() + ":start" }
+
+// FinalizeTaskID is the task ID of an upload's upload:finalize task.
+func FinalizeTaskID(id state.UploadID) string { return id.String() + ":finalize" }
+
+// AbortTaskID is the task ID of an upload's upload:abort task.
+func AbortTaskID(id state.UploadID) string { return id.String() + ":abort" }
+
+// PartQueue is the queue of a migration's part tasks: the one its priority chose, or the
+// default queue (a migration record from before queues were recorded, or one that expired).
+func PartQueue(m state.Migration) string {
+	if m.Queue == "" {
+		return QueueDefault
+	}
+	return m.Queue
+}
+
+// TaskRef names one task: its queue and ID, and for a part task the part number.
+type TaskRef struct {
+	Queue, ID string
+	Part      int // 0 for a task that is not a part's
+}
+
+// UploadTasks lists the tasks that can move upload u, in the order they run: its start task,
+// the part tasks of the parts of its current plan for which pending(n) is true (every part
+// when pending is nil) in partQueue, its finalizer and its abort task. Cancel deletes them,
+// the janitor looks for a live one, the monitor shows them.
+func UploadTasks(u state.Upload, partQueue string, pending func(n int) bool) []TaskRef {
+	refs := []TaskRef{{Queue: QueueHigh, ID: StartTaskID(u.ID)}}
+	for n := 1; n <= u.Parts; n++ {
+		if pending == nil || pending(n) {
+			refs = append(refs, TaskRef{Queue: partQueue, ID: PartTaskID(u, n), Part: n})
+		}
+	}
+	return append(refs, TaskRef{Queue: QueueHigh, ID: FinalizeTaskID(u.ID)}, TaskRef{Queue: QueueHigh, ID: AbortTaskID(u.ID)})
+}
+
 // NewFinalizeTask returns the upload:finalize task of an upload of size bytes.
 func NewFinalizeTask(id state.UploadID, size int64) *asynq.Task {
 	return asynq.NewTask(TypeFinalize, mustJSON(UploadPayload{UploadID: id.String()}),
-		asynq.TaskID(id.String()+":finalize"), asynq.Queue(QueueHigh), asynq.MaxRetry(FinalizeRetries),
+		asynq.TaskID(FinalizeTaskID(id)), asynq.Queue(QueueHigh), asynq.MaxRetry(FinalizeRetries),
 		asynq.Timeout(CompleteTimeout(size)+time.Minute))
 }
 

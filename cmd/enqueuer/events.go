@@ -169,7 +169,7 @@ func (e *eventWriter) upload(u state.Upload) {
 
 func (e *eventWriter) migration(m state.Migration) {
 	e.emit(migrationEvent{eventHeader: header(eventMigration), MigrationID: m.ID, State: client.MigrationState(m),
-		Finished: m.Finished(), Total: m.Total, Completed: m.Done, Failed: m.Failed, Cancelled: m.Canceled,
+		Finished: m.Finished(), Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled,
 		Skipped: m.Skipped, BytesTotal: m.BytesTotal, BytesDone: m.BytesDone})
 }
 

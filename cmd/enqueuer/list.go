@@ -83,7 +83,7 @@ pages:
 			if m.Prefix != "" {
 				dest += "/" + m.Prefix
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s/%s\t%s\t%s\t%s\n", m.ID, st, m.Done, m.Total, m.Failed,
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s/%s\t%s\t%s\t%s\n", m.ID, st, m.Completed, m.Total, m.Failed,
 				humanize.IBytes(uint64(m.BytesDone)), humanize.IBytes(uint64(m.BytesTotal)), dest, source.RedactSource(m.Source),
 				m.Created.Format(time.DateTime))
 		}

@@ -69,7 +69,7 @@ func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Mi
 		return nil
 	}
 	objects := func(m state.Migration) string {
-		s := fmt.Sprintf("%d/%d objects", m.Done+m.Failed+m.Canceled, m.Total)
+		s := fmt.Sprintf("%d/%d objects", m.Completed+m.Failed+m.Cancelled, m.Total)
 		if m.Failed > 0 {
 			s += fmt.Sprintf(", %d failed", m.Failed)
 		}
@@ -120,7 +120,7 @@ func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Mi
 func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Migration, asJSON bool, js *jsonStream) int {
 	rep := client.ReportOf(m, time.Now())
 	code := exitOK
-	if m.Failed > 0 || m.Canceled > 0 {
+	if m.Failed > 0 || m.Cancelled > 0 {
 		code = exitFailed
 	}
 	if c.events != nil {
@@ -170,12 +170,12 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 	}
 	fmt.Fprintf(w, "migration  %s (%s)\n", m.ID, rep.State)
 	fmt.Fprintf(w, "source     %s → %s\n", source.RedactSource(m.Source), dest)
-	fmt.Fprintf(w, "uploads    %d: %d completed", m.Total, m.Done)
+	fmt.Fprintf(w, "uploads    %d: %d completed", m.Total, m.Completed)
 	if m.Skipped > 0 {
 		fmt.Fprintf(w, " (%d skipped: already in place)", m.Skipped)
 	}
-	fmt.Fprintf(w, ", %d failed, %d cancelled", m.Failed, m.Canceled)
-	if live := m.Total - m.Done - m.Failed - m.Canceled; live > 0 {
+	fmt.Fprintf(w, ", %d failed, %d cancelled", m.Failed, m.Cancelled)
+	if live := m.Total - m.Completed - m.Failed - m.Cancelled; live > 0 {
 		fmt.Fprintf(w, ", %d in progress", live)
 	}
 	fmt.Fprintln(w)

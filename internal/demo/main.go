@@ -295,7 +295,7 @@ func (st *stack) lookupParts(ctx context.Context, results []result) {
 			continue
 		}
 		for _, id := range ids {
-			if u, err := store.Get(ctx, id); err == nil && u.Bucket == bucket {
+			if u, err := store.GetUpload(ctx, id); err == nil && u.Bucket == bucket {
 				byKey[u.Key] = u
 			}
 		}

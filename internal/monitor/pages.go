@@ -13,6 +13,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
+	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/tasks"
 )
 
@@ -194,6 +195,7 @@ func (m *Monitor) pageUpload(w http.ResponseWriter, r *http.Request) {
 		m.renderError(w, r, err)
 		return
 	}
+	uid, _ := state.ParseUploadID(id) // uploadDetail parsed it
 	path := "/uploads/" + url.PathEscape(id)
 	pg := newPager(d.Page, path, r.URL.Query())
 	partTasks := map[int]TaskView{}
@@ -216,7 +218,7 @@ func (m *Monitor) pageUpload(w http.ResponseWriter, r *http.Request) {
 			OtherTasks []TaskView
 			StartID    string
 			FinalizeID string
-		}{d, pg, pg.Current(), partTasks, other, id + ":start", id + ":finalize"},
+		}{d, pg, pg.Current(), partTasks, other, tasks.StartTaskID(uid), tasks.FinalizeTaskID(uid)},
 	})
 }
 

@@ -16,7 +16,7 @@ func TestMigrationPageCountsUploadsNeverStarted(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	mid, ids := b.newMigration(t, 3)
-	_, err := b.store.CompleteSingle(b.ctx, ids[0], 1, state.Plan{Size: 1000, Fingerprint: "fp", PartSize: 5 << 20, Parts: 1}, "etag")
+	_, err := b.store.CompleteSingle(b.ctx, ids[0], 1, state.UploadPlan{Size: 1000, Fingerprint: "fp", PartSize: 5 << 20, Parts: 1}, "etag")
 	require.NoError(t, err)
 	for _, id := range ids[1:] {
 		_, err := b.store.Fail(b.ctx, id, "source: no such file on the volume")

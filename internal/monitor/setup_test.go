@@ -160,18 +160,18 @@ func (b *bundle) newMigration(t *testing.T, n int) (string, []state.UploadID) {
 // plan moves a planned upload to uploading with parts parts of 5 MiB.
 func (b *bundle) plan(t *testing.T, id state.UploadID, parts int) {
 	t.Helper()
-	u, err := b.store.Get(b.ctx, id)
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
-	out, err := b.store.StartUploading(b.ctx, id, u.Version, state.Plan{Size: int64(parts) * 5 << 20, Fingerprint: "fp",
+	out, err := b.store.StartUploading(b.ctx, id, u.Version, state.UploadPlan{Size: int64(parts) * 5 << 20, Fingerprint: "fp",
 		PartSize: 5 << 20, Parts: parts, S3UploadID: "s3-upload"})
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
+	require.Equal(t, state.ResultOK, out.Result)
 }
 
 // fence is the part fence of an upload's current plan.
 func (b *bundle) fence(t *testing.T, id state.UploadID) state.PartFence {
 	t.Helper()
-	u, err := b.store.Get(b.ctx, id)
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	return u.Fence()
 }

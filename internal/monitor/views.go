@@ -170,7 +170,7 @@ func migrationView(m state.Migration, now time.Time) MigrationView {
 		v.State = "running"
 	case m.Failed > 0:
 		v.State = "failed"
-	case m.Done >= m.Total:
+	case m.Completed >= m.Total:
 		v.State = "completed"
 	default:
 		v.State = "cancelled"
@@ -277,17 +277,19 @@ func (m *Monitor) uploadDetail(ctx context.Context, raw string, q url.Values) (U
 	if err != nil {
 		return UploadDetail{}, err
 	}
-	u, err := m.store.Get(ctx, id)
+	u, err := m.store.GetUpload(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
 		return UploadDetail{}, notFound("upload %s not found (or expired)", id)
 	} else if err != nil {
 		return UploadDetail{}, err
 	}
-	out := UploadDetail{Upload: uploadView(u, time.Now()), Queue: tasks.QueueDefault,
+	out := UploadDetail{Upload: uploadView(u, time.Now()),
 		Page: Page{Offset: offset, Limit: limit, Total: int64(u.Parts)}, Parts: []PartView{}, Tasks: []TaskView{}}
-	if mg, err := m.store.GetMigration(ctx, id.Migration); err == nil && mg.Queue != "" {
-		out.Queue = mg.Queue
+	mg, err := m.store.GetMigration(ctx, id.Migration)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return UploadDetail{}, err
 	}
+	out.Queue = tasks.PartQueue(mg)
 	out.SinglePut = u.State == state.Completed && u.S3UploadID == ""
 	if n := min(limit, int64(u.Parts)-offset); n > 0 && !out.SinglePut {
 		slots, err := m.store.PartSlots(ctx, id, int(offset)+1, int(n))
@@ -322,28 +324,31 @@ const maxPartTaskLookups = DefaultPartsPageSize
 // that are not recorded yet (the first maxPartTaskLookups of them). Tasks no longer queued
 // (done, or never enqueued) are left out.
 func (m *Monitor) uploadTasks(u state.Upload, partQueue string, parts []PartView) []TaskView {
-	id := u.ID
-	type want struct {
-		queue, id string
-		part      int
-	}
-	ws := []want{{tasks.QueueHigh, id.String() + ":start", 0}}
+	recorded := make(map[int]bool, len(parts))
+	shown := make(map[int]bool, len(parts))
 	for _, p := range parts {
-		if !p.Recorded && len(ws) <= maxPartTaskLookups {
-			ws = append(ws, want{partQueue, tasks.PartTaskID(u, p.Number), p.Number})
-		}
+		shown[p.Number] = true
+		recorded[p.Number] = p.Recorded
 	}
-	ws = append(ws, want{tasks.QueueHigh, id.String() + ":finalize", 0})
+	lookups := 0
+	pending := func(n int) bool {
+		if shown[n] && !recorded[n] && lookups < maxPartTaskLookups {
+			lookups++
+			return true
+		}
+		return false
+	}
+	ws := tasks.UploadTasks(u, partQueue, pending)
 	out := []TaskView{}
 	for _, w := range ws {
-		info, err := m.inspector.GetTaskInfo(w.queue, w.id)
+		info, err := m.inspector.GetTaskInfo(w.Queue, w.ID)
 		if err != nil {
 			if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-				m.log.Warn("TaskLookupFailed", "task_id", w.id, "queue", w.queue, "error", err)
+				m.log.Warn("TaskLookupFailed", "task_id", w.ID, "queue", w.Queue, "error", err)
 			}
 			continue
 		}
-		out = append(out, taskView(info, w.part))
+		out = append(out, taskView(info, w.Part))
 	}
 	return out
 }

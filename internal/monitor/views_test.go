@@ -88,7 +88,7 @@ func TestTenThousandParts(t *testing.T) {
 	for _, n := range []int{1, 2, 150, parts} {
 		out, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), n, fmt.Sprintf("etag-%d", n), 5<<20)
 		require.NoError(t, err)
-		require.Equal(t, state.Recorded, out.Result)
+		require.Equal(t, state.ResultRecorded, out.Result)
 	}
 
 	var d monitor.UploadDetail
@@ -164,7 +164,7 @@ func TestUploadViews(t *testing.T) {
 		_, err := b.store.RecordPart(b.ctx, ids[0], b.fence(t, ids[0]), n, fmt.Sprintf("etag-%d", n), 5<<20)
 		require.NoError(t, err)
 	}
-	u, err := b.store.Get(b.ctx, ids[0])
+	u, err := b.store.GetUpload(b.ctx, ids[0])
 	require.NoError(t, err)
 	claim, err := b.store.ClaimComplete(b.ctx, ids[0], u.Version, 0)
 	require.NoError(t, err)
@@ -197,9 +197,9 @@ func TestUploadViews(t *testing.T) {
 	require.Contains(t, b.get(t, "/uploads/"+ids[0].String()), "final-etag-2")
 
 	// ids[2] goes as one PutObject: no parts to list.
-	u, err = b.store.Get(b.ctx, ids[2])
+	u, err = b.store.GetUpload(b.ctx, ids[2])
 	require.NoError(t, err)
-	_, err = b.store.CompleteSingle(b.ctx, ids[2], u.Version, state.Plan{Size: 42, Fingerprint: "fp", PartSize: 5 << 20, Parts: 1}, "single-etag")
+	_, err = b.store.CompleteSingle(b.ctx, ids[2], u.Version, state.UploadPlan{Size: 42, Fingerprint: "fp", PartSize: 5 << 20, Parts: 1}, "single-etag")
 	require.NoError(t, err)
 	var ud monitor.UploadDetail
 	decode(t, b.get(t, "/api/uploads/"+ids[2].String()), &ud)

@@ -23,24 +23,24 @@ func TestCompleteSkippedCountsInMigration(t *testing.T) {
 	}
 	require.NoError(t, b.store.SealMigration(b.ctx, mid))
 
-	u, err := b.store.Get(b.ctx, skip)
+	u, err := b.store.GetUpload(b.ctx, skip)
 	require.NoError(t, err)
 	require.True(t, u.SkipExisting)
 	require.False(t, u.Skipped)
-	plan := state.Plan{Size: 10, Fingerprint: "fp", PartSize: 16, Parts: 1}
+	plan := state.UploadPlan{Size: 10, Fingerprint: "fp", PartSize: 16, Parts: 1}
 	out, err := b.store.CompleteSkipped(b.ctx, skip, u.Version, plan, "etag-old")
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
+	require.Equal(t, state.ResultOK, out.Result)
 	out, err = b.store.CompleteSkipped(b.ctx, skip, out.Version, plan, "etag-old")
 	require.NoError(t, err)
-	require.Equal(t, state.WrongState, out.Result, "a completed upload is not skipped twice")
+	require.Equal(t, state.ResultWrongState, out.Result, "a completed upload is not skipped twice")
 
-	u, err = b.store.Get(b.ctx, put)
+	u, err = b.store.GetUpload(b.ctx, put)
 	require.NoError(t, err)
-	_, err = b.store.CompleteSingle(b.ctx, put, u.Version, state.Plan{Size: 7, Fingerprint: "fp", PartSize: 16, Parts: 1}, "etag")
+	_, err = b.store.CompleteSingle(b.ctx, put, u.Version, state.UploadPlan{Size: 7, Fingerprint: "fp", PartSize: 16, Parts: 1}, "etag")
 	require.NoError(t, err)
 
-	u, err = b.store.Get(b.ctx, skip)
+	u, err = b.store.GetUpload(b.ctx, skip)
 	require.NoError(t, err)
 	require.True(t, u.Skipped)
 	require.Equal(t, state.Completed, u.State)
@@ -48,5 +48,5 @@ func TestCompleteSkippedCountsInMigration(t *testing.T) {
 	m, err := b.store.GetMigration(b.ctx, mid)
 	require.NoError(t, err)
 	require.True(t, m.Finished())
-	require.Equal(t, [6]int64{2, 2, 1, 17, 17, 10}, [6]int64{m.Total, m.Done, m.Skipped, m.BytesTotal, m.BytesDone, m.BytesSkipped})
+	require.Equal(t, [6]int64{2, 2, 1, 17, 17, 10}, [6]int64{m.Total, m.Completed, m.Skipped, m.BytesTotal, m.BytesDone, m.BytesSkipped})
 }

@@ -28,11 +28,11 @@ func TestMigrationCountsStartedUploads(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, m.Started)
 
-	out, err := b.store.StartUploading(b.ctx, ids["multi"], 1, state.Plan{Size: 20 << 20, Fingerprint: "fp",
+	out, err := b.store.StartUploading(b.ctx, ids["multi"], 1, state.UploadPlan{Size: 20 << 20, Fingerprint: "fp",
 		PartSize: 10 << 20, Parts: 2, S3UploadID: "s3"})
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
-	_, err = b.store.CompleteSingle(b.ctx, ids["single"], 1, state.Plan{Size: 7, Fingerprint: "fp", PartSize: 16, Parts: 1}, "etag")
+	require.Equal(t, state.ResultOK, out.Result)
+	_, err = b.store.CompleteSingle(b.ctx, ids["single"], 1, state.UploadPlan{Size: 7, Fingerprint: "fp", PartSize: 16, Parts: 1}, "etag")
 	require.NoError(t, err)
 	_, err = b.store.Fail(b.ctx, ids["missing"], "no such file")
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func TestMigrationCountsStartedUploads(t *testing.T) {
 
 	out, err = b.store.ResetUpload(b.ctx, ids["multi"], out.Version, state.Uploading)
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
+	require.Equal(t, state.ResultOK, out.Result)
 	m, err = b.store.GetMigration(b.ctx, mid)
 	require.NoError(t, err)
 	require.Equal(t, [2]int64{1, 7}, [2]int64{m.Started, m.BytesTotal}, "a reset upload starts over")

@@ -93,17 +93,17 @@ func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, ar
 
 // Migration is a migration record: a set of uploads enqueued together, with counters.
 type Migration struct {
-	ID       string
-	Bucket   string
-	Prefix   string
-	Source   string // what was migrated: a directory, a manifest, or the source of a single put
-	Queue    string // the asynq queue of its part tasks
-	Sealed   bool   // every upload has been enqueued
-	Total    int64  // uploads
-	Done     int64  // uploads completed
-	Failed   int64  // uploads failed
-	Canceled int64  // uploads cancelled
-	Skipped  int64  // of Done: completed because an identical object existed (skip-existing)
+	ID        string
+	Bucket    string
+	Prefix    string
+	Source    string // what was migrated: a directory, a manifest, or the source of a single put
+	Queue     string // the asynq queue of its part tasks
+	Sealed    bool   // every upload has been enqueued
+	Total     int64  // uploads
+	Completed int64  // uploads completed
+	Failed    int64  // uploads failed
+	Cancelled int64  // uploads cancelled
+	Skipped   int64  // of Completed: completed because an identical object existed (skip-existing)
 
 	// Started counts the uploads whose source was read and size fixed (planned by a start
 	// task); -1 for a record written before partflow counted them.
@@ -118,7 +118,7 @@ type Migration struct {
 }
 
 // Finished reports whether the migration is sealed and every upload in it is terminal.
-func (m Migration) Finished() bool { return m.Sealed && m.Done+m.Failed+m.Canceled >= m.Total }
+func (m Migration) Finished() bool { return m.Sealed && m.Completed+m.Failed+m.Cancelled >= m.Total }
 
 // NewMigration describes a migration to create.
 type NewMigration struct {
@@ -184,8 +184,8 @@ func (s *Store) GetMigration(ctx context.Context, id string) (Migration, error) 
 	f := fields(h)
 	return Migration{
 		ID: id, Bucket: h["bucket"], Prefix: h["prefix"], Source: h["source"], Queue: h["queue"],
-		Sealed: h["sealed"] == "1", Total: f.int("uploads_total"), Done: f.int("uploads_completed"),
-		Failed: f.int("uploads_failed"), Canceled: f.int("uploads_cancelled"),
+		Sealed: h["sealed"] == "1", Total: f.int("uploads_total"), Completed: f.int("uploads_completed"),
+		Failed: f.int("uploads_failed"), Cancelled: f.int("uploads_cancelled"),
 		BytesTotal: f.int("bytes_total"), BytesDone: f.int("bytes_done"),
 		Skipped: f.int("uploads_skipped"), BytesSkipped: f.int("bytes_skipped"), Started: startedOf(h),
 		Created: f.time("created"), Updated: f.time("updated"),
@@ -286,8 +286,8 @@ func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
 	return n == 1, nil
 }
 
-// Get reads an upload record.
-func (s *Store) Get(ctx context.Context, id UploadID) (Upload, error) {
+// GetUpload reads an upload record.
+func (s *Store) GetUpload(ctx context.Context, id UploadID) (Upload, error) {
 	h, err := s.rdb.HGetAll(ctx, uploadKeys(id)[0]).Result()
 	if err != nil {
 		return Upload{}, fmt.Errorf("state: get upload %s: %w", id, err)
@@ -362,16 +362,16 @@ type Result string
 
 // Results of Transition, ClaimComplete and RecordPart; see the scripts for their meaning.
 const (
-	OK         Result = "ok"
-	Missing    Result = "missing"
-	Stale      Result = "version"    // the version moved on (CAS lost)
-	WrongState Result = "state"      // the current state does not allow the change
-	Claimed    Result = "claimed"    // another finalizer holds an unexpired claim
-	Incomplete Result = "incomplete" // not every part is recorded
-	Recorded   Result = "recorded"
-	Duplicate  Result = "duplicate"
-	Changed    Result = "changed" // a part came back with another ETag: the upload failed
-	Fenced     Result = "fenced"  // the part belongs to another plan (S3 upload ID, part count): dropped
+	ResultOK         Result = "ok"
+	ResultMissing    Result = "missing"
+	ResultStale      Result = "version"    // the version moved on (CAS lost)
+	ResultWrongState Result = "state"      // the current state does not allow the change
+	ResultClaimed    Result = "claimed"    // another finalizer holds an unexpired claim
+	ResultIncomplete Result = "incomplete" // not every part is recorded
+	ResultRecorded   Result = "recorded"
+	ResultDuplicate  Result = "duplicate"
+	ResultChanged    Result = "changed" // a part came back with another ETag: the upload failed
+	ResultFenced     Result = "fenced"  // the part belongs to another plan (S3 upload ID, part count): dropped
 )
 
 // Outcome is what a transition found or did.
@@ -423,8 +423,8 @@ func (s *Store) ResetUpload(ctx context.Context, id UploadID, version int64, fro
 	return Outcome{Result: Result(asString(res[0])), State: State(asString(res[1])), Version: asInt(res[2])}, nil
 }
 
-// Plan is what upload:start learned about the source and decided about the parts.
-type Plan struct {
+// UploadPlan is what upload:start learned about the source and decided about the parts.
+type UploadPlan struct {
 	Size        int64
 	Fingerprint string
 	PartSize    int64
@@ -432,7 +432,7 @@ type Plan struct {
 	S3UploadID  string
 }
 
-func (p Plan) fields() []string {
+func (p UploadPlan) fields() []string {
 	return []string{
 		"size", strconv.FormatInt(p.Size, 10), "fingerprint", p.Fingerprint,
 		"part_size", strconv.FormatInt(p.PartSize, 10), "parts", strconv.Itoa(p.Parts),
@@ -441,26 +441,26 @@ func (p Plan) fields() []string {
 }
 
 // StartUploading moves a planned upload (read at version) to uploading with its plan.
-func (s *Store) StartUploading(ctx context.Context, id UploadID, version int64, p Plan) (Outcome, error) {
+func (s *Store) StartUploading(ctx context.Context, id UploadID, version int64, p UploadPlan) (Outcome, error) {
 	return s.Transition(ctx, id, version, []State{Planned}, Uploading, p.fields()...)
 }
 
 // CompleteSingle moves a planned upload (read at version) that went as one PutObject to completed.
-func (s *Store) CompleteSingle(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
+func (s *Store) CompleteSingle(ctx context.Context, id UploadID, version int64, p UploadPlan, etag string) (Outcome, error) {
 	return s.Transition(ctx, id, version, []State{Planned}, Completed, append(p.fields(), "etag", etag)...)
 }
 
 // CompleteSingleAfterCancel records the truth when a cancel (read at version) overtook a single
 // PutObject that landed anyway: the object is in S3, so the upload moves from cancelled to
 // completed with its plan and ETag, and the migration counts it completed, not cancelled.
-func (s *Store) CompleteSingleAfterCancel(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
+func (s *Store) CompleteSingleAfterCancel(ctx context.Context, id UploadID, version int64, p UploadPlan, etag string) (Outcome, error) {
 	return s.Transition(ctx, id, version, []State{Cancelled}, Completed, append(p.fields(), "etag", etag, "error", "")...)
 }
 
 // CompleteSkipped moves a planned upload (read at version) to completed without uploading,
 // because an identical object exists; etag is that object's. The migration counts it as
 // completed and as skipped.
-func (s *Store) CompleteSkipped(ctx context.Context, id UploadID, version int64, p Plan, etag string) (Outcome, error) {
+func (s *Store) CompleteSkipped(ctx context.Context, id UploadID, version int64, p UploadPlan, etag string) (Outcome, error) {
 	return s.Transition(ctx, id, version, []State{Planned}, Completed, append(p.fields(), "etag", etag, "skipped", "1")...)
 }
 

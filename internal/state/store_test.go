@@ -48,13 +48,13 @@ func (b bundle) newUpload(t *testing.T) state.UploadID {
 // startUploading plans the upload with the given number of 5-byte parts.
 func (b bundle) startUploading(t *testing.T, id state.UploadID, parts int) state.Upload {
 	t.Helper()
-	u, err := b.store.Get(b.ctx, id)
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
-	out, err := b.store.StartUploading(b.ctx, id, u.Version, state.Plan{
+	out, err := b.store.StartUploading(b.ctx, id, u.Version, state.UploadPlan{
 		Size: int64(parts * 5), Fingerprint: "fp", PartSize: 5, Parts: parts, S3UploadID: "s3id"})
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
-	u, err = b.store.Get(b.ctx, id)
+	require.Equal(t, state.ResultOK, out.Result)
+	u, err = b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	return u
 }
@@ -62,7 +62,7 @@ func (b bundle) startUploading(t *testing.T, id state.UploadID, parts int) state
 // fence is the part fence of the upload's current plan.
 func (b bundle) fence(t *testing.T, id state.UploadID) state.PartFence {
 	t.Helper()
-	u, err := b.store.Get(b.ctx, id)
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	return u.Fence()
 }
@@ -76,7 +76,7 @@ func TestCreateUploadIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, created, "second create of the same upload must be a no-op")
 
-	u, err := b.store.Get(b.ctx, id)
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Planned, u.State)
 	require.Equal(t, "a/b", u.Source, "the first record must be kept")
@@ -101,7 +101,7 @@ func TestCreateUploadNeedsMigration(t *testing.T) {
 func TestGetMissing(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	_, err := b.store.Get(b.ctx, state.DeriveUploadID("m1", "x"))
+	_, err := b.store.GetUpload(b.ctx, state.DeriveUploadID("m1", "x"))
 	require.ErrorIs(t, err, state.ErrNotFound)
 	_, err = b.store.GetMigration(b.ctx, "m1")
 	require.ErrorIs(t, err, state.ErrNotFound)
@@ -111,21 +111,21 @@ func TestStartUploadingIsACompareAndSwap(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	id := b.newUpload(t)
-	plan := state.Plan{Size: 10, Fingerprint: "fp", PartSize: 5, Parts: 2, S3UploadID: "s3"}
+	plan := state.UploadPlan{Size: 10, Fingerprint: "fp", PartSize: 5, Parts: 2, S3UploadID: "s3"}
 
 	out, err := b.store.StartUploading(b.ctx, id, 7, plan)
 	require.NoError(t, err)
-	require.Equal(t, state.Stale, out.Result, "a stale version must lose")
+	require.Equal(t, state.ResultStale, out.Result, "a stale version must lose")
 
 	out, err = b.store.StartUploading(b.ctx, id, 1, plan)
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
+	require.Equal(t, state.ResultOK, out.Result)
 	require.Equal(t, state.Uploading, out.State)
 	require.EqualValues(t, 2, out.Version)
 
 	out, err = b.store.StartUploading(b.ctx, id, 2, plan)
 	require.NoError(t, err)
-	require.Equal(t, state.WrongState, out.Result, "uploading cannot be planned again")
+	require.Equal(t, state.ResultWrongState, out.Result, "uploading cannot be planned again")
 
 	m, err := b.store.GetMigration(b.ctx, id.Migration)
 	require.NoError(t, err)
@@ -140,18 +140,18 @@ func TestRecordPart(t *testing.T) {
 
 	out, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "etag1", 5)
 	require.NoError(t, err)
-	require.Equal(t, state.PartOutcome{Result: state.Recorded, State: state.Uploading, PartsDone: 1, Parts: 2}, out)
+	require.Equal(t, state.PartOutcome{Result: state.ResultRecorded, State: state.Uploading, PartsDone: 1, Parts: 2}, out)
 
 	out, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "etag1", 5)
 	require.NoError(t, err)
-	require.Equal(t, state.Duplicate, out.Result)
+	require.Equal(t, state.ResultDuplicate, out.Result)
 	require.Equal(t, 1, out.PartsDone, "a duplicate must not count twice")
 
 	out, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 2, "etag2", 5)
 	require.NoError(t, err)
 	require.True(t, out.AllDone())
 
-	u, err := b.store.Get(b.ctx, id)
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	require.EqualValues(t, 10, u.BytesDone)
 	require.EqualValues(t, 4, u.Version, "planned(1) → uploading(2) → two parts recorded (4)")
@@ -170,9 +170,9 @@ func TestRecordPartWithAnotherETagFailsTheUpload(t *testing.T) {
 	require.NoError(t, err)
 	out, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), 2, "bbbb", 5)
 	require.NoError(t, err)
-	require.Equal(t, state.Changed, out.Result)
+	require.Equal(t, state.ResultChanged, out.Result)
 
-	u, err := b.store.Get(b.ctx, id)
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Failed, u.State)
 	require.Contains(t, u.Error, "source changed")
@@ -182,7 +182,7 @@ func TestRecordPartWithAnotherETagFailsTheUpload(t *testing.T) {
 
 	out, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 3, "cccc", 5)
 	require.NoError(t, err)
-	require.Equal(t, state.WrongState, out.Result, "a failed upload records nothing")
+	require.Equal(t, state.ResultWrongState, out.Result, "a failed upload records nothing")
 }
 
 func TestRecordPartRace(t *testing.T) {
@@ -213,8 +213,8 @@ func TestRecordPartRace(t *testing.T) {
 	for r := range results {
 		count[r]++
 	}
-	require.Equal(t, map[state.Result]int{state.Recorded: parts, state.Duplicate: parts * 9}, count)
-	u, err := b.store.Get(b.ctx, id)
+	require.Equal(t, map[state.Result]int{state.ResultRecorded: parts, state.ResultDuplicate: parts * 9}, count)
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, parts, u.PartsDone)
 	require.EqualValues(t, parts*5, u.BytesDone)
@@ -228,11 +228,11 @@ func TestClaimCompleteRace(t *testing.T) {
 
 	out, err := b.store.ClaimComplete(b.ctx, id, u.Version, time.Minute)
 	require.NoError(t, err)
-	require.Equal(t, state.Incomplete, out.Result, "no claim before every part is recorded")
+	require.Equal(t, state.ResultIncomplete, out.Result, "no claim before every part is recorded")
 
 	_, err = b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "e", 5)
 	require.NoError(t, err)
-	u, err = b.store.Get(b.ctx, id)
+	u, err = b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 
 	var wg sync.WaitGroup
@@ -251,10 +251,10 @@ func TestClaimCompleteRace(t *testing.T) {
 	close(claims)
 	var won []state.Claim
 	for c := range claims {
-		if c.Result == state.OK {
+		if c.Result == state.ResultOK {
 			won = append(won, c)
 		} else {
-			require.Contains(t, []state.Result{state.Stale, state.Claimed}, c.Result)
+			require.Contains(t, []state.Result{state.ResultStale, state.ResultClaimed}, c.Result)
 		}
 	}
 	require.Len(t, won, 1, "exactly one finalizer must win the CAS")
@@ -262,14 +262,14 @@ func TestClaimCompleteRace(t *testing.T) {
 	// Another finalizer that read the new version still cannot take over an unexpired claim.
 	c, err := b.store.ClaimComplete(b.ctx, id, won[0].Version, time.Minute)
 	require.NoError(t, err)
-	require.Equal(t, state.Claimed, c.Result)
+	require.Equal(t, state.ResultClaimed, c.Result)
 
 	out2, err := b.store.Complete(b.ctx, id, won[0].Version, "final-2")
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out2.Result)
+	require.Equal(t, state.ResultOK, out2.Result)
 	out2, err = b.store.Complete(b.ctx, id, won[0].Version, "final-2")
 	require.NoError(t, err)
-	require.NotEqual(t, state.OK, out2.Result, "exactly one transition to completed")
+	require.NotEqual(t, state.ResultOK, out2.Result, "exactly one transition to completed")
 }
 
 func TestLapsedClaimIsTakenOverAndTheDeadFinalizerLoses(t *testing.T) {
@@ -279,27 +279,27 @@ func TestLapsedClaimIsTakenOverAndTheDeadFinalizerLoses(t *testing.T) {
 	u := b.startUploading(t, id, 1)
 	_, err := b.store.RecordPart(b.ctx, id, b.fence(t, id), 1, "e", 5)
 	require.NoError(t, err)
-	u, err = b.store.Get(b.ctx, id)
+	u, err = b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 
 	dead, err := b.store.ClaimComplete(b.ctx, id, u.Version, time.Millisecond)
 	require.NoError(t, err)
-	require.Equal(t, state.OK, dead.Result)
+	require.Equal(t, state.ResultOK, dead.Result)
 
 	var next state.Claim
 	require.Eventually(t, func() bool {
 		next, err = b.store.ClaimComplete(b.ctx, id, dead.Version, time.Minute)
-		return err == nil && next.Result == state.OK
+		return err == nil && next.Result == state.ResultOK
 	}, 5*time.Second, 5*time.Millisecond, "waiting for the 1ms claim to lapse so a new finalizer can claim")
 	require.Greater(t, next.Version, dead.Version)
 
 	late, err := b.store.Complete(b.ctx, id, dead.Version, "x")
 	require.NoError(t, err)
-	require.Equal(t, state.Stale, late.Result, "the dead finalizer's late write must lose")
+	require.Equal(t, state.ResultStale, late.Result, "the dead finalizer's late write must lose")
 
 	done, err := b.store.Complete(b.ctx, id, next.Version, "x")
 	require.NoError(t, err)
-	require.Equal(t, state.OK, done.Result)
+	require.Equal(t, state.ResultOK, done.Result)
 }
 
 func TestTerminalRecordsExpireAndMigrationSettles(t *testing.T) {
@@ -322,7 +322,7 @@ func TestTerminalRecordsExpireAndMigrationSettles(t *testing.T) {
 
 	out, err := b.store.Fail(b.ctx, id, "boom")
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
+	require.Equal(t, state.ResultOK, out.Result)
 	require.InDelta(t, time.Hour.Seconds(), keyTTL(uploadPattern).Seconds(), 5)
 	require.InDelta(t, time.Hour.Seconds(), keyTTL(migrationPattern).Seconds(), 5,
 		"a sealed migration whose uploads are all terminal expires")
@@ -330,7 +330,7 @@ func TestTerminalRecordsExpireAndMigrationSettles(t *testing.T) {
 	// failed → uploading (resume) keeps everything again.
 	out, err = b.store.Transition(b.ctx, id, out.Version, []state.State{state.Failed}, state.Uploading)
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
+	require.Equal(t, state.ResultOK, out.Result)
 	require.InDelta(t, idle.Seconds(), keyTTL(uploadPattern).Seconds(), 5)
 	require.InDelta(t, idle.Seconds(), keyTTL(migrationPattern).Seconds(), 5)
 	m, err := b.store.GetMigration(b.ctx, id.Migration)
@@ -341,7 +341,7 @@ func TestTerminalRecordsExpireAndMigrationSettles(t *testing.T) {
 	require.NoError(t, err)
 	out, err = b.store.Fail(b.ctx, id, "twice")
 	require.NoError(t, err)
-	require.Equal(t, state.WrongState, out.Result, "a terminal upload is not failed twice")
+	require.Equal(t, state.ResultWrongState, out.Result, "a terminal upload is not failed twice")
 	m, err = b.store.GetMigration(b.ctx, id.Migration)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, m.Failed)
@@ -352,13 +352,13 @@ func TestCompleteSingleCountsBytes(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	id := b.newUpload(t)
-	out, err := b.store.CompleteSingle(b.ctx, id, 1, state.Plan{Size: 42, Fingerprint: "fp", PartSize: 100, Parts: 1}, "md5")
+	out, err := b.store.CompleteSingle(b.ctx, id, 1, state.UploadPlan{Size: 42, Fingerprint: "fp", PartSize: 100, Parts: 1}, "md5")
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
+	require.Equal(t, state.ResultOK, out.Result)
 	m, err := b.store.GetMigration(b.ctx, id.Migration)
 	require.NoError(t, err)
-	require.Equal(t, [4]int64{1, 1, 42, 42}, [4]int64{m.Total, m.Done, m.BytesTotal, m.BytesDone})
-	u, err := b.store.Get(b.ctx, id)
+	require.Equal(t, [4]int64{1, 1, 42, 42}, [4]int64{m.Total, m.Completed, m.BytesTotal, m.BytesDone})
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, "md5", u.ETag)
 	require.Equal(t, 1, u.PartsDone, "a single PUT is its one part")
@@ -425,7 +425,7 @@ func TestListings(t *testing.T) {
 	require.EqualValues(t, 1, count)
 
 	// Resuming takes it off the failed list.
-	u, err := b.store.Get(b.ctx, ids[0])
+	u, err := b.store.GetUpload(b.ctx, ids[0])
 	require.NoError(t, err)
 	_, err = b.store.Transition(b.ctx, ids[0], u.Version, []state.State{state.Failed}, state.Planned)
 	require.NoError(t, err)
@@ -446,12 +446,12 @@ func TestResetUploadStartsOver(t *testing.T) {
 
 	stale, err := b.store.ResetUpload(b.ctx, id, u.Version, state.Failed)
 	require.NoError(t, err)
-	require.Equal(t, state.Stale, stale.Result)
+	require.Equal(t, state.ResultStale, stale.Result)
 
 	out, err = b.store.ResetUpload(b.ctx, id, out.Version, state.Failed)
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result)
-	u, err = b.store.Get(b.ctx, id)
+	require.Equal(t, state.ResultOK, out.Result)
+	u, err = b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Planned, u.State)
 	require.Zero(t, u.PartsDone)
@@ -525,33 +525,33 @@ func TestFailLeavesALiveClaimToItsFinalizer(t *testing.T) {
 		u := b.startUploading(t, id, 1)
 		_, err := b.store.RecordPart(b.ctx, id, u.Fence(), 1, "e", 5)
 		require.NoError(t, err)
-		u, err = b.store.Get(b.ctx, id)
+		u, err = b.store.GetUpload(b.ctx, id)
 		require.NoError(t, err)
 		c, err := b.store.ClaimComplete(b.ctx, id, u.Version, d)
 		require.NoError(t, err)
-		require.Equal(t, state.OK, c.Result)
+		require.Equal(t, state.ResultOK, c.Result)
 		return id, c
 	}
 
 	id, c := claimed(time.Minute)
 	out, err := b.store.Fail(b.ctx, id, "a late part task gave up")
 	require.NoError(t, err)
-	require.Equal(t, state.Claimed, out.Result, "a live claim is not overridden")
+	require.Equal(t, state.ResultClaimed, out.Result, "a live claim is not overridden")
 	out, err = b.store.Transition(b.ctx, id, state.AnyVersion, []state.State{state.Completing}, state.Cancelled)
 	require.NoError(t, err)
-	require.Equal(t, state.Claimed, out.Result, "nor by any other change at any version")
-	u, err := b.store.Get(b.ctx, id)
+	require.Equal(t, state.ResultClaimed, out.Result, "nor by any other change at any version")
+	u, err := b.store.GetUpload(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Completing, u.State)
 	require.Empty(t, u.Error)
 	out, err = b.store.Transition(b.ctx, id, c.Version, []state.State{state.Completing}, state.Failed, "error", "verification failed")
 	require.NoError(t, err)
-	require.Equal(t, state.OK, out.Result, "the claim's holder may fail it")
+	require.Equal(t, state.ResultOK, out.Result, "the claim's holder may fail it")
 
 	lapsed, _ := claimed(time.Millisecond)
 	require.Eventually(t, func() bool {
 		out, err = b.store.Fail(b.ctx, lapsed, "the finalizer died")
-		return err == nil && out.Result == state.OK
+		return err == nil && out.Result == state.ResultOK
 	}, 5*time.Second, 5*time.Millisecond, "waiting for Fail to succeed once the 1ms claim lapsed")
 }
 
@@ -580,7 +580,7 @@ func TestEveryKeyHasABoundedLife(t *testing.T) {
 	b.startUploading(t, ids[1], 2)
 	_, err = store.Fail(b.ctx, ids[1], "boom")
 	require.NoError(t, err)
-	_, err = store.CompleteSingle(b.ctx, ids[2], 1, state.Plan{Size: 5, Fingerprint: "fp", PartSize: 5, Parts: 1}, "e")
+	_, err = store.CompleteSingle(b.ctx, ids[2], 1, state.UploadPlan{Size: 5, Fingerprint: "fp", PartSize: 5, Parts: 1}, "e")
 	require.NoError(t, err)
 	// Never sealed.
 
@@ -609,7 +609,7 @@ func TestRerunAfterRecordsExpiredDoesNotDoubleCount(t *testing.T) {
 	created, err := b.store.CreateUpload(b.ctx, req)
 	require.NoError(t, err)
 	require.True(t, created)
-	_, err = b.store.CompleteSingle(b.ctx, id, 1, state.Plan{Size: 5, Fingerprint: "fp", PartSize: 5, Parts: 1}, "e")
+	_, err = b.store.CompleteSingle(b.ctx, id, 1, state.UploadPlan{Size: 5, Fingerprint: "fp", PartSize: 5, Parts: 1}, "e")
 	require.NoError(t, err)
 	keys, err := b.rdb.Keys(b.ctx, "partflow:{"+mid+"}:upload:*").Result()
 	require.NoError(t, err)
@@ -620,6 +620,6 @@ func TestRerunAfterRecordsExpiredDoesNotDoubleCount(t *testing.T) {
 	require.False(t, created, "an upload the migration counted already is not created again")
 	m, err := b.store.GetMigration(b.ctx, mid)
 	require.NoError(t, err)
-	require.Equal(t, [4]int64{1, 1, 5, 5}, [4]int64{m.Total, m.Done, m.BytesTotal, m.BytesDone},
+	require.Equal(t, [4]int64{1, 1, 5, 5}, [4]int64{m.Total, m.Completed, m.BytesTotal, m.BytesDone},
 		"total, completed, bytes total, bytes done: counted once")
 }
