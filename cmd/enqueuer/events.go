@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/partflow/partflow/client"
-	"github.com/partflow/partflow/internal/state"
 )
 
 // eventWriter prints --json-lines: one JSON object per line on stdout for each thing that
@@ -156,18 +155,18 @@ func (e *eventWriter) enqueuedMigration(r client.MigrateResult) {
 		Existing: r.Existing})
 }
 
-func (e *eventWriter) enqueuedUpload(id state.UploadID) {
+func (e *eventWriter) enqueuedUpload(id client.UploadID) {
 	e.emit(enqueuedEvent{eventHeader: header(eventEnqueued), MigrationID: id.Migration, UploadID: id.String(),
 		Items: 1, Created: 1})
 }
 
-func (e *eventWriter) upload(u state.Upload) {
+func (e *eventWriter) upload(u client.Upload) {
 	e.emit(uploadEvent{eventHeader: header(eventUpload), UploadID: u.ID.String(), MigrationID: u.ID.Migration,
 		State: string(u.State), Bucket: u.Bucket, Key: u.Key, Size: u.Size, Parts: u.Parts, PartsDone: u.PartsDone,
 		BytesDone: u.BytesDone, ETag: u.ETag, Error: u.Error})
 }
 
-func (e *eventWriter) migration(m state.Migration) {
+func (e *eventWriter) migration(m client.Migration) {
 	e.emit(migrationEvent{eventHeader: header(eventMigration), MigrationID: m.ID, State: client.MigrationState(m),
 		Finished: m.Finished(), Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled,
 		Skipped: m.Skipped, BytesTotal: m.BytesTotal, BytesDone: m.BytesDone})

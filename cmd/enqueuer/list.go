@@ -12,7 +12,6 @@ import (
 
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/source"
-	"github.com/partflow/partflow/internal/state"
 )
 
 // listPage is how many migrations list reads per round trip.
@@ -54,7 +53,7 @@ func (c *command) list(ctx context.Context, args []string) int {
 	var listErr error
 pages:
 	for offset, total := int64(0), int64(1); offset < total; {
-		var page []state.Migration
+		var page []client.Migration
 		page, total, listErr = pf.ListMigrations(ctx, offset, listPage)
 		if listErr != nil {
 			break

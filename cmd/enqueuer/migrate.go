@@ -14,6 +14,7 @@ import (
 
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/listing"
 	"github.com/partflow/partflow/internal/manifest"
 )
 
@@ -91,14 +92,14 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 			return c.fail(exitUsage, "migrate: volume root: %v", err)
 		}
 		defer root.Close()
-		clean, err := client.CleanVolumeDir(*dir)
+		clean, err := listing.CleanVolumeDir(*dir)
 		if err != nil {
 			return c.fail(exitUsage, "migrate: --source: %v", err)
 		}
 		if st, err := root.Stat(clean); err != nil || !st.IsDir() {
 			return c.fail(exitUsage, "migrate: --source %s is not a directory below the volume root %s", *dir, *volumeRoot)
 		}
-		req.Items = client.WalkVolume(root, clean, skips.add)
+		req.Items = listing.WalkVolume(root, clean, skips.add)
 		source = "dir:" + clean
 	} else {
 		var err error

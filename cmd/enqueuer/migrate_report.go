@@ -14,7 +14,6 @@ import (
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/cli"
 	"github.com/partflow/partflow/internal/source"
-	"github.com/partflow/partflow/internal/state"
 )
 
 // plainInterval is how often progress is printed as a plain line when stderr is not a terminal.
@@ -61,14 +60,14 @@ func (c *command) finishMigration(ctx context.Context, pf *client.Client, id str
 // migrationProgress returns the callback that shows a migration's progress on stderr: a bar
 // of bytes (objects in its description) on a terminal, a plain line every plainInterval
 // otherwise, nothing with --json.
-func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Migration) {
+func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(client.Migration) {
 	if c.events != nil {
 		return c.events.migration
 	}
 	if asJSON || c.verbosity.quiet {
 		return nil
 	}
-	objects := func(m state.Migration) string {
+	objects := func(m client.Migration) string {
 		s := fmt.Sprintf("%d/%d objects", m.Completed+m.Failed+m.Cancelled, m.Total)
 		if m.Failed > 0 {
 			s += fmt.Sprintf(", %d failed", m.Failed)
@@ -80,7 +79,7 @@ func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Mi
 	}
 	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {
 		var bar *progressbar.ProgressBar
-		return func(m state.Migration) {
+		return func(m client.Migration) {
 			total := max(m.BytesTotal, knownBytes, m.BytesDone, 1)
 			if bar == nil {
 				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(f), progressbar.OptionShowBytes(true),
@@ -100,7 +99,7 @@ func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Mi
 	}
 	var last time.Time
 	start := time.Now()
-	return func(m state.Migration) {
+	return func(m client.Migration) {
 		if !m.Finished() && time.Since(last) < c.plainEvery() {
 			return
 		}
@@ -117,7 +116,7 @@ func (c *command) migrationProgress(asJSON bool, knownBytes int64) func(state.Mi
 // printReport prints a migration's report with every failed upload: text, or JSON (as the
 // "report" field of js, or as its own document). The exit code is 0 when the migration
 // finished with every upload completed or is still going on without failures.
-func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Migration, asJSON bool, js *jsonStream) int {
+func (c *command) printReport(ctx context.Context, pf *client.Client, m client.Migration, asJSON bool, js *jsonStream) int {
 	rep := client.ReportOf(m, time.Now())
 	code := exitOK
 	if m.Failed > 0 || m.Cancelled > 0 {
@@ -208,7 +207,7 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 
 // failureEvents ends --json-lines for a migration: an event per failed upload, then done
 // with code.
-func (c *command) failureEvents(ctx context.Context, pf *client.Client, m state.Migration, code int) int {
+func (c *command) failureEvents(ctx context.Context, pf *client.Client, m client.Migration, code int) int {
 	for f, err := range pf.Failures(ctx, m.ID) {
 		if err != nil {
 			return c.fail(exitRuntime, "status: listing failed uploads: %v", err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/cli"
-	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/listing"
 )
 
 func (c *command) put(ctx context.Context, args []string) int {
@@ -72,7 +72,7 @@ func (c *command) put(ctx context.Context, args []string) int {
 	if c.events != nil {
 		c.events.enqueuedUpload(id)
 		if !*wait {
-			c.events.done(id.String(), string(state.Planned), exitOK)
+			c.events.done(id.String(), string(client.StatePlanned), exitOK)
 			return c.eventsDone(exitOK)
 		}
 	}
@@ -91,7 +91,7 @@ func (c *command) put(ctx context.Context, args []string) int {
 
 // waitUpload follows an upload to its end: a progress bar on a terminal, a plain line per
 // change otherwise; then a summary (or one JSON document) and the exit code.
-func (c *command) waitUpload(ctx context.Context, pf *client.Client, id state.UploadID, asJSON bool) int {
+func (c *command) waitUpload(ctx context.Context, pf *client.Client, id client.UploadID, asJSON bool) int {
 	show := c.progress(asJSON)
 	start := time.Now()
 	u, err := pf.WaitUpload(ctx, id, show)
@@ -99,7 +99,7 @@ func (c *command) waitUpload(ctx context.Context, pf *client.Client, id state.Up
 		return c.fail(exitRuntime, "waiting for %s: %v (the upload goes on; check it with 'enqueuer status %s')", id, err, id)
 	}
 	code := exitOK
-	if u.State != state.Completed {
+	if u.State != client.StateCompleted {
 		code = exitFailed
 	}
 	switch {
@@ -117,7 +117,7 @@ func (c *command) waitUpload(ctx context.Context, pf *client.Client, id state.Up
 }
 
 // progress returns the callback that shows an upload's progress on stderr.
-func (c *command) progress(asJSON bool) func(state.Upload) {
+func (c *command) progress(asJSON bool) func(client.Upload) {
 	if c.events != nil {
 		return c.events.upload
 	}
@@ -126,7 +126,7 @@ func (c *command) progress(asJSON bool) func(state.Upload) {
 	}
 	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {
 		var bar *progressbar.ProgressBar
-		return func(u state.Upload) {
+		return func(u client.Upload) {
 			// A bar only for multipart uploads: a single PUT lands at once, and the summary
 			// line says how it went.
 			if bar == nil && (u.Parts <= 1 || u.State.Terminal()) {
@@ -139,13 +139,13 @@ func (c *command) progress(asJSON bool) func(state.Upload) {
 					progressbar.OptionFullWidth(), progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }))
 			}
 			desc := fmt.Sprintf("%s [%d/%d parts]", u.Key, u.PartsDone, u.Parts)
-			if u.State == state.Completing {
+			if u.State == client.StateCompleting {
 				desc = u.Key + " [completing: S3 assembles the parts]"
 			}
 			bar.Describe(desc)
 			_ = bar.Set64(u.BytesDone)
 			switch {
-			case u.State == state.Completed:
+			case u.State == client.StateCompleted:
 				_ = bar.Finish()
 			case u.State.Terminal():
 				_ = bar.Exit()
@@ -153,15 +153,15 @@ func (c *command) progress(asJSON bool) func(state.Upload) {
 			}
 		}
 	}
-	return func(u state.Upload) {
+	return func(u client.Upload) {
 		fmt.Fprintf(c.stderr, "%s %s: %s, %d/%d parts, %s/%s\n", time.Now().Format(time.TimeOnly), u.ID, u.State,
 			u.PartsDone, u.Parts, humanize.IBytes(uint64(u.BytesDone)), humanize.IBytes(uint64(max(u.Size, 0))))
 	}
 }
 
-func (c *command) summary(u state.Upload, took time.Duration) {
+func (c *command) summary(u client.Upload, took time.Duration) {
 	switch u.State {
-	case state.Completed:
+	case client.StateCompleted:
 		fmt.Fprintf(c.stdout, "completed %s/%s: %s in %s (%s/s), ETag %s\n", u.Bucket, u.Key,
 			humanize.IBytes(uint64(u.Size)), took.Round(time.Millisecond),
 			humanize.IBytes(uint64(float64(u.Size)/max(took.Seconds(), 0.001))), u.ETag)
@@ -187,7 +187,7 @@ func (c *command) checkVolumeFile(volumeRoot, src string) int {
 		return c.fail(exitUsage, "put: volume root: %v", err)
 	}
 	defer root.Close()
-	if err := client.CheckVolumeFile(root, src); err != nil {
+	if err := listing.CheckVolumeFile(root, src); err != nil {
 		return c.fail(exitUsage, "put: %v", err)
 	}
 	return exitOK

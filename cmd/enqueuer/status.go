@@ -32,13 +32,14 @@ func (c *command) status(ctx context.Context, args []string) int {
 	}
 	defer closeAll()
 
-	if !state.IsUploadID(id) {
+	if !client.IsUploadID(id) {
 		return c.showMigration(ctx, pf, id, *watch, *asJSON)
 	}
-	uid, err := state.ParseUploadID(id)
+	rec, err := state.ParseUploadID(id)
 	if err != nil {
 		return c.fail(exitUsage, "status: %v", err)
 	}
+	uid := client.UploadID(rec)
 	if *watch {
 		return c.waitUpload(ctx, pf, uid, *asJSON)
 	}
