@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"time"
 
@@ -182,31 +181,4 @@ func (e *eventWriter) done(id, st string, code int) {
 
 func (e *eventWriter) error(msg string, code int) {
 	e.emit(errorEvent{eventHeader: header(eventError), Error: msg, ExitCode: code})
-}
-
-// jsonLinesFlag defines --json-lines on a command whose following flag is follow.
-func (c *command) jsonLinesFlag(fs *flag.FlagSet, follow string) *bool {
-	return fs.Bool("json-lines", false, "print one JSON object per line on stdout for each change (with "+follow+
-		" until the end), instead of text or --json; see the README for the schema")
-}
-
-// startEvents turns --json-lines on, refusing it together with --json.
-func (c *command) startEvents(name string, jsonLines, asJSON bool) int {
-	if !jsonLines {
-		return exitOK
-	}
-	if asJSON {
-		return c.fail(exitUsage, "%s: give at most one of --json and --json-lines", name)
-	}
-	c.events = newEventWriter(c.stdout)
-	return exitOK
-}
-
-// eventsDone returns code, or a runtime error if the events could not be written.
-func (c *command) eventsDone(code int) int {
-	if err := c.events.err; err != nil {
-		c.events = nil
-		return c.fail(exitRuntime, "write events: %v", err)
-	}
-	return code
 }
