@@ -96,8 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // command carries what every subcommand shares.
 type command struct {
 	stdout, stderr io.Writer
-	redisURL       *string
-	redisCluster   *bool
+	redis          cli.RedisFlags
 	verbosity      verbosity // -v, -q
 	rep            reporter  // text, until a command's --json or --json-lines says otherwise
 }
@@ -110,10 +109,7 @@ func (c *command) flags(name, synopsis string) *cli.Flags {
 		fmt.Fprintf(c.stderr, "Usage: enqueuer %s %s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
 	}
-	c.redisURL = fs.StringEnv("redis-url", "PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0",
-		"Redis URL: redis://, rediss://, redis-sentinel://")
-	c.redisCluster = fs.BoolEnv("redis-cluster", "PARTFLOW_REDIS_CLUSTER", false,
-		"treat --redis-url as a comma list of cluster seeds")
+	c.redis = fs.Redis()
 	c.verbosity.define(fs.FlagSet)
 	return fs
 }
@@ -149,13 +145,9 @@ func (c *command) parseWithID(fs *cli.Flags, name string, args []string) (id str
 
 // connect opens Redis and the partflow client, checking that Redis answers.
 func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
-	rdb, err := redisconn.Open(redisconn.Config{URL: *c.redisURL, Cluster: *c.redisCluster})
+	rdb, err := redisconn.Connect(ctx, c.redis.Config(), 0) // bounded by ctx (a signal) only
 	if err != nil {
 		return nil, nil, err
-	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, nil, fmt.Errorf("cannot reach Redis: %w", err)
 	}
 	pf, err := client.New(rdb, client.Config{})
 	if err != nil {

@@ -68,16 +68,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
 	fs.Version("partflow-monitor", stdout)
 	listen := fs.StringEnv("listen", "PARTFLOW_MONITOR_LISTEN", "127.0.0.1:8080", "address to serve on")
-	redisURL := fs.StringEnv("redis-url", "PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://, rediss://, redis-sentinel://")
-	redisCluster := fs.BoolEnv("redis-cluster", "PARTFLOW_REDIS_CLUSTER", false, "treat --redis-url as a comma list of cluster seeds")
+	redisFlags := fs.Redis()
 	readOnly := fs.BoolEnv("read-only", "PARTFLOW_MONITOR_READ_ONLY", false, "refuse every request but GET and HEAD, in partflow's view and in asynqmon")
 	noAuth := fs.Bool("no-auth", false, "serve without authentication: for a monitor on loopback on your own machine only (no environment fallback)")
 	origins := fs.ListEnv("trusted-origins", "PARTFLOW_MONITOR_TRUSTED_ORIGINS", "comma list of other origins whose pages may POST actions, e.g. https://ops.example.com behind a proxy that rewrites Host")
 	metricsAddr := fs.StringEnv("metrics-addr", "PARTFLOW_METRICS_ADDR", "", "address of /metrics (queue depths of the whole fleet, read once per scrape, and partflow_build_info); empty disables")
 	prometheusURL := fs.StringEnv("prometheus-url", "PARTFLOW_PROMETHEUS_URL", "", "Prometheus server whose data asynqmon's metrics tab shows, e.g. http://prometheus:9090; empty hides the tab")
 	shutdownTimeout := fs.DurationEnv("shutdown-timeout", "PARTFLOW_SHUTDOWN_TIMEOUT", 10*time.Second, "how long running requests may finish after SIGTERM")
-	logFormat := fs.ChoiceEnv("log-format", "PARTFLOW_LOG_FORMAT", "", []string{"text", "json"}, "text or json; default json unless stderr is a terminal")
-	logLevel := fs.ChoiceEnv("log-level", "PARTFLOW_LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "debug, info, warn or error")
+	logFlags := fs.Log()
 	if err := fs.Parse(args); err != nil {
 		return cli.ExitCode(err)
 	}
@@ -94,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		return 2
 	}
 
-	log, err := cli.NewLogger(stderr, "partflow-monitor", *logFormat, *logLevel)
+	log, err := logFlags.Logger(stderr, "partflow-monitor")
 	if err != nil {
 		fmt.Fprintln(stderr, "monitor:", err)
 		return 2
@@ -120,20 +118,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		}
 	}
 
-	rcfg := redisconn.Config{URL: *redisURL, Cluster: *redisCluster}
-	probe, err := redisconn.Open(rcfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "monitor: --redis-url (PARTFLOW_REDIS_URL):", err)
-		return 2
+	rcfg := redisFlags.Config()
+	probe, code := cli.OpenRedis(ctx, "monitor", rcfg, stderr)
+	if code != 0 {
+		return code
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = probe.Ping(pingCtx).Err()
-	cancel()
 	defer probe.Close()
-	if err != nil {
-		fmt.Fprintf(stderr, "monitor: cannot reach Redis: %v\n", err)
-		return 3
-	}
 	pf, err := client.New(probe, client.Config{})
 	if err != nil {
 		fmt.Fprintln(stderr, "monitor:", err)

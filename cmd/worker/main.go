@@ -82,8 +82,7 @@ type config struct {
 	concurrency     int
 	shutdownTimeout time.Duration
 	retention       time.Duration
-	logFormat       string
-	logLevel        string
+	log             cli.LogFlags
 	metricsAddr     string
 	queues          map[string]int
 	partRetries     int
@@ -103,8 +102,7 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	fs := cli.NewFlags("worker", stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
 	fs.Version("partflow-worker", stdout)
-	redisURL := fs.StringEnv("redis-url", "PARTFLOW_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://, rediss://, redis-sentinel://")
-	redisCluster := fs.BoolEnv("redis-cluster", "PARTFLOW_REDIS_CLUSTER", false, "treat --redis-url as a comma list of cluster seeds")
+	redisFlags := fs.Redis()
 	endpoint := fs.StringEnv("s3-endpoint", "PARTFLOW_S3_ENDPOINT", "", "S3 endpoint, http://host:port or https://host:port")
 	volumeRoot := fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume; sources are relative to it; empty: no volume sources")
 	urlHosts := fs.ListEnv("allow-url-host", "PARTFLOW_ALLOW_URL_HOSTS",
@@ -123,8 +121,7 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	shutdownTimeout := fs.DurationEnv("shutdown-timeout", "PARTFLOW_SHUTDOWN_TIMEOUT", 30*time.Second,
 		"how long running tasks may finish after SIGTERM; keep it below the pod's terminationGracePeriodSeconds")
 	retention := fs.DurationEnv("retention", "PARTFLOW_RETENTION", 7*24*time.Hour, "how long finished records are kept")
-	logFormat := fs.ChoiceEnv("log-format", "PARTFLOW_LOG_FORMAT", "", []string{"text", "json"}, "text or json; default json unless stderr is a terminal")
-	logLevel := fs.ChoiceEnv("log-level", "PARTFLOW_LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "debug, info, warn or error")
+	logFlags := fs.Log()
 	metricsAddr := fs.StringEnv("metrics-addr", "PARTFLOW_METRICS_ADDR", ":9090", "address of /metrics, /healthz and /readyz; empty disables")
 	queues := fs.StringEnv("queues", "PARTFLOW_QUEUES", "high=6,default=3,low=1", "queue weights")
 	partRetries := fs.IntEnv("part-retries", "PARTFLOW_PART_RETRIES", 25, "retry budget of the part tasks this worker enqueues; a killed worker's task counts one")
@@ -169,11 +166,11 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		return fail("--memory-budget (PARTFLOW_MEMORY_BUDGET) %d is not a sensible size", *memoryBudget)
 	}
 	cfg = config{
-		redis:      redisconn.Config{URL: *redisURL, Cluster: *redisCluster},
+		redis:      redisFlags.Config(),
 		s3Endpoint: *endpoint, volumeRoot: *volumeRoot, urlHeadersFile: *urlHeadersFile,
 		url:         source.URLConfig{AllowHosts: *urlHosts, AllowPrivate: *urlAllowPrivate, Timeout: *urlTimeout},
 		concurrency: *concurrency, shutdownTimeout: *shutdownTimeout, retention: *retention,
-		logFormat: *logFormat, logLevel: *logLevel, metricsAddr: *metricsAddr,
+		log: logFlags, metricsAddr: *metricsAddr,
 		partRetries: *partRetries, partTimeout: *partTimeout, bwlimit: *bwlimit, memoryBudget: *memoryBudget,
 		janitorInterval: *janitorInterval, s3: s3opts, heartbeat: *heartbeat, rescue: *rescue,
 		janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter},
@@ -204,7 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	log, err := cli.NewLogger(stderr, "partflow-worker", cfg.logFormat, cfg.logLevel)
+	log, err := cfg.log.Logger(stderr, "partflow-worker")
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
@@ -260,19 +257,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if budget == 0 {
 		budget, budgetFrom = worker.DefaultMemoryBudget(cfg.concurrency)
 	}
-	rdb, err := redisconn.Open(cfg.redis)
-	if err != nil {
-		fmt.Fprintln(stderr, "worker: --redis-url (PARTFLOW_REDIS_URL):", err)
-		return 2
+	rdb, code := cli.OpenRedis(ctx, "worker", cfg.redis, stderr)
+	if code != 0 {
+		return code
 	}
 	defer rdb.Close()
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = rdb.Ping(pingCtx).Err()
-	cancel()
-	if err != nil {
-		fmt.Fprintf(stderr, "worker: cannot reach Redis: %v\n", err)
-		return 3
-	}
 
 	// Queue depths are the monitor's to export (once for the fleet), not every worker's.
 	reg := prometheus.NewRegistry()

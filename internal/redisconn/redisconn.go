@@ -4,10 +4,13 @@
 package redisconn
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -90,4 +93,27 @@ func redact(raw string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// ErrUnreachable is wrapped by Connect's error when Redis did not answer; its message reads
+// "cannot reach Redis: …".
+var ErrUnreachable = errors.New("cannot reach Redis")
+
+// Connect opens Redis for cfg and checks that it answers a PING, within timeout if it is not
+// zero. An error that does not wrap ErrUnreachable is a bad configuration (the URL).
+func Connect(ctx context.Context, cfg Config, timeout time.Duration) (redis.UniversalClient, error) {
+	rdb, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	return rdb, nil
 }
