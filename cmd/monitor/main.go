@@ -61,9 +61,23 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
 }
 
-// run runs the monitor until ctx ends and returns the exit code. ready, when not nil, is
-// called with the address the monitor listens on.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
+// config is the monitor's configuration, from flags and the environment.
+type config struct {
+	listen          string
+	redis           redisconn.Config
+	readOnly        bool
+	noAuth          bool
+	token           string
+	origins         []string
+	metricsAddr     string
+	prometheusURL   string
+	shutdownTimeout time.Duration
+	log             cli.LogFlags
+}
+
+// parseConfig parses args and the environment. It reports a bad flag or variable on stderr
+// and returns the exit code (0 after --help and --version) with ok false.
+func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int, ok bool) {
 	fs := cli.NewFlags("monitor", stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
 	fs.Version("partflow-monitor", stdout)
@@ -77,49 +91,58 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	shutdownTimeout := fs.DurationEnv("shutdown-timeout", "PARTFLOW_SHUTDOWN_TIMEOUT", 10*time.Second, "how long running requests may finish after SIGTERM")
 	logFlags := fs.Log()
 	if err := fs.Parse(args); err != nil {
-		return cli.ExitCode(err)
+		return cfg, cli.ExitCode(err), false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "monitor: unexpected arguments %q\n", fs.Args())
-		return 2
+		return cfg, 2, false
 	}
 	if *shutdownTimeout < 0 {
 		fmt.Fprintln(stderr, "monitor: --shutdown-timeout (PARTFLOW_SHUTDOWN_TIMEOUT) must not be negative")
-		return 2
+		return cfg, 2, false
 	}
 	if u, err := url.Parse(*prometheusURL); *prometheusURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		fmt.Fprintf(stderr, "monitor: --prometheus-url (PARTFLOW_PROMETHEUS_URL) %q is not an http(s) URL\n", *prometheusURL)
-		return 2
-	}
-
-	log, err := logFlags.Logger(stderr, "partflow-monitor")
-	if err != nil {
-		fmt.Fprintln(stderr, "monitor:", err)
-		return 2
+		return cfg, 2, false
 	}
 	token := os.Getenv(tokenEnv)
 	switch {
 	case token != "" && (len(token) < 16 || strings.TrimSpace(token) != token):
 		fmt.Fprintf(stderr, "monitor: %s must be at least 16 characters, without white space around it\n", tokenEnv)
-		return 2
+		return cfg, 2, false
 	case *noAuth && token != "":
 		fmt.Fprintf(stderr, "monitor: --no-auth and %s exclude each other; unset one\n", tokenEnv)
-		return 2
+		return cfg, 2, false
 	case !*noAuth && token == "":
 		fmt.Fprintf(stderr, "monitor: refusing to start without a token: set %s (at least 16 characters), "+
 			"or pass --no-auth to serve without authentication on your own machine\n", tokenEnv)
-		return 2
+		return cfg, 2, false
 	}
 
 	for _, o := range *origins {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			fmt.Fprintf(stderr, "monitor: --trusted-origins (PARTFLOW_MONITOR_TRUSTED_ORIGINS): %q is not an http(s) origin\n", o)
-			return 2
+			return cfg, 2, false
 		}
 	}
+	return config{listen: *listen, redis: redisFlags.Config(), readOnly: *readOnly, noAuth: *noAuth, token: token,
+		origins: *origins, metricsAddr: *metricsAddr, prometheusURL: *prometheusURL, shutdownTimeout: *shutdownTimeout,
+		log: logFlags}, 0, true
+}
 
-	rcfg := redisFlags.Config()
-	probe, code := cli.OpenRedis(ctx, "monitor", rcfg, stderr)
+// run runs the monitor until ctx ends and returns the exit code. ready, when not nil, is
+// called with the address the monitor listens on.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
+	cfg, code, ok := parseConfig(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	log, err := cfg.log.Logger(stderr, "partflow-monitor")
+	if err != nil {
+		fmt.Fprintln(stderr, "monitor:", err)
+		return 2
+	}
+	probe, code := cli.OpenRedis(ctx, "monitor", cfg.redis, stderr)
 	if code != 0 {
 		return code
 	}
@@ -131,32 +154,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	defer pf.Close()
 
-	mon, err := monitor.New(monitor.Config{Redis: redisOpener(rcfg), Token: token, NoAuth: *noAuth, ReadOnly: *readOnly,
-		TrustedOrigins: *origins, PrometheusURL: *prometheusURL, Logger: log, Actions: actions{pf}})
+	mon, err := monitor.New(monitor.Config{Redis: redisOpener(cfg.redis), Token: cfg.token, NoAuth: cfg.noAuth, ReadOnly: cfg.readOnly,
+		TrustedOrigins: cfg.origins, PrometheusURL: cfg.prometheusURL, Logger: log, Actions: actions{pf}})
 	if err != nil {
 		fmt.Fprintln(stderr, "monitor:", err)
 		return 2
 	}
 	defer mon.Close()
 
-	if *metricsAddr != "" {
-		stopMetrics, err := serveMetrics(ctx, *metricsAddr, probe, log)
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(ctx, cfg.metricsAddr, probe, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "monitor: --metrics-addr (PARTFLOW_METRICS_ADDR):", err)
 			return 2
 		}
 		defer stopMetrics()
 	}
+	return serve(ctx, cfg, mon, log, stderr, ready)
+}
 
-	ln, err := net.Listen("tcp", *listen)
+// serve serves mon on --listen until ctx ends, then shuts down within --shutdown-timeout.
+func serve(ctx context.Context, cfg config, mon *monitor.Monitor, log *slog.Logger, stderr io.Writer, ready func(addr string)) int {
+	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "monitor: --listen (PARTFLOW_MONITOR_LISTEN):", err)
 		return 2
 	}
 	addr := ln.Addr().String()
-	if *noAuth {
+	if cfg.noAuth {
 		what := "change the task queues"
-		if *readOnly {
+		if cfg.readOnly {
 			what = "read the task queues"
 		}
 		level := slog.LevelWarn
@@ -178,7 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("MonitorStarted", "listen", addr, "url", "http://"+addr+"/", "asynqmon", "http://"+addr+monitor.AsynqmonPath+"/",
-		"read_only", *readOnly, "auth", !*noAuth)
+		"read_only", cfg.readOnly, "auth", !cfg.noAuth)
 	if ready != nil {
 		ready(addr)
 	}
@@ -189,8 +216,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		return 1
 	case <-ctx.Done():
 	}
-	log.Info("MonitorStopping", "shutdown_timeout", shutdownTimeout.String())
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), *shutdownTimeout)
+	log.Info("MonitorStopping", "shutdown_timeout", cfg.shutdownTimeout.String())
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("MonitorShutdownIncomplete", "error", err)
