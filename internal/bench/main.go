@@ -59,7 +59,6 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/partflow/partflow/client"
@@ -574,6 +573,7 @@ func writeRandom(path string, size int64) error {
 // stack is everything the benchmark started.
 type stack struct {
 	cfg    config
+	local  *localstack.Stack
 	volume string
 	redis  *localstack.Redis
 	s3     *localstack.S3
@@ -586,21 +586,16 @@ type stack struct {
 }
 
 func (st *stack) start(ctx context.Context) error {
-	var err error
-	st.volume = filepath.Join(stateDir, "volume")
-	if err := os.MkdirAll(st.volume, 0o755); err != nil {
-		return err
-	}
-	st.redis, err = localstack.StartRedis(ctx, localstack.RedisConfig{Dir: filepath.Join(stateDir, "redis"), AppendOnly: true})
+	// The direct uploads get as many keep-alive connections as the workers have together.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = st.cfg.slots(max(st.cfg.concurrency, st.cfg.smallConc)) * 2
+	ls, err := localstack.StartStack(ctx, localstack.StackConfig{Dir: stateDir, Bucket: bucket, Transport: tr})
+	st.local = ls
+	st.volume, st.redis, st.s3, st.rdb, st.minio = ls.Volume, ls.Redis, ls.S3, ls.RDB, ls.Minio
 	if err != nil {
 		return err
 	}
-	st.rdb = redis.NewClient(&redis.Options{Addr: st.redis.Addr(), Password: st.redis.Password()})
 	if st.pf, err = client.New(st.rdb, client.Config{}); err != nil {
-		return err
-	}
-	st.s3, err = localstack.StartS3(ctx, localstack.S3Config{Dir: filepath.Join(stateDir, "s3")})
-	if err != nil {
 		return err
 	}
 	if p := filepath.Join(".tools", "bin", "s5cmd"); fileExists(p) {
@@ -608,19 +603,7 @@ func (st *stack) start(ctx context.Context) error {
 	} else {
 		console.Step("s5cmd is not in .tools/bin (make tools builds it): leaving it out")
 	}
-	// The direct uploads get as many keep-alive connections as the workers have together.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = st.cfg.slots(max(st.cfg.concurrency, st.cfg.smallConc)) * 2
-	st.minio, err = minio.New(strings.TrimPrefix(st.s3.Endpoint, "http://"), &minio.Options{
-		Creds:        credentials.NewStaticV4(st.s3.AccessKey, st.s3.SecretKey, ""),
-		Region:       "us-east-1",
-		BucketLookup: minio.BucketLookupPath,
-		Transport:    tr,
-	})
-	if err != nil {
-		return err
-	}
-	return st.minio.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})
+	return nil
 }
 
 func fileExists(p string) bool {
@@ -630,29 +613,21 @@ func fileExists(p string) bool {
 
 // startWorkers (re)starts the worker processes with --concurrency conc and waits until each
 // has registered with asynq.
-func (st *stack) startWorkers(ctx context.Context, conc int) (err error) {
-	if err := st.stopWorkers(); err != nil {
-		return err
-	}
-	st.workers, err = localstack.StartWorkers(ctx, localstack.WorkersConfig{
-		Bin: filepath.Join(st.cfg.binDir, "worker"), Count: st.cfg.workers,
-		Args:     []string{"--concurrency", strconv.Itoa(conc), "--shutdown-timeout", "10s"},
-		RedisURL: st.redis.URL(), S3: st.s3, VolumeRoot: st.volume, LogDir: stateDir,
-	})
+func (st *stack) startWorkers(ctx context.Context, conc int) error {
+	err := st.local.StartWorkers(ctx, filepath.Join(st.cfg.binDir, "worker"), st.cfg.workers,
+		"--concurrency", strconv.Itoa(conc), "--shutdown-timeout", "10s")
+	st.workers = st.local.Workers
 	return err
 }
 
 // stopWorkers stops the running workers; an error says one had exited on its own.
 func (st *stack) stopWorkers() error {
-	var errs []error
-	for i, err := range localstack.StopAll(15*time.Second, st.workers...) {
-		if err != nil {
-			w := st.workers[i]
-			errs = append(errs, fmt.Errorf("%s exited while the benchmark ran (%v); see %s", w.Name(), w.Wait(), w.LogPath()))
-		}
+	if st.local == nil {
+		return nil
 	}
+	err := st.local.StopWorkers()
 	st.workers = nil
-	return errors.Join(errs...)
+	return err
 }
 
 // stop stops everything the benchmark started and removes its data (logs stay).
@@ -663,22 +638,17 @@ func (st *stack) stop() {
 	if st.pf != nil {
 		_ = st.pf.Close()
 	}
-	if st.rdb != nil {
-		_ = st.rdb.Close()
+	if st.local == nil {
+		return
 	}
-	if st.redis != nil {
-		if err := st.redis.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-		}
+	for _, err := range st.local.Stop() {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 	}
 	if st.s3 != nil {
-		if err := st.s3.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-		}
 		_ = os.RemoveAll(filepath.Join(st.s3.Dir, "data"))
 	}
 	_ = os.RemoveAll(st.volume)
-	if st.redis != nil || st.s3 != nil {
+	if st.local.Started() {
 		fmt.Printf("stopped everything the benchmark started; logs in %s/\n", stateDir)
 	}
 }

@@ -44,7 +44,6 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/partflow/partflow/client"
@@ -126,9 +125,6 @@ func demo(ctx context.Context, st *stack, bigSize int64, keep bool) int {
 	}
 	console.Step("redis-server %s (AOF on, noeviction), log %s", st.redis.Addr(), st.redis.LogPath())
 	console.Step("versitygw    %s (posix backend), log %s", st.s3.Endpoint, st.s3.LogPath())
-	if err := st.minio.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		return setupFailed(fmt.Errorf("create bucket %s: %w", bucket, err))
-	}
 	console.Step("bucket       %s", bucket)
 
 	samples := sampleSet(bigSize)
@@ -369,6 +365,7 @@ func summary(results []result, took time.Duration) int {
 // stack is everything the demo started.
 type stack struct {
 	binDir string
+	local  *localstack.Stack
 	volume string
 	redis  *localstack.Redis
 	s3     *localstack.S3
@@ -381,40 +378,19 @@ type stack struct {
 
 // start starts redis-server and versitygw and opens clients to them.
 func (st *stack) start(ctx context.Context) error {
-	var err error
-	st.volume = filepath.Join(stateDir, "volume")
-	if err := os.MkdirAll(st.volume, 0o755); err != nil {
-		return err
-	}
-	st.redis, err = localstack.StartRedis(ctx, localstack.RedisConfig{Dir: filepath.Join(stateDir, "redis"), AppendOnly: true})
-	if err != nil {
-		return err
-	}
-	st.rdb = redis.NewClient(&redis.Options{Addr: st.redis.Addr(), Password: st.redis.Password()})
-	st.s3, err = localstack.StartS3(ctx, localstack.S3Config{Dir: filepath.Join(stateDir, "s3")})
-	if err != nil {
-		return err
-	}
-	st.minio, err = minio.New(strings.TrimPrefix(st.s3.Endpoint, "http://"), &minio.Options{
-		Creds:        credentials.NewStaticV4(st.s3.AccessKey, st.s3.SecretKey, ""),
-		Region:       "us-east-1",
-		BucketLookup: minio.BucketLookupPath,
-	})
+	ls, err := localstack.StartStack(ctx, localstack.StackConfig{Dir: stateDir, Bucket: bucket})
+	st.local = ls
+	st.volume, st.redis, st.s3, st.rdb, st.minio = ls.Volume, ls.Redis, ls.S3, ls.RDB, ls.Minio
 	return err
 }
 
-// startWorkers starts the worker processes and waits until each has registered with asynq.
-func (st *stack) startWorkers(ctx context.Context) (err error) {
-	st.workers, err = localstack.StartWorkers(ctx, localstack.WorkersConfig{
-		Bin: filepath.Join(st.binDir, "worker"), Count: workerCount,
-		Args:     []string{"--concurrency", strconv.Itoa(workerConcurrency), "--shutdown-timeout", "10s"},
-		RedisURL: st.redis.URL(), S3: st.s3, VolumeRoot: st.volume, LogDir: stateDir,
-	})
+func (st *stack) startWorkers(ctx context.Context) error {
+	err := st.local.StartWorkers(ctx, filepath.Join(st.binDir, "worker"), workerCount,
+		"--concurrency", strconv.Itoa(workerConcurrency), "--shutdown-timeout", "10s")
+	st.workers = st.local.Workers
 	return err
 }
 
-// startDashboard starts the asynqmon dashboard when cmd/monitor has been built, and returns
-// the line to print about it.
 func (st *stack) startDashboard(ctx context.Context) string {
 	bin := filepath.Join(st.binDir, "monitor")
 	if _, err := os.Stat(bin); err != nil {
@@ -500,20 +476,13 @@ func (st *stack) reportWorkerExits() {
 // stop stops everything in reverse order of starting; it is safe on a partly started stack.
 func (st *stack) stop() {
 	localstack.StopAll(15*time.Second, append([]*localstack.Process{st.monitor}, st.workers...)...)
-	if st.rdb != nil {
-		_ = st.rdb.Close()
+	if st.local == nil {
+		return
 	}
-	if st.redis != nil {
-		if err := st.redis.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
-		}
+	for _, err := range st.local.Stop() {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 	}
-	if st.s3 != nil {
-		if err := st.s3.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
-		}
-	}
-	if st.redis != nil || st.s3 != nil {
+	if st.local.Started() {
 		fmt.Println("stopped everything the demo started")
 	}
 }

@@ -8,12 +8,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/partflow/partflow/internal/localstack"
@@ -76,19 +74,9 @@ func S3(t testing.TB) *localstack.S3 {
 // itself or a Proxy URL) with s's credentials and region us-east-1.
 func MinioClient(t testing.TB, endpoint string, s *localstack.S3) *minio.Client {
 	t.Helper()
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		t.Fatalf("testenv: minio client: parse endpoint %q: %v", endpoint, err)
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
-	c, err := minio.New(u.Host, &minio.Options{
-		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Secure:       u.Scheme == "https",
-		Region:       "us-east-1",
-		BucketLookup: minio.BucketLookupPath,
-		Transport:    tr,
-	})
+	c, err := localstack.MinioClient(endpoint, s, tr)
 	if err != nil {
 		t.Fatalf("testenv: minio client for %s: %v", endpoint, err)
 	}
