@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -137,13 +136,7 @@ func (e *env) wait(t *testing.T, id state.UploadID) state.Upload {
 // objectSHA256 reads an object straight from the S3 server.
 func (e *env) objectSHA256(t *testing.T, key string) string {
 	t.Helper()
-	obj, err := e.direct.GetObject(e.ctx, e.bucket, key, minio.GetObjectOptions{})
-	require.NoError(t, err)
-	defer obj.Close()
-	h := sha256.New()
-	_, err = io.Copy(h, obj)
-	require.NoError(t, err, "reading %s/%s", e.bucket, key)
-	return hex.EncodeToString(h.Sum(nil))
+	return testenv.ObjectSHA256(t, e.direct, e.bucket, key)
 }
 
 // requireNoObject checks that nothing was written under key.

@@ -23,10 +23,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -306,20 +306,13 @@ func (st *stack) lookupParts(ctx context.Context, results []result) {
 
 // verify reads the object back and compares its SHA-256 with the file's.
 func (r *result) verify(ctx context.Context, mc *minio.Client) {
-	obj, err := mc.GetObject(ctx, bucket, r.key, minio.GetObjectOptions{})
-	if err != nil {
-		r.check.err = err
-		return
-	}
-	defer obj.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, obj)
+	sum, n, err := localstack.ObjectSHA256(ctx, mc, bucket, r.key)
 	r.check.size = n
 	if err != nil {
 		r.check.err = err
 		return
 	}
-	r.check.match = n == r.size && bytes.Equal(h.Sum(nil), r.sum)
+	r.check.match = n == r.size && sum == hex.EncodeToString(r.sum)
 }
 
 // summary prints the table and the throughput and returns the exit code.

@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partflow/partflow/internal/state"
-	"github.com/partflow/partflow/internal/testenv"
 )
 
 // migrateOutput is what `migrate --json` prints (the parts the tests look at).
@@ -70,43 +66,11 @@ type reportOutput struct {
 	} `json:"failures"`
 }
 
-// run runs the enqueuer with stdin to its end (up to five minutes).
-func (s *stack) run(t *testing.T, stdin io.Reader, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "enqueuer"), args...)
-	cmd.Env = s.env()
-	cmd.Stdin = stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if exit, ok := err.(*exec.ExitError); ok {
-		code = exit.ExitCode()
-	} else {
-		require.NoError(t, err, "running enqueuer %v", args)
-	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
-}
-
 func decodeMigrate(t *testing.T, r result) migrateOutput {
 	t.Helper()
 	var out migrateOutput
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), "migrate --json printed:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	return out
-}
-
-// stopWorker stops a worker process with SIGTERM and waits for it.
-func stopWorker(t *testing.T, w *exec.Cmd) {
-	t.Helper()
-	require.NoError(t, w.Process.Signal(syscall.SIGTERM))
-	_, _ = w.Process.Wait()
-}
-
-func (s *stack) rdb(t *testing.T) *redis.Client {
-	t.Helper()
-	return testenv.RedisClient(t, s.redis)
 }
 
 // taskKeys counts asynq's task hashes: every task enqueued and not yet done (completed tasks
@@ -186,20 +150,6 @@ func (s *stack) requireObjects(t *testing.T, prefix string, sums map[string]stri
 	for m := range bad {
 		t.Errorf("object %s: SHA-256 %s, want %s (%v)", m.key, m.got, m.want, m.err)
 	}
-}
-
-// sha256Of reads an object back (safe to call from any goroutine, unlike objectSHA256).
-func (s *stack) sha256Of(key string) (string, error) {
-	obj, err := s.direct.GetObject(context.Background(), s.bucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		return "", err
-	}
-	defer obj.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, obj); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func requireComplete(t *testing.T, rep *reportOutput, n int, bytes int64) {
@@ -587,20 +537,6 @@ func TestMigrateRejectsBadFlags(t *testing.T) {
 	keys, err := s.redisKeys()
 	require.NoError(t, err)
 	require.Empty(t, keys, "bad flags enqueue nothing")
-}
-
-// logCount counts the worker log lines (of every worker of the test so far) with event msg.
-func (s *stack) logCount(t *testing.T, msg string) int {
-	t.Helper()
-	logs, err := filepath.Glob(filepath.Join(s.logs, "*.log"))
-	require.NoError(t, err)
-	n := 0
-	for _, l := range logs {
-		b, err := os.ReadFile(l)
-		require.NoError(t, err)
-		n += bytes.Count(b, []byte(`"msg":"`+msg+`"`))
-	}
-	return n
 }
 
 // TestStatusListsEveryFailure: a migration with more failed uploads than asynq's archive

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	mathrand "math/rand/v2"
 	"net/http"
@@ -401,13 +400,7 @@ func (s *urlStack) wait(t *testing.T, id client.UploadID) client.Upload {
 
 func (s *urlStack) objectSHA256(t *testing.T, key string) string {
 	t.Helper()
-	obj, err := s.direct.GetObject(context.Background(), s.bucket, key, minio.GetObjectOptions{})
-	require.NoError(t, err)
-	defer obj.Close()
-	h := sha256.New()
-	_, err = io.Copy(h, obj)
-	require.NoError(t, err, "reading back %s", key)
-	return hex.EncodeToString(h.Sum(nil))
+	return testenv.ObjectSHA256(t, s.direct, s.bucket, key)
 }
 
 func (s *urlStack) requireNoObject(t *testing.T, key string) {

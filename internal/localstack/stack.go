@@ -2,8 +2,11 @@ package localstack
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -138,3 +141,17 @@ func (s *Stack) Stop() []error {
 
 // Started reports whether any server was started.
 func (s *Stack) Started() bool { return s.Redis != nil || s.S3 != nil }
+
+// ObjectSHA256 reads an object back and returns the hex SHA-256 of its content and its size.
+func ObjectSHA256(ctx context.Context, mc *minio.Client, bucket, key string) (sum string, size int64, err error) {
+	obj, err := mc.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return "", 0, err
+	}
+	defer obj.Close()
+	h := sha256.New()
+	if size, err = io.Copy(h, obj); err != nil {
+		return "", size, fmt.Errorf("localstack: read back %s/%s: %w", bucket, key, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, nil
+}

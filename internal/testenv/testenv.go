@@ -83,6 +83,18 @@ func MinioClient(t testing.TB, endpoint string, s *localstack.S3) *minio.Client 
 	return c
 }
 
+// ObjectSHA256 reads an object straight from the S3 server and returns the hex SHA-256 of
+// its content (localstack.ObjectSHA256), failing t if it cannot. Call it from the test's
+// goroutine; elsewhere call localstack.ObjectSHA256.
+func ObjectSHA256(t testing.TB, mc *minio.Client, bucket, key string) string {
+	t.Helper()
+	sum, _, err := localstack.ObjectSHA256(t.Context(), mc, bucket, key)
+	if err != nil {
+		t.Fatalf("testenv: reading back %s: %v", key, err)
+	}
+	return sum
+}
+
 // Bucket creates a fresh bucket named "pf-" + 12 random hex digits on s.
 func Bucket(t testing.TB, s *localstack.S3) string {
 	t.Helper()
