@@ -44,7 +44,7 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{ctx: context.Background(), bucket: "pf-nobucket", dir: t.TempDir()}
+	b := &bundle{ctx: t.Context(), bucket: "pf-nobucket", dir: t.TempDir()}
 	b.rdb = testenv.RedisClient(t, testenv.Redis(t))
 	var err error
 	b.pf, err = client.New(b.rdb, client.Config{Retention: time.Hour})

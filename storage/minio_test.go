@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -91,7 +90,7 @@ func TestUploadPartTakesServerETag(t *testing.T) {
 		w.Header().Set("ETag", `"0123456789abcdef0123456789abcdef"`) // an encrypted bucket's ETag
 	})
 	obj := Object{"bucket", "key"}
-	part, err := m.UploadPart(context.Background(), obj, "up1", 3, []byte("hello"), ObjectOptions{})
+	part, err := m.UploadPart(t.Context(), obj, "up1", 3, []byte("hello"), ObjectOptions{})
 	require.NoError(t, err, "a non-MD5 ETag is not an error")
 	require.Equal(t, Part{Number: 3, ETag: "0123456789abcdef0123456789abcdef", Size: 5,
 		MD5: "5d41402abc4b2a76b9719d911017c592", CRC64NVME: CRC64NVME([]byte("hello"))}, part)
@@ -107,7 +106,7 @@ func TestUploadPartTakesServerETag(t *testing.T) {
 	require.Equal(t, "3", r.URL.Query().Get("partNumber"))
 	require.Equal(t, "up1", r.URL.Query().Get("uploadId"))
 
-	put, err := m.PutObject(context.Background(), obj, []byte("hello"), ObjectOptions{})
+	put, err := m.PutObject(t.Context(), obj, []byte("hello"), ObjectOptions{})
 	require.NoError(t, err)
 	require.Equal(t, "0123456789abcdef0123456789abcdef", put.ETag)
 	require.Equal(t, "UNSIGNED-PAYLOAD", (*reqs)[1].Header.Get("X-Amz-Content-Sha256"))
@@ -128,13 +127,13 @@ func TestChecksumRefusedOnceThenOff(t *testing.T) {
 		w.Header().Set("ETag", `"5d41402abc4b2a76b9719d911017c592"`)
 	})
 	obj := Object{"bucket", "key"}
-	part, err := m.UploadPart(context.Background(), obj, "up1", 1, []byte("hello"), ObjectOptions{})
+	part, err := m.UploadPart(t.Context(), obj, "up1", 1, []byte("hello"), ObjectOptions{})
 	require.NoError(t, err)
 	require.Empty(t, part.CRC64NVME, "no checksum was stored")
 	require.True(t, part.ETagIsMD5())
 	require.True(t, m.ChecksumsOff())
 	require.Len(t, *reqs, 2, "refused once, then sent without")
-	_, err = m.UploadPart(context.Background(), obj, "up1", 2, []byte("hello"), ObjectOptions{})
+	_, err = m.UploadPart(t.Context(), obj, "up1", 2, []byte("hello"), ObjectOptions{})
 	require.NoError(t, err)
 	require.Len(t, *reqs, 3, "later requests go without checksums at once")
 	require.NotEmpty(t, (*reqs)[2].Header.Get("Content-Md5"), "Content-MD5 stays")
@@ -148,7 +147,7 @@ func TestChecksumMismatchKeepsChecksums(t *testing.T) {
 		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>BadDigest</Code>`+
 			`<Message>The CRC64NVME you specified did not match the calculated checksum.</Message></Error>`)
 	})
-	_, err := m.UploadPart(context.Background(), Object{"bucket", "key"}, "up1", 1, []byte("hello"), ObjectOptions{})
+	_, err := m.UploadPart(t.Context(), Object{"bucket", "key"}, "up1", 1, []byte("hello"), ObjectOptions{})
 	require.ErrorIs(t, err, ErrBadDigest)
 	require.False(t, m.ChecksumsOff(), "a damaged body is no reason to stop sending checksums")
 }
@@ -157,10 +156,10 @@ func TestUploadPartRejectsBadNumber(t *testing.T) {
 	t.Parallel()
 	m, reqs := fakeS3(t, func(http.ResponseWriter, *http.Request) {})
 	for _, n := range []int{0, -1, MaxParts + 1} {
-		_, err := m.UploadPart(context.Background(), Object{"bucket", "key"}, "up", n, nil, ObjectOptions{})
+		_, err := m.UploadPart(t.Context(), Object{"bucket", "key"}, "up", n, nil, ObjectOptions{})
 		require.ErrorContains(t, err, "part number")
 	}
-	_, err := m.CompleteUpload(context.Background(), Object{"bucket", "key"}, "up", []Part{{Number: 1}, {Number: 1}}, ObjectOptions{})
+	_, err := m.CompleteUpload(t.Context(), Object{"bucket", "key"}, "up", []Part{{Number: 1}, {Number: 1}}, ObjectOptions{})
 	require.ErrorIs(t, err, ErrInvalidPart)
 	require.Empty(t, *reqs)
 }
@@ -173,7 +172,7 @@ func TestAccessDeniedHidesSecret(t *testing.T) {
 		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code>`+
 			`<Message>The request signature we calculated does not match.</Message></Error>`)
 	})
-	_, err := m.StatObject(context.Background(), Object{"bucket", "key"}, ObjectOptions{})
+	_, err := m.StatObject(t.Context(), Object{"bucket", "key"}, ObjectOptions{})
 	require.ErrorIs(t, err, ErrAccessDenied)
 	require.True(t, Permanent(err))
 	require.False(t, strings.Contains(err.Error(), testSecret))
@@ -185,7 +184,7 @@ func TestListPartsStopsOnStuckMarker(t *testing.T) {
 		w.Header().Set("Content-Type", "application/xml")
 		fmt.Fprint(w, `<ListPartsResult><IsTruncated>true</IsTruncated><NextPartNumberMarker>0</NextPartNumberMarker></ListPartsResult>`)
 	})
-	_, err := m.ListParts(context.Background(), Object{"bucket", "key"}, "up")
+	_, err := m.ListParts(t.Context(), Object{"bucket", "key"}, "up")
 	require.ErrorContains(t, err, "marker")
 	require.Len(t, *reqs, 1)
 }
@@ -193,7 +192,7 @@ func TestListPartsStopsOnStuckMarker(t *testing.T) {
 func TestInvalidBucketNameIsCheckedUpFront(t *testing.T) {
 	t.Parallel()
 	m, reqs := fakeS3(t, func(http.ResponseWriter, *http.Request) {})
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, bucket := range []string{"", "ab", "a/b", strings.Repeat("b", 64)} {
 		obj := Object{bucket, "key"}
 		_, err := m.PutObject(ctx, obj, nil, ObjectOptions{})

@@ -15,7 +15,7 @@ func TestThrottledReaderWaitsForTokens(t *testing.T) {
 	// 1 byte/s with a 1 KiB burst: the first KiB passes, the second would need ~17 minutes,
 	// more than the context allows, so the limiter refuses at once (no clock involved).
 	m := &Minio{limiter: rate.NewLimiter(1, 1024)}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	r := m.body(ctx, make([]byte, 4096))
 
@@ -34,7 +34,7 @@ func TestThrottledReaderWaitsForTokens(t *testing.T) {
 
 func TestUnlimitedBodyIsPlain(t *testing.T) {
 	t.Parallel()
-	r := (&Minio{}).body(context.Background(), []byte("abc"))
+	r := (&Minio{}).body(t.Context(), []byte("abc"))
 	b, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, "abc", string(b))

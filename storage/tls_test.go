@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"context"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +16,7 @@ func TestTLSUnknownAuthorityThenCABundle(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(srv.Close)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	m, err := NewMinio(Config{Endpoint: srv.URL, AccessKey: "ak", SecretKey: testSecret, MaxRetries: 1})
 	require.NoError(t, err)
@@ -45,7 +44,7 @@ func TestTLSToPlainHTTPServer(t *testing.T) {
 	m, err := NewMinio(Config{Endpoint: strings.Replace(srv.URL, "http://", "https://", 1), AccessKey: "ak",
 		SecretKey: testSecret, MaxRetries: 1})
 	require.NoError(t, err)
-	_, err = m.BucketExists(context.Background(), "bucket")
+	_, err = m.BucketExists(t.Context(), "bucket")
 	require.ErrorIs(t, err, ErrTLS)
 	require.ErrorContains(t, err, "is the endpoint http://")
 }

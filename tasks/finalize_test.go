@@ -40,8 +40,8 @@ func (e *env) uploaded(t *testing.T) (state.UploadID, string) {
 // completedEvents counts the transitions to completed published for an upload.
 func completedEvents(t *testing.T, rdb *redis.Client, id state.UploadID) func() int {
 	t.Helper()
-	sub := rdb.Subscribe(context.Background(), state.EventsChannel)
-	_, err := sub.Receive(context.Background())
+	sub := rdb.Subscribe(t.Context(), state.EventsChannel)
+	_, err := sub.Receive(t.Context())
 	require.NoError(t, err)
 	var mu sync.Mutex
 	n := 0

@@ -48,7 +48,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	e := &env{ctx: context.Background()}
+	e := &env{ctx: t.Context()}
 	e.redis = testenv.Redis(t)
 	e.rdb = testenv.RedisClient(t, e.redis)
 	var err error

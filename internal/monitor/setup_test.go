@@ -43,7 +43,7 @@ type bundle struct {
 // httptest server.
 func setup(t *testing.T, configure ...func(*monitor.Config)) *bundle {
 	t.Helper()
-	b := &bundle{ctx: context.Background()}
+	b := &bundle{ctx: t.Context()}
 	b.redis = testenv.Redis(t)
 	b.rdb = testenv.RedisClient(t, b.redis)
 	var err error

@@ -1,7 +1,6 @@
 package source_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,7 +12,7 @@ import (
 
 func TestMuxDispatchesBySourceForm(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	v, dir := newVolume(t)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "f"), []byte("volume!"), 0o644))
 	o := newOrigin(t, 33)

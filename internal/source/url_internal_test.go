@@ -76,7 +76,7 @@ func TestDialerChecksBeforeConnecting(t *testing.T) {
 		return check(network, address, c)
 	}
 	for _, addr := range []string{"meta:80", "private:443", "loop:8080", "127.0.0.1:80", "[::1]:80", "[::ffff:10.0.0.1]:80"} {
-		_, err := d.DialContext(context.Background(), "tcp", addr)
+		_, err := d.DialContext(t.Context(), "tcp", addr)
 		require.ErrorIs(t, err, ErrForbidden, addr)
 	}
 	require.Zero(t, controls.Load(), "no socket was even created for a refused address")

@@ -3,7 +3,6 @@ package source_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -27,7 +26,7 @@ func TestURLReadsRanges(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t, 1000)
 	r := newReader(t, loopbackConfig())
-	ctx := context.Background()
+	ctx := t.Context()
 	src := o.URL + "/obj?X-Amz-Signature=secret"
 
 	info, err := r.Stat(ctx, src)
@@ -70,10 +69,10 @@ func TestURLOverHTTPS(t *testing.T) {
 	cfg.TLSConfig = &tls.Config{RootCAs: roots}
 	r := newReader(t, cfg)
 
-	info, err := r.Stat(context.Background(), srv.URL+"/x")
+	info, err := r.Stat(t.Context(), srv.URL+"/x")
 	require.NoError(t, err)
 	buf := make([]byte, 100)
-	require.NoError(t, r.ReadAt(context.Background(), srv.URL+"/x", info, 4900, buf))
+	require.NoError(t, r.ReadAt(t.Context(), srv.URL+"/x", info, 4900, buf))
 	require.Equal(t, data[4900:], buf)
 }
 
@@ -82,7 +81,7 @@ func TestURLFingerprintWithoutStrongETag(t *testing.T) {
 	o := newOrigin(t, 100)
 	o.set(func(o *origin) { o.etag = `W/"weak"` })
 	r := newReader(t, loopbackConfig())
-	ctx := context.Background()
+	ctx := t.Context()
 
 	info, err := r.Stat(ctx, o.URL)
 	require.NoError(t, err)
@@ -125,7 +124,7 @@ func TestURLStatFallsBackToRangeGET(t *testing.T) {
 				}
 			})
 			r := newReader(t, loopbackConfig())
-			info, err := r.Stat(context.Background(), o.URL)
+			info, err := r.Stat(t.Context(), o.URL)
 			require.NoError(t, err)
 			require.Equal(t, `url:300:etag:"v1"`, info.Fingerprint)
 			reqs := o.requests()
@@ -147,10 +146,10 @@ func TestURLStatFallsBackToRangeGET(t *testing.T) {
 			}
 		})
 		r := newReader(t, loopbackConfig())
-		info, err := r.Stat(context.Background(), o.URL)
+		info, err := r.Stat(t.Context(), o.URL)
 		require.NoError(t, err)
 		require.Zero(t, info.Size)
-		require.NoError(t, r.ReadAt(context.Background(), o.URL, info, 0, nil))
+		require.NoError(t, r.ReadAt(t.Context(), o.URL, info, 0, nil))
 	})
 
 	t.Run("no range support", func(t *testing.T) {
@@ -168,13 +167,13 @@ func TestURLStatFallsBackToRangeGET(t *testing.T) {
 			}
 		})
 		r := newReader(t, loopbackConfig())
-		info, err := r.Stat(context.Background(), o.URL)
+		info, err := r.Stat(t.Context(), o.URL)
 		require.NoError(t, err)
 		require.EqualValues(t, 50, info.Size)
 		buf := make([]byte, 50)
-		require.NoError(t, r.ReadAt(context.Background(), o.URL, info, 0, buf), "a whole read accepts 200")
+		require.NoError(t, r.ReadAt(t.Context(), o.URL, info, 0, buf), "a whole read accepts 200")
 		require.Equal(t, o.data, buf)
-		err = r.ReadAt(context.Background(), o.URL, info, 10, make([]byte, 10))
+		err = r.ReadAt(t.Context(), o.URL, info, 10, make([]byte, 10))
 		require.ErrorIs(t, err, source.ErrProtocol)
 		require.Contains(t, err.Error(), "ignored the Range header")
 	})
@@ -182,7 +181,7 @@ func TestURLStatFallsBackToRangeGET(t *testing.T) {
 
 func TestURLDetectsChange(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 
 	t.Run("new ETag, If-Match honoured", func(t *testing.T) {
 		t.Parallel()
@@ -308,11 +307,11 @@ func TestURLRangeProtocolViolations(t *testing.T) {
 			t.Parallel()
 			o := newOrigin(t, 100)
 			r := newReader(t, loopbackConfig())
-			info, err := r.Stat(context.Background(), o.URL)
+			info, err := r.Stat(t.Context(), o.URL)
 			require.NoError(t, err)
 			o.set(misbehave(c.serve))
 			buf := make([]byte, 10)
-			err = r.ReadAt(context.Background(), o.URL, info, 20, buf)
+			err = r.ReadAt(t.Context(), o.URL, info, 20, buf)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), c.message)
 			if c.want != nil {
@@ -359,7 +358,7 @@ func TestURLStatusErrors(t *testing.T) {
 				}
 			})
 			r := newReader(t, loopbackConfig())
-			_, err := r.Stat(context.Background(), o.URL+"/k?token=abc")
+			_, err := r.Stat(t.Context(), o.URL+"/k?token=abc")
 			require.Error(t, err)
 			require.Contains(t, err.Error(), strconv.Itoa(c.code)+" "+http.StatusText(c.code))
 			require.Contains(t, err.Error(), o.URL+"/k?…", "the URL is named without its query")
@@ -422,12 +421,12 @@ func TestURLTimeout(t *testing.T) {
 				cfg.Timeout = time.Second // room for a loaded machine
 			}
 			r := newReader(t, cfg)
-			info, err := r.Stat(context.Background(), o.URL)
+			info, err := r.Stat(t.Context(), o.URL)
 			require.NoError(t, err)
 			o.set(misbehave(func(w http.ResponseWriter, r *http.Request, data []byte) { c.serve(w, r, data, stop) }))
 			start := time.Now()
 			buf := make([]byte, 100)
-			err = r.ReadAt(context.Background(), o.URL, info, 0, buf)
+			err = r.ReadAt(t.Context(), o.URL, info, 0, buf)
 			if c.ok {
 				require.NoError(t, err)
 				require.Equal(t, o.data, buf)
@@ -445,7 +444,7 @@ func TestURLRefusesHostsAndSchemes(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t, 10)
 	r := newReader(t, loopbackConfig())
-	ctx := context.Background()
+	ctx := t.Context()
 	localhost := strings.Replace(o.URL, "127.0.0.1", "localhost", 1)
 	cases := []struct {
 		src     string
@@ -497,7 +496,7 @@ func TestURLRefusesAddresses(t *testing.T) {
 	}
 	for _, c := range cases {
 		start := time.Now()
-		_, err := r.Stat(context.Background(), "http://"+c.host+":"+port+"/x")
+		_, err := r.Stat(t.Context(), "http://"+c.host+":"+port+"/x")
 		require.ErrorIs(t, err, source.ErrForbidden, c.host)
 		require.Contains(t, err.Error(), c.message, c.host)
 		require.Contains(t, err.Error(), "refusing to connect")
@@ -509,17 +508,17 @@ func TestURLRefusesAddresses(t *testing.T) {
 	// An explicit allowance opens exactly what it names.
 	cfg.AllowAddrs = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	r = newReader(t, cfg)
-	_, err := r.Stat(context.Background(), "http://mixed.test:"+port+"/x")
+	_, err := r.Stat(t.Context(), "http://mixed.test:"+port+"/x")
 	require.NoError(t, err, "a refused address is skipped for an allowed one")
-	_, err = r.Stat(context.Background(), "http://private.test:"+port+"/x")
+	_, err = r.Stat(t.Context(), "http://private.test:"+port+"/x")
 	require.ErrorIs(t, err, source.ErrForbidden)
 
 	cfg.AllowAddrs = nil
 	cfg.AllowPrivate = true
 	r = newReader(t, cfg)
-	_, err = r.Stat(context.Background(), "http://loopback.test:"+port+"/x")
+	_, err = r.Stat(t.Context(), "http://loopback.test:"+port+"/x")
 	require.NoError(t, err, "AllowPrivate opens loopback")
-	_, err = r.Stat(context.Background(), "http://metadata.test:"+port+"/x")
+	_, err = r.Stat(t.Context(), "http://metadata.test:"+port+"/x")
 	require.ErrorIs(t, err, source.ErrForbidden, "but never the metadata service")
 }
 
@@ -545,7 +544,7 @@ func TestURLRedirects(t *testing.T) {
 	cfg := source.URLConfig{AllowHosts: []string{"front.test", "target.test", "internal.test"}, Resolver: resolveTo(names),
 		AllowAddrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Timeout: 5 * time.Second}
 	r := newReader(t, cfg)
-	ctx := context.Background()
+	ctx := t.Context()
 	src := "http://front.test:" + port(front) + "/obj"
 
 	redirect("http://target.test:" + port(target) + "/obj")
@@ -595,7 +594,7 @@ func TestURLRedirectMayNotLeaveHTTPS(t *testing.T) {
 	cfg := loopbackConfig()
 	cfg.TLSConfig = &tls.Config{RootCAs: roots}
 	r := newReader(t, cfg)
-	_, err := r.Stat(context.Background(), tlsSrv.URL+"/x")
+	_, err := r.Stat(t.Context(), tlsSrv.URL+"/x")
 	require.ErrorIs(t, err, source.ErrForbidden)
 	require.Contains(t, err.Error(), "leaves https for http")
 	require.Empty(t, plain.requests())
@@ -620,7 +619,7 @@ func TestURLHeadersStayWithTheirHost(t *testing.T) {
 		Timeout: 5 * time.Second,
 	}
 	r := newReader(t, cfg)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	// Straight to the host: the headers arrive.
 	src := "http://origin.test:" + port(home) + "/obj"
@@ -726,7 +725,7 @@ func TestURLHostPatterns(t *testing.T) {
 		"files.example.org": true, "FILES.example.org:8443": true, "x.files.example.org": false, "[::1]": true,
 		"[::2]": false,
 	} {
-		_, err := r.Stat(context.Background(), "http://"+host+"/x")
+		_, err := r.Stat(t.Context(), "http://"+host+"/x")
 		require.Error(t, err) // nothing resolves, and ::1 is refused as an address
 		if allowed {
 			require.NotContains(t, err.Error(), "not in the worker's allowed URL hosts", host)

@@ -1,7 +1,6 @@
 package source_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,7 +28,7 @@ func TestVolumeReadsRanges(t *testing.T) {
 	v, dir := newVolume(t)
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "a/b"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "a/b/f.bin"), []byte("0123456789"), 0o644))
-	ctx := context.Background()
+	ctx := t.Context()
 
 	info, err := v.Stat(ctx, "a/b/f.bin")
 	require.NoError(t, err)
@@ -72,13 +71,13 @@ func TestVolumeRefusesBadPaths(t *testing.T) {
 		{"fifo", source.ErrNotRegular, "is a named pipe"},
 	}
 	for _, c := range cases {
-		_, err := v.Stat(context.Background(), c.src)
+		_, err := v.Stat(t.Context(), c.src)
 		require.ErrorIs(t, err, c.want, c.src)
 		require.Contains(t, err.Error(), c.message, c.src)
 		require.True(t, source.Permanent(err), c.src)
 	}
 
-	_, err := v.Stat(context.Background(), "link-inside")
+	_, err := v.Stat(t.Context(), "link-inside")
 	require.NoError(t, err, "a symlink that stays inside the root is fine")
 }
 
@@ -87,7 +86,7 @@ func TestVolumeDetectsChange(t *testing.T) {
 	v, dir := newVolume(t)
 	path := filepath.Join(dir, "f")
 	require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("a", 100)), 0o644))
-	ctx := context.Background()
+	ctx := t.Context()
 	info, err := v.Stat(ctx, "f")
 	require.NoError(t, err)
 

@@ -26,7 +26,7 @@ func setup(t *testing.T) bundle {
 	rdb := testenv.RedisClient(t, testenv.Redis(t))
 	store, err := state.New(rdb, state.Config{Retention: time.Hour})
 	require.NoError(t, err)
-	return bundle{ctx: context.Background(), rdb: rdb, store: store}
+	return bundle{ctx: t.Context(), rdb: rdb, store: store}
 }
 
 // newUpload creates a sealed migration of one planned upload.
@@ -563,7 +563,7 @@ func TestEveryKeyHasABoundedLife(t *testing.T) {
 	rdb := testenv.RedisClient(t, testenv.Redis(t))
 	store, err := state.New(rdb, state.Config{Retention: time.Hour, IdleExpiry: 2 * time.Hour})
 	require.NoError(t, err)
-	b := bundle{ctx: context.Background(), rdb: rdb, store: store}
+	b := bundle{ctx: t.Context(), rdb: rdb, store: store}
 	mid := state.NewMigrationID()
 	_, err = store.CreateMigration(b.ctx, state.NewMigration{ID: mid, Bucket: "bkt", Queue: "default"})
 	require.NoError(t, err)
