@@ -123,7 +123,7 @@ func (c *Client) Put(ctx context.Context, r PutRequest) (state.UploadID, error) 
 	if err := c.store.SealMigration(ctx, mid); err != nil {
 		return state.UploadID{}, err
 	}
-	if _, err := c.queue.EnqueueContext(ctx, tasks.NewStartTask(id)); err != nil &&
+	if _, err := c.queue.EnqueueContext(ctx, tasks.NewStartTask(ctx, id)); err != nil &&
 		!errors.Is(err, asynq.ErrTaskIDConflict) {
 		return state.UploadID{}, fmt.Errorf("client: enqueue start of %s: %w", id, err)
 	}

@@ -557,7 +557,7 @@ func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it Migratio
 			return false, false, err
 		}
 	}
-	_, err = c.queue.EnqueueContext(ctx, tasks.NewStartTask(id))
+	_, err = c.queue.EnqueueContext(ctx, tasks.NewStartTask(ctx, id))
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		return isNew, false, nil

@@ -132,7 +132,7 @@ func TestSSECKeyMissingFailsUpload(t *testing.T) {
 	id, err := e.client.Put(e.ctx, client.PutRequest{Source: "f", Bucket: e.bucket, Key: "k",
 		Options: client.ObjectOptions{SSE: storage.SSEC, SSECKey: "nope"}})
 	require.NoError(t, err)
-	err = e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id))
+	err = e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(t.Context(), id))
 	require.ErrorIs(t, err, asynq.SkipRetry)
 	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
