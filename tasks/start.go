@@ -37,7 +37,7 @@ func (h *Handlers) HandleStartTask(ctx context.Context, t *asynq.Task) error {
 
 // plan plans a planned upload and starts it.
 func (h *Handlers) plan(ctx context.Context, j job) error {
-	info, err := h.sources.Stat(ctx, j.u.Source)
+	info, err := h.statSource(ctx, j)
 	if source.Permanent(err) {
 		return h.fail(ctx, j, err, false)
 	}
@@ -118,7 +118,7 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 	}
 	defer release()
 	buf := make([]byte, info.Size)
-	if err := h.sources.ReadAt(ctx, j.u.Source, info, 0, buf); err != nil {
+	if err := h.readSource(ctx, j, info, 0, buf); err != nil {
 		if source.Permanent(err) {
 			return h.fail(ctx, j, err, false)
 		}

@@ -13,6 +13,8 @@ import (
 	"github.com/partflow/partflow/internal/buildinfo"
 	"github.com/partflow/partflow/internal/cli"
 	"github.com/partflow/partflow/internal/redisconn"
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 )
 
 // Exit codes.
@@ -97,6 +99,7 @@ type command struct {
 	stdout, stderr io.Writer
 	redisURL       *string
 	redisCluster   *bool
+	otel           *bool
 	verbosity      verbosity    // -v, -q
 	events         *eventWriter // --json-lines, once a command has parsed it
 }
@@ -113,6 +116,8 @@ func (c *command) flags(name, synopsis string) *cli.Flags {
 		"Redis URL: redis://, rediss://, redis-sentinel://")
 	c.redisCluster = fs.BoolEnv("redis-cluster", "PARTFLOW_REDIS_CLUSTER", false,
 		"treat --redis-url as a comma list of cluster seeds")
+	c.otel = fs.BoolEnv("otel", "PARTFLOW_OTEL", false,
+		"trace each upload's enqueue over OTLP/HTTP; also on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (see the README's Tracing)")
 	c.verbosity.define(fs.FlagSet)
 	return fs
 }
@@ -124,6 +129,9 @@ func (c *command) parse(fs *cli.Flags, args []string) (int, bool) {
 		return cli.ExitCode(err), false
 	}
 	if err := c.verbosity.apply(c.stderr); err != nil {
+		return c.fail(exitUsage, "%s: %v", fs.Name(), err), false
+	}
+	if err := c.tracing().Validate(); err != nil {
 		return c.fail(exitUsage, "%s: %v", fs.Name(), err), false
 	}
 	return 0, true
@@ -156,12 +164,32 @@ func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
 		rdb.Close()
 		return nil, nil, fmt.Errorf("cannot reach Redis: %w", err)
 	}
-	pf, err := client.New(rdb, client.Config{})
+	tp, err := tracing.New(ctx, c.tracing())
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err
 	}
-	return pf, func() { pf.Close(); rdb.Close() }, nil
+	if tp != nil {
+		rdb.AddHook(tp.RedisHook(state.ScriptNames()))
+	}
+	pf, err := client.New(rdb, client.Config{Tracing: tp})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return pf, func() {
+		pf.Close()
+		rdb.Close()
+		if err := tp.Close(ctx); err != nil {
+			fmt.Fprintln(c.stderr, "enqueuer: traces not flushed:", err)
+		}
+	}, nil
+}
+
+// tracing is the tracing configuration of --otel and the environment.
+func (c *command) tracing() tracing.Config {
+	return tracing.Config{Enabled: c.otel != nil && *c.otel, ServiceName: "partflow-enqueuer",
+		Version: buildinfo.Read().Version, LookupEnv: os.LookupEnv}
 }
 
 func (c *command) fail(code int, format string, args ...any) int {

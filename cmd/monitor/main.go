@@ -76,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	metricsAddr := fs.StringEnv("metrics-addr", "PARTFLOW_METRICS_ADDR", "", "address of /metrics (queue depths of the whole fleet, read once per scrape, and partflow_build_info); empty disables")
 	prometheusURL := fs.StringEnv("prometheus-url", "PARTFLOW_PROMETHEUS_URL", "", "Prometheus server whose data asynqmon's metrics tab shows, e.g. http://prometheus:9090; empty hides the tab")
 	shutdownTimeout := fs.DurationEnv("shutdown-timeout", "PARTFLOW_SHUTDOWN_TIMEOUT", 10*time.Second, "how long running requests may finish after SIGTERM")
+	traceURLTemplate := fs.StringEnv("trace-url-template", "PARTFLOW_TRACE_URL_TEMPLATE", "",
+		"link each traced upload to its trace: a tracing UI's URL with {trace_id}, e.g. https://jaeger.example.com/trace/{trace_id}; empty: no links")
 	logFormat := fs.ChoiceEnv("log-format", "PARTFLOW_LOG_FORMAT", "", []string{"text", "json"}, "text or json; default json unless stderr is a terminal")
 	logLevel := fs.ChoiceEnv("log-level", "PARTFLOW_LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +93,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	if u, err := url.Parse(*prometheusURL); *prometheusURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		fmt.Fprintf(stderr, "monitor: --prometheus-url (PARTFLOW_PROMETHEUS_URL) %q is not an http(s) URL\n", *prometheusURL)
+		return 2
+	}
+
+	if err := monitor.CheckTraceURLTemplate(*traceURLTemplate); err != nil {
+		fmt.Fprintf(stderr, "monitor: --trace-url-template (PARTFLOW_TRACE_URL_TEMPLATE) %q: %v\n", *traceURLTemplate, err)
 		return 2
 	}
 
@@ -142,7 +149,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	defer pf.Close()
 
 	mon, err := monitor.New(monitor.Config{Redis: redisOpener(rcfg), Token: token, NoAuth: *noAuth, ReadOnly: *readOnly,
-		TrustedOrigins: *origins, PrometheusURL: *prometheusURL, Logger: log, Actions: actions{pf}})
+		TrustedOrigins: *origins, PrometheusURL: *prometheusURL, Logger: log,
+		TraceURLTemplate: *traceURLTemplate, Actions: actions{pf}})
 	if err != nil {
 		fmt.Fprintln(stderr, "monitor:", err)
 		return 2

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -88,4 +89,27 @@ func Logger(ctx context.Context, log *slog.Logger) *slog.Logger {
 		return log
 	}
 	return log.With("trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+}
+
+// StartMigration starts the span of a migration's enqueue, the root of a trace of its own
+// (its uploads' traces link to it). With p nil it starts nothing and returns ctx.
+func (p *Provider) StartMigration(ctx context.Context, id string) (context.Context, trace.Span) {
+	if p == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return p.tracer.Start(ctx, "enqueue migration", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("partflow.migration_id", id)))
+}
+
+// StartUpload starts the span of an upload's enqueue: the root of the upload's trace, which
+// its tasks continue, linked to ctx's span (its migration's). With p nil it starts nothing
+// and returns ctx.
+func (p *Provider) StartUpload(ctx context.Context, id, bucket, key string) (context.Context, trace.Span) {
+	if p == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return p.tracer.Start(ctx, "enqueue upload", trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithLinks(trace.LinkFromContext(ctx)),
+		trace.WithAttributes(attribute.String("partflow.upload_id", id), attribute.String("partflow.bucket", bucket),
+			attribute.String("partflow.key", key)))
 }

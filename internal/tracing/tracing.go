@@ -80,9 +80,13 @@ func (c Config) On() bool {
 	return c.Enabled || c.env("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || c.env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
-// Validate checks the variables the SDK would otherwise ignore with a log line: the
-// sampler, its ratio and the exporter protocol. The error names the variable.
+// Validate checks, when c turns tracing on, the variables the SDK would otherwise ignore
+// with a log line: the sampler, its ratio and the exporter protocol. The error names the
+// variable.
 func (c Config) Validate() error {
+	if !c.On() {
+		return nil
+	}
 	if s := c.env("OTEL_TRACES_SAMPLER"); s != "" {
 		ok := false
 		for _, name := range samplers {
