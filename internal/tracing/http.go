@@ -41,12 +41,15 @@ func (t redactedURL) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // S3Operation names the S3 call a request makes, for span names: UploadPart,
 // CreateMultipartUpload, CompleteMultipartUpload, AbortMultipartUpload, ListParts,
-// PutObject, HeadObject, GetObject, else the method.
+// ListMultipartUploads, GetBucketLocation, PutObject, HeadObject, GetObject, else the method.
 func S3Operation(r *http.Request) string {
 	q := r.URL.Query()
 	_, uploads := q["uploads"]
+	_, location := q["location"]
 	upload := q.Get("uploadId") != ""
 	switch {
+	case location:
+		return "GetBucketLocation"
 	case r.Method == http.MethodPut && upload && q.Get("partNumber") != "":
 		return "UploadPart"
 	case r.Method == http.MethodPost && uploads:
