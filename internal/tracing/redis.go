@@ -2,6 +2,8 @@ package tracing
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"net"
 	"strings"
@@ -59,10 +61,17 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // Arguments are never recorded (they hold keys and record fields).
 func (h redisHook) operation(cmd redis.Cmder) string {
 	name := strings.ToUpper(cmd.Name())
-	if args := cmd.Args(); name == "EVALSHA" && len(args) > 1 {
-		if sha, ok := args[1].(string); ok && h.scripts[sha] != "" {
-			return name + " " + h.scripts[sha]
-		}
+	args := cmd.Args()
+	if len(args) < 2 || (name != "EVALSHA" && name != "EVAL") {
+		return name
+	}
+	arg, _ := args[1].(string)
+	if name == "EVAL" { // the script's source, sent once per server after NOSCRIPT
+		sum := sha1.Sum([]byte(arg))
+		arg = hex.EncodeToString(sum[:])
+	}
+	if script := h.scripts[arg]; script != "" {
+		return name + " " + script
 	}
 	return name
 }
@@ -73,8 +82,10 @@ func (h redisHook) start(ctx context.Context, name string, attr attribute.KeyVal
 }
 
 func (h redisHook) end(span trace.Span, err error) {
-	if errors.Is(err, redis.Nil) {
-		err = nil // a missing key is an answer, not a failure
+	if errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// A missing key is an answer; NOSCRIPT makes go-redis send the script's source
+		// (EVAL) once per server: neither is a failure.
+		err = nil
 	}
 	End(span, err)
 }
