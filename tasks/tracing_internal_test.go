@@ -57,7 +57,9 @@ func partPathNow(ctx context.Context, h *Handlers, buf []byte) {
 	_ = h.readSource(ctx, j, source.Info{}, 0, buf)
 }
 
-func benchHandlers() *Handlers { return &Handlers{log: slog.New(slog.DiscardHandler), sources: nullSource{}} }
+func benchHandlers() *Handlers {
+	return &Handlers{log: slog.New(slog.DiscardHandler), sources: nullSource{}}
+}
 
 // tracedContext returns a context whose span records, as a traced task's does, with spans
 // going to an in-memory exporter.
