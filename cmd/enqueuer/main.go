@@ -47,7 +47,8 @@ Commands:
 
 SRC is a path relative to the workers' volume root (or an http(s) URL).
 Every command takes --redis-url (PARTFLOW_REDIS_URL), --redis-cluster (PARTFLOW_REDIS_CLUSTER),
--q (only results and errors) and -v (a progress line per change, the Redis client's log lines).
+-q (only results and errors) and -v (a progress line per change, the Redis client's log lines);
+--otel (PARTFLOW_OTEL) traces each upload's enqueue (see the README's Tracing).
 --json-lines prints one JSON object per line on stdout for each change (the README lists them).
 Run 'enqueuer COMMAND --help' for a command's flags, 'enqueuer --version' for the build.
 A flag's environment variable is read only when the flag is not given; a bad value in either

@@ -57,6 +57,9 @@ held at once never exceed --memory-budget (default: half the container's memory 
 the same value. GOMEMLIMIT is set to 90% of the container's memory limit (cgroup) at start
 unless GOMEMLIMIT is set.
 
+With --otel, or OTEL_EXPORTER_OTLP_ENDPOINT set, the worker continues each upload's trace
+over OTLP/HTTP (the standard OTEL_* variables apply; see the README's Tracing).
+
 Workers heartbeat the tasks they run (--heartbeat-interval); the tasks of a worker that died
 run again on another within seconds instead of after asynq's lease recovery (60-120 s).
 
