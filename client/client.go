@@ -17,6 +17,7 @@ import (
 
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 	"github.com/partflow/partflow/storage"
 	"github.com/partflow/partflow/tasks"
 )
@@ -31,6 +32,9 @@ var ErrNotFound = state.ErrNotFound
 type Config struct {
 	// Retention is how long finished records are kept; 0 means the default (7 days).
 	Retention time.Duration
+	// Tracing, if set, traces each upload's enqueue (one trace per upload, which its tasks
+	// continue in the workers; see internal/tracing); nil is tracing off.
+	Tracing *tracing.Provider
 }
 
 // Client enqueues uploads and reads their state.
@@ -38,6 +42,7 @@ type Client struct {
 	rdb   redis.UniversalClient
 	store *state.Store
 	queue *asynq.Client
+	trace *tracing.Provider
 }
 
 // New returns a Client on rdb. Close it to release the task queue; rdb stays open.
@@ -46,7 +51,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{rdb: rdb, store: store, queue: asynq.NewClientFromRedisClient(rdb)}, nil
+	return &Client{rdb: rdb, store: store, queue: asynq.NewClientFromRedisClient(rdb), trace: cfg.Tracing}, nil
 }
 
 // Close releases the client (not the Redis connection it was given).
@@ -108,23 +113,32 @@ func (c *Client) Put(ctx context.Context, r PutRequest) (UploadID, error) {
 		return UploadID{}, err
 	}
 	mid := state.NewMigrationID()
+	ctx, span := c.trace.StartMigration(ctx, mid)
+	id, err := c.put(ctx, mid, r)
+	tracing.End(span, err)
+	return id, err
+}
+
+func (c *Client) put(ctx context.Context, mid string, r PutRequest) (_ UploadID, err error) {
 	if _, err := c.store.CreateMigration(ctx, state.NewMigration{ID: mid, Bucket: r.Bucket, Source: r.Source,
 		Queue: tasks.QueueDefault}); err != nil {
 		return UploadID{}, err
 	}
 	id := state.DeriveUploadID(mid, r.Bucket, r.Key)
+	ctx, span := c.trace.StartUpload(ctx, id.String(), r.Bucket, r.Key)
+	defer func() { tracing.End(span, err) }()
 	if r.ContentType == "" {
 		r.ContentType = storage.ContentTypeFor(r.Key)
 	}
 	if _, err := c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: r.Source, Bucket: r.Bucket, Key: r.Key,
 		ContentType: r.ContentType, Metadata: r.Metadata, Options: state.ObjectOptions(r.Options),
-		PartSize: r.PartSize}); err != nil {
+		PartSize: r.PartSize, TraceID: tracing.TraceID(ctx)}); err != nil {
 		return UploadID{}, err
 	}
 	if err := c.store.SealMigration(ctx, mid); err != nil {
 		return UploadID{}, err
 	}
-	if _, err := c.queue.EnqueueContext(ctx, tasks.NewStartTask(id)); err != nil &&
+	if _, err := c.queue.EnqueueContext(ctx, tasks.NewStartTask(ctx, id)); err != nil &&
 		!errors.Is(err, asynq.ErrTaskIDConflict) {
 		return UploadID{}, fmt.Errorf("client: enqueue start of %s: %w", id, err)
 	}

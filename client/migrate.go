@@ -18,6 +18,7 @@ import (
 
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 	"github.com/partflow/partflow/storage"
 	"github.com/partflow/partflow/tasks"
 )
@@ -399,6 +400,13 @@ func (r MigrateResult) Rate() float64 { return float64(r.Items) / max(r.Duration
 // gets it back. On error the migration stays unsealed (it cannot finish) until a run
 // completes.
 func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, error) {
+	ctx, span := c.trace.StartMigration(ctx, r.ID)
+	res, err := c.migrate(ctx, r)
+	tracing.End(span, err)
+	return res, err
+}
+
+func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, error) {
 	if err := r.validate(true); err != nil {
 		return MigrateResult{}, err
 	}
@@ -519,9 +527,11 @@ func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 // queued, which makes enqueueing a no-op thanks to the deterministic task ID).
 func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it MigrationItem) (isNew, requeued bool, err error) {
 	id := state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
+	ctx, span := c.trace.StartUpload(ctx, id.String(), it.Bucket, it.Key)
+	defer func() { tracing.End(span, err) }()
 	isNew, err = c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: it.Source, Bucket: it.Bucket, Key: it.Key,
 		ContentType: it.ContentType, Metadata: it.Metadata, Options: state.ObjectOptions(it.Options), PartSize: r.PartSize,
-		SkipExisting: r.SkipExisting})
+		SkipExisting: r.SkipExisting, TraceID: tracing.TraceID(ctx)})
 	if err != nil {
 		return false, false, err
 	}
@@ -534,7 +544,7 @@ func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it Migratio
 			return false, false, err
 		}
 	}
-	_, err = c.queue.EnqueueContext(ctx, tasks.NewStartTask(id))
+	_, err = c.queue.EnqueueContext(ctx, tasks.NewStartTask(ctx, id))
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		return isNew, false, nil

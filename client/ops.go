@@ -87,7 +87,7 @@ func (c *Client) resumeUpload(ctx context.Context, id state.UploadID) error {
 	if out.Result != state.ResultOK {
 		return fmt.Errorf("client: resume %s: it changed meanwhile (%s); try again", id, out.Result)
 	}
-	return c.enqueue(ctx, tasks.NewStartTask(id))
+	return c.enqueue(ctx, tasks.NewStartTask(ctx, id))
 }
 
 // Cancel cancels an upload, or every live or failed upload of a migration: it is marked

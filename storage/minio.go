@@ -61,6 +61,9 @@ type Config struct {
 	// see NewTransport); MaxIdleConns and ResponseHeaderTimeout are then
 	// the Transport's business.
 	Transport http.RoundTripper
+	// WrapTransport, if set, wraps the transport of S3 requests (not of credential
+	// requests), as tracing does to make a span per request.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// MaxRetries is how many times minio-go tries a request that failed
 	// with a retryable error (network, 5xx, SlowDown); 0 = minio-go's
 	// default (10), 1 = no retries.
@@ -210,6 +213,9 @@ func NewMinio(cfg Config) (*Minio, error) {
 	credsTransport := http.RoundTripper(http.DefaultTransport)
 	if own != nil {
 		credsTransport = own.Clone()
+	}
+	if cfg.WrapTransport != nil {
+		tr = cfg.WrapTransport(tr)
 	}
 	core, err := minio.NewCore(u.Host, &minio.Options{
 		Creds:        credentialsFor(cfg, credentialsClient(credsTransport)),

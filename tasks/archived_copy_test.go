@@ -28,7 +28,7 @@ func TestArchivedRescuedCopyDoesNotFailAResumedUpload(t *testing.T) {
 	}
 	// A rescued copy of part 2, given up by asynq.
 	copyID := tasks.PartTaskID(u, 2) + liveness.RescueSuffix + "x"
-	_, err := e.queue.EnqueueContext(e.ctx, tasks.NewPartTask(u, 2, tasks.QueueDefault), asynq.TaskID(copyID))
+	_, err := e.queue.EnqueueContext(e.ctx, tasks.NewPartTask(t.Context(), u, 2, tasks.QueueDefault), asynq.TaskID(copyID))
 	require.NoError(t, err)
 	require.NoError(t, insp.ArchiveTask(tasks.QueueDefault, copyID))
 
@@ -63,7 +63,7 @@ func TestArchivedTaskDoesNotBlockItsID(t *testing.T) {
 	id := e.put(t, "f", "k", storage.MinPartSize)
 	u := e.plan(t, id)
 	finalizeID := id.String() + ":finalize"
-	_, err := e.queue.EnqueueContext(e.ctx, tasks.NewFinalizeTask(id, u.Size))
+	_, err := e.queue.EnqueueContext(e.ctx, tasks.NewFinalizeTask(t.Context(), id, u.Size))
 	require.NoError(t, err)
 	require.NoError(t, insp.ArchiveTask(tasks.QueueHigh, finalizeID))
 

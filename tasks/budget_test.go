@@ -92,7 +92,7 @@ func TestPlanRefusesPartsLargerThanMemoryBudget(t *testing.T) {
 		partSize int64
 	}{{"multipart", 10 * mib}, {"single", 16 * mib}} {
 		id := e.put(t, c.name, c.name, c.partSize)
-		err := h.HandleStartTask(e.ctx, tasks.NewStartTask(id))
+		err := h.HandleStartTask(e.ctx, tasks.NewStartTask(t.Context(), id))
 		require.ErrorIs(t, err, asynq.SkipRetry, c.name)
 		require.ErrorIs(t, err, tasks.ErrPartTooLarge, c.name)
 		u, err := e.store.GetUpload(e.ctx, id)

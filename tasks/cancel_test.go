@@ -34,7 +34,7 @@ func TestCancelOfATenThousandPartUploadDropsEveryTask(t *testing.T) {
 
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	for n := 1; n <= parts; n++ {
-		_, err := e.queue.EnqueueContext(e.ctx, tasks.NewPartTask(u, n, tasks.QueueDefault))
+		_, err := e.queue.EnqueueContext(e.ctx, tasks.NewPartTask(t.Context(), u, n, tasks.QueueDefault))
 		require.NoError(t, err)
 	}
 	for n := 1; n <= 100; n++ { // some are archived, as after a failure
@@ -73,7 +73,7 @@ func TestCancelRacingASinglePutEndsInARecordThatMatchesS3(t *testing.T) {
 		return testenv.Fault{}
 	})
 	done := make(chan error, 1)
-	go func() { done <- e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id)) }()
+	go func() { done <- e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(t.Context(), id)) }()
 	select {
 	case <-arrived:
 	case <-time.After(time.Minute):

@@ -127,7 +127,7 @@ func stalePartAfterReplan(t *testing.T, accepted bool) {
 		require.NoError(t, e.storage.AbortUpload(e.ctx, storage.Object{Bucket: e.bucket, Key: "k"}, old.S3UploadID))
 	}
 	// The start task (a resume, a redelivery) finds the multipart upload gone and plans again.
-	require.NoError(t, e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id)))
+	require.NoError(t, e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(t.Context(), id)))
 	replanned, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, state.Uploading, replanned.State)

@@ -183,7 +183,7 @@ func finalizeChild() int {
 	var wg sync.WaitGroup
 	results := make([]error, 10)
 	for i := range results {
-		wg.Go(func() { results[i] = h.HandleFinalizeTask(ctx, tasks.NewFinalizeTask(id, 0)) })
+		wg.Go(func() { results[i] = h.HandleFinalizeTask(ctx, tasks.NewFinalizeTask(ctx, id, 0)) })
 	}
 	wg.Wait()
 	status := 0

@@ -135,7 +135,7 @@ func (h *Handlers) load(ctx context.Context, t *asynq.Task, raw string) (job, er
 	if err != nil {
 		return job{}, err
 	}
-	return job{u: u, log: h.log.With("upload_id", raw, "bucket", u.Bucket, "key", u.Key), task: t.Type()}, nil
+	return traced(ctx, job{u: u, log: h.log.With("upload_id", raw, "bucket", u.Bucket, "key", u.Key), task: t.Type()}), nil
 }
 
 func (h *Handlers) garbage(t *asynq.Task, err error) error {

@@ -133,7 +133,7 @@ func TestSSECKeyMissingFailsUpload(t *testing.T) {
 		Options: client.ObjectOptions{SSE: storage.SSEC, SSECKey: "nope"}})
 	require.NoError(t, err)
 	id := state.UploadID(pid)
-	err = e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id))
+	err = e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(t.Context(), id))
 	require.ErrorIs(t, err, asynq.SkipRetry)
 	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)

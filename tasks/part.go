@@ -85,7 +85,7 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence,
 	defer release()
 	buf := make([]byte, length)
 	want := source.Info{Size: j.u.Size, Fingerprint: j.u.Fingerprint}
-	if err := h.sources.ReadAt(ctx, j.u.Source, want, off, buf); err != nil {
+	if err := h.readSource(ctx, j, want, off, buf); err != nil {
 		if source.Permanent(err) {
 			// Only a changed source makes the uploaded parts useless; after any other
 			// permanent error (a file gone for a while, an expired URL) the multipart upload

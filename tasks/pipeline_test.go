@@ -180,7 +180,7 @@ func TestBadSourcesFailWithAReason(t *testing.T) {
 		id := state.DeriveUploadID(mid, src)
 		_, err = e.store.CreateUpload(e.ctx, state.NewUpload{ID: id, Source: src, Bucket: e.bucket, Key: "k"})
 		require.NoError(t, err)
-		_, err = e.queue.Enqueue(tasks.NewStartTask(id))
+		_, err = e.queue.Enqueue(tasks.NewStartTask(t.Context(), id))
 		require.NoError(t, err)
 		u := e.wait(t, id)
 		require.Equal(t, state.Failed, u.State, src)

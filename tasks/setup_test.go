@@ -157,7 +157,7 @@ func (e *env) requireNoMultipart(t *testing.T) {
 // plan runs upload:start for an upload directly (no server) and returns the planned record.
 func (e *env) plan(t *testing.T, id state.UploadID) state.Upload {
 	t.Helper()
-	require.NoError(t, e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id)))
+	require.NoError(t, e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(e.ctx, id)))
 	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	return u
@@ -169,11 +169,11 @@ func (e *env) runPart(id state.UploadID, n int) error {
 	if err != nil {
 		return err
 	}
-	return e.handlers.HandlePartTask(e.ctx, tasks.NewPartTask(u, n, tasks.QueueDefault))
+	return e.handlers.HandlePartTask(e.ctx, tasks.NewPartTask(e.ctx, u, n, tasks.QueueDefault))
 }
 
 func (e *env) runFinalize(id state.UploadID) error {
-	return e.handlers.HandleFinalizeTask(e.ctx, tasks.NewFinalizeTask(id, 0))
+	return e.handlers.HandleFinalizeTask(e.ctx, tasks.NewFinalizeTask(e.ctx, id, 0))
 }
 
 func clientReq(src, bucket string) client.PutRequest {

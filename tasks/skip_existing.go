@@ -99,7 +99,7 @@ func (h *Handlers) sourceMD5(ctx context.Context, j job, info source.Info) (stri
 	buf := make([]byte, min(info.Size, skipReadSize))
 	for off := int64(0); off < info.Size; {
 		chunk := buf[:min(int64(len(buf)), info.Size-off)]
-		if err := h.sources.ReadAt(ctx, j.u.Source, info, off, chunk); err != nil {
+		if err := h.readSource(ctx, j, info, off, chunk); err != nil {
 			if source.Permanent(err) {
 				return "", h.fail(ctx, j, err, false)
 			}

@@ -37,7 +37,7 @@ func (h *Handlers) HandleStartTask(ctx context.Context, t *asynq.Task) error {
 
 // plan plans a planned upload and starts it.
 func (h *Handlers) plan(ctx context.Context, j job) error {
-	info, err := h.sources.Stat(ctx, j.u.Source)
+	info, err := h.statSource(ctx, j)
 	if source.Permanent(err) {
 		return h.fail(ctx, j, err, false)
 	}
@@ -118,7 +118,7 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 	}
 	defer release()
 	buf := make([]byte, info.Size)
-	if err := h.sources.ReadAt(ctx, j.u.Source, info, 0, buf); err != nil {
+	if err := h.readSource(ctx, j, info, 0, buf); err != nil {
 		if source.Permanent(err) {
 			return h.fail(ctx, j, err, false)
 		}
@@ -182,7 +182,7 @@ func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
 		if done[n] {
 			continue
 		}
-		err := h.enqueue(ctx, NewPartTask(j.u, n, queue), queue, PartTaskID(j.u, n), h.partOptions(j.u.PartSize)...)
+		err := h.enqueue(ctx, NewPartTask(ctx, j.u, n, queue), queue, PartTaskID(j.u, n), h.partOptions(j.u.PartSize)...)
 		if err != nil {
 			return fmt.Errorf("tasks: enqueue part %d of %s: %w", n, j.u.ID, err)
 		}
@@ -194,7 +194,7 @@ func (h *Handlers) enqueueParts(ctx context.Context, j job) error {
 
 // enqueueFinalize enqueues the upload's finalizer; a finalizer that exists already is fine.
 func (h *Handlers) enqueueFinalize(ctx context.Context, j job) error {
-	if err := h.enqueue(ctx, NewFinalizeTask(j.u.ID, j.u.Size), QueueHigh, FinalizeTaskID(j.u.ID)); err != nil {
+	if err := h.enqueue(ctx, NewFinalizeTask(ctx, j.u.ID, j.u.Size), QueueHigh, FinalizeTaskID(j.u.ID)); err != nil {
 		return fmt.Errorf("tasks: enqueue finalizer of %s: %w", j.u.ID, err)
 	}
 	return nil

@@ -51,7 +51,7 @@ func TestNewerUploadOfKeySupersedesOlder(t *testing.T) {
 		e.nextMilli(t, older)
 		newer := e.put(t, "new-small", "small", 0)
 		require.Equal(t, state.Completed, e.plan(t, newer).State)
-		requireSuperseded(older, newer, e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(older)))
+		requireSuperseded(older, newer, e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(t.Context(), older)))
 		require.Equal(t, newSmall, e.objectSHA256(t, "small"), "the newer content stays")
 	})
 

@@ -9,6 +9,7 @@
 package tasks
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 )
 
 // Task type names.
@@ -65,18 +67,19 @@ type PartPayload struct {
 	Parts      int    `json:"parts,omitempty"`
 }
 
-// NewStartTask returns the upload:start task of an upload.
-func NewStartTask(id state.UploadID) *asynq.Task {
-	return asynq.NewTask(TypeStart, mustJSON(UploadPayload{UploadID: id.String()}),
+// NewStartTask returns the upload:start task of an upload. Like every constructor here, it
+// puts ctx's trace (if any) in the task's headers, so the task continues it.
+func NewStartTask(ctx context.Context, id state.UploadID) *asynq.Task {
+	return asynq.NewTaskWithHeaders(TypeStart, mustJSON(UploadPayload{UploadID: id.String()}), tracing.Headers(ctx),
 		asynq.TaskID(StartTaskID(id)), asynq.Queue(QueueHigh), asynq.MaxRetry(StartRetries),
 		asynq.Timeout(10*time.Minute))
 }
 
 // NewPartTask returns the upload:part task for part n of a planned upload u (its S3 upload ID,
 // part count, part size and plan generation are read from u).
-func NewPartTask(u state.Upload, n int, queue string) *asynq.Task {
-	return asynq.NewTask(TypePart, mustJSON(PartPayload{UploadID: u.ID.String(), Part: n, S3UploadID: u.S3UploadID,
-		Parts: u.Parts}),
+func NewPartTask(ctx context.Context, u state.Upload, n int, queue string) *asynq.Task {
+	return asynq.NewTaskWithHeaders(TypePart, mustJSON(PartPayload{UploadID: u.ID.String(), Part: n, S3UploadID: u.S3UploadID,
+		Parts: u.Parts}), tracing.Headers(ctx),
 		asynq.TaskID(PartTaskID(u, n)), asynq.Queue(queue), asynq.MaxRetry(PartRetries),
 		asynq.Timeout(PartTimeout(u.PartSize)))
 }
@@ -132,8 +135,8 @@ func UploadTasks(u state.Upload, partQueue string, pending func(n int) bool) []T
 }
 
 // NewFinalizeTask returns the upload:finalize task of an upload of size bytes.
-func NewFinalizeTask(id state.UploadID, size int64) *asynq.Task {
-	return asynq.NewTask(TypeFinalize, mustJSON(UploadPayload{UploadID: id.String()}),
+func NewFinalizeTask(ctx context.Context, id state.UploadID, size int64) *asynq.Task {
+	return asynq.NewTaskWithHeaders(TypeFinalize, mustJSON(UploadPayload{UploadID: id.String()}), tracing.Headers(ctx),
 		asynq.TaskID(FinalizeTaskID(id)), asynq.Queue(QueueHigh), asynq.MaxRetry(FinalizeRetries),
 		asynq.Timeout(CompleteTimeout(size)+time.Minute))
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/partflow/partflow/internal/buildinfo"
 	"github.com/partflow/partflow/internal/cli"
 	"github.com/partflow/partflow/internal/redisconn"
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 )
 
 // Exit codes.
@@ -45,7 +47,8 @@ Commands:
 
 SRC is a path relative to the workers' volume root (or an http(s) URL).
 Every command takes --redis-url (PARTFLOW_REDIS_URL), --redis-cluster (PARTFLOW_REDIS_CLUSTER),
--q (only results and errors) and -v (a progress line per change, the Redis client's log lines).
+-q (only results and errors) and -v (a progress line per change, the Redis client's log lines);
+--otel (PARTFLOW_OTEL) traces each upload's enqueue (see the README's Tracing).
 --json-lines prints one JSON object per line on stdout for each change (the README lists them).
 Run 'enqueuer COMMAND --help' for a command's flags, 'enqueuer --version' for the build.
 A flag's environment variable is read only when the flag is not given; a bad value in either
@@ -97,6 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type command struct {
 	stdout, stderr io.Writer
 	redis          cli.RedisFlags
+	otel           *bool
 	verbosity      verbosity // -v, -q
 	rep            reporter  // text, until a command's --json or --json-lines says otherwise
 }
@@ -110,6 +114,8 @@ func (c *command) flags(name, synopsis string) *cli.Flags {
 		fs.PrintDefaults()
 	}
 	c.redis = fs.Redis()
+	c.otel = fs.BoolEnv("otel", "PARTFLOW_OTEL", false,
+		"trace each upload's enqueue over OTLP/HTTP; also on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (see the README's Tracing)")
 	c.verbosity.define(fs.FlagSet)
 	return fs
 }
@@ -121,6 +127,9 @@ func (c *command) parse(fs *cli.Flags, args []string) (int, bool) {
 		return cli.ExitCode(err), false
 	}
 	if err := c.verbosity.apply(c.stderr); err != nil {
+		return c.fail(exitUsage, "%s: %v", fs.Name(), err), false
+	}
+	if err := c.tracing().Validate(); err != nil {
 		return c.fail(exitUsage, "%s: %v", fs.Name(), err), false
 	}
 	return 0, true
@@ -149,12 +158,32 @@ func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pf, err := client.New(rdb, client.Config{})
+	tp, err := tracing.New(ctx, c.tracing())
 	if err != nil {
 		rdb.Close()
 		return nil, nil, err
 	}
-	return pf, func() { pf.Close(); rdb.Close() }, nil
+	if tp != nil {
+		rdb.AddHook(tp.RedisHook(state.ScriptNames()))
+	}
+	pf, err := client.New(rdb, client.Config{Tracing: tp})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return pf, func() {
+		pf.Close()
+		rdb.Close()
+		if err := tp.Close(ctx); err != nil {
+			fmt.Fprintln(c.stderr, "enqueuer: traces not flushed:", err)
+		}
+	}, nil
+}
+
+// tracing is the tracing configuration of --otel and the environment.
+func (c *command) tracing() tracing.Config {
+	return tracing.Config{Enabled: c.otel != nil && *c.otel, ServiceName: "partflow-enqueuer",
+		Version: buildinfo.Read().Version, LookupEnv: os.LookupEnv}
 }
 
 // fail reports the error that ends the command and returns code.

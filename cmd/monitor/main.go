@@ -73,6 +73,7 @@ type config struct {
 	prometheusURL   string
 	shutdownTimeout time.Duration
 	log             cli.LogFlags
+	traceURL        string // --trace-url-template
 }
 
 // parseConfig parses args and the environment. It reports a bad flag or variable on stderr
@@ -90,6 +91,8 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	prometheusURL := fs.StringEnv("prometheus-url", "PARTFLOW_PROMETHEUS_URL", "", "Prometheus server whose data asynqmon's metrics tab shows, e.g. http://prometheus:9090; empty hides the tab")
 	shutdownTimeout := fs.DurationEnv("shutdown-timeout", "PARTFLOW_SHUTDOWN_TIMEOUT", 10*time.Second, "how long running requests may finish after SIGTERM")
 	logFlags := fs.Log()
+	traceURLTemplate := fs.StringEnv("trace-url-template", "PARTFLOW_TRACE_URL_TEMPLATE", "",
+		"link each traced upload to its trace: a tracing UI's URL with {trace_id}, e.g. https://jaeger.example.com/trace/{trace_id}; empty: no links")
 	if err := fs.Parse(args); err != nil {
 		return cfg, cli.ExitCode(err), false
 	}
@@ -103,6 +106,10 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	}
 	if u, err := url.Parse(*prometheusURL); *prometheusURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		fmt.Fprintf(stderr, "monitor: --prometheus-url (PARTFLOW_PROMETHEUS_URL) %q is not an http(s) URL\n", *prometheusURL)
+		return cfg, 2, false
+	}
+	if err := monitor.CheckTraceURLTemplate(*traceURLTemplate); err != nil {
+		fmt.Fprintf(stderr, "monitor: --trace-url-template (PARTFLOW_TRACE_URL_TEMPLATE) %q: %v\n", *traceURLTemplate, err)
 		return cfg, 2, false
 	}
 	token := os.Getenv(tokenEnv)
@@ -127,7 +134,7 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	}
 	return config{listen: *listen, redis: redisFlags.Config(), readOnly: *readOnly, noAuth: *noAuth, token: token,
 		origins: *origins, metricsAddr: *metricsAddr, prometheusURL: *prometheusURL, shutdownTimeout: *shutdownTimeout,
-		log: logFlags}, 0, true
+		log: logFlags, traceURL: *traceURLTemplate}, 0, true
 }
 
 // run runs the monitor until ctx ends and returns the exit code. ready, when not nil, is
@@ -155,7 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	defer pf.Close()
 
 	mon, err := monitor.New(monitor.Config{Redis: redisOpener(cfg.redis), Token: cfg.token, NoAuth: cfg.noAuth, ReadOnly: cfg.readOnly,
-		TrustedOrigins: cfg.origins, PrometheusURL: cfg.prometheusURL, Logger: log, Actions: actions{pf}})
+		TrustedOrigins: cfg.origins, PrometheusURL: cfg.prometheusURL, Logger: log,
+		TraceURLTemplate: cfg.traceURL, Actions: actions{pf}})
 	if err != nil {
 		fmt.Fprintln(stderr, "monitor:", err)
 		return 2

@@ -24,10 +24,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/partflow/partflow/internal/buildinfo"
 	"github.com/partflow/partflow/internal/cli"
 	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/redisconn"
 	"github.com/partflow/partflow/internal/source"
+	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 	"github.com/partflow/partflow/internal/worker"
 	"github.com/partflow/partflow/storage"
 	"github.com/partflow/partflow/tasks"
@@ -53,6 +56,9 @@ held at once never exceed --memory-budget (default: half the container's memory 
 --concurrency × 32 MiB); it is also the largest part the fleet accepts, so give every worker
 the same value. GOMEMLIMIT is set to 90% of the container's memory limit (cgroup) at start
 unless GOMEMLIMIT is set.
+
+With --otel, or OTEL_EXPORTER_OTLP_ENDPOINT set, the worker continues each upload's trace
+over OTLP/HTTP (the standard OTEL_* variables apply; see the README's Tracing).
 
 Workers heartbeat the tasks they run (--heartbeat-interval); the tasks of a worker that died
 run again on another within seconds instead of after asynq's lease recovery (60-120 s).
@@ -94,6 +100,7 @@ type config struct {
 	s3              s3Flags
 	heartbeat       time.Duration
 	rescue          bool
+	tracing         tracing.Config
 }
 
 // parseConfig parses args and the environment. It reports a bad flag or variable on stderr
@@ -136,6 +143,8 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds")
 	rescue := fs.BoolEnv("rescue", "PARTFLOW_RESCUE", true,
 		"rerun the tasks of workers that died; false: this worker rescues none (it still heartbeats), and with false on every worker a dead worker's tasks wait for asynq's recovery, 60-120 s")
+	otel := fs.BoolEnv("otel", "PARTFLOW_OTEL", false,
+		"export traces over OTLP/HTTP; also on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (see the README's Tracing)")
 	managed := fs.ListEnv("janitor-managed", "PARTFLOW_JANITOR_MANAGED", "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads")
 	if err := fs.Parse(args); err != nil {
 		return cfg, cli.ExitCode(err), false
@@ -175,6 +184,11 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		janitorInterval: *janitorInterval, s3: s3opts, heartbeat: *heartbeat, rescue: *rescue,
 		janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter},
 	}
+	cfg.tracing = tracing.Config{Enabled: *otel, ServiceName: "partflow-worker", Version: buildinfo.Read().Version,
+		LookupEnv: os.LookupEnv}
+	if err := cfg.tracing.Validate(); err != nil {
+		return fail("%v", err)
+	}
 	var err error
 	if cfg.url.AllowAddrs, err = parsePrefixes(*urlAllowAddrs); err != nil {
 		return fail("--url-allow-addr (PARTFLOW_URL_ALLOW_ADDRS): %v", err)
@@ -206,6 +220,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
 	}
+	tp, err := tracing.New(ctx, cfg.tracing)
+	if err != nil {
+		fmt.Fprintln(stderr, "worker: --otel (PARTFLOW_OTEL, OTEL_*):", err)
+		return 2
+	}
+	defer func() {
+		if err := tp.Close(ctx); err != nil {
+			log.Warn("TracesNotFlushed", "error", err)
+		}
+	}()
 	// Listen first, so that a bad address is an error at once, not a log line later.
 	var metricsLn net.Listener
 	if cfg.metricsAddr != "" {
@@ -248,6 +272,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	s3cfg := cfg.s3.config(cfg.s3Endpoint)
 	s3cfg.BandwidthLimit, s3cfg.MaxIdleConns = cfg.bwlimit, cfg.concurrency
+	s3cfg.WrapTransport = tp.Transport
 	s3, err := storage.NewMinio(s3cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "worker: S3 (--s3-endpoint or PARTFLOW_S3_ENDPOINT, --s3-bucket-lookup, --s3-ca-bundle, AWS_* credentials, AWS_REGION):", err)
@@ -262,6 +287,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer rdb.Close()
+	if tp != nil {
+		rdb.AddHook(tp.RedisHook(state.ScriptNames()))
+	}
 
 	// Queue depths are the monitor's to export (once for the fleet), not every worker's.
 	reg := prometheus.NewRegistry()
@@ -270,7 +298,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: cfg.concurrency,
 		MemoryBudget: budget, ShutdownTimeout: cfg.shutdownTimeout, Retention: cfg.retention, Queues: cfg.queues,
 		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, JanitorInterval: cfg.janitorInterval,
-		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue})
+		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue,
+		Tracing: tp})
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
@@ -300,7 +329,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log.Info("WorkerStarting", "s3_endpoint", cfg.s3Endpoint, "volume_root", cfg.volumeRoot, "url_hosts", cfg.url.AllowHosts,
 		"url_header_hosts", urlHeaderHosts, "concurrency", cfg.concurrency,
 		"memory_budget", humanize.IBytes(uint64(budget)), "memory_budget_from", budgetFrom,
-		"shutdown_timeout", cfg.shutdownTimeout.String(), "metrics_addr", cfg.metricsAddr)
+		"shutdown_timeout", cfg.shutdownTimeout.String(), "metrics_addr", cfg.metricsAddr, "tracing", tp != nil)
 	if err := w.Run(ctx); err != nil {
 		log.Error("WorkerFailed", "error", err)
 		return 1

@@ -65,7 +65,7 @@ func (b *bundle) enqueueStart(t *testing.T, id state.UploadID) {
 	t.Helper()
 	q := asynq.NewClientFromRedisClient(b.rdb)
 	defer q.Close()
-	_, err := q.Enqueue(tasks.NewStartTask(id))
+	_, err := q.Enqueue(tasks.NewStartTask(t.Context(), id))
 	require.NoError(t, err)
 }
 
@@ -208,7 +208,7 @@ func TestRunArchivedTask(t *testing.T) {
 	b.plan(t, ids[0], 3)
 	q := asynq.NewClientFromRedisClient(b.rdb)
 	t.Cleanup(func() { _ = q.Close() })
-	_, err := q.Enqueue(tasks.NewPartTask(state.Upload{ID: ids[0], PartSize: 5 << 20}, 2, tasks.QueueDefault))
+	_, err := q.Enqueue(tasks.NewPartTask(t.Context(), state.Upload{ID: ids[0], PartSize: 5 << 20}, 2, tasks.QueueDefault))
 	require.NoError(t, err)
 	insp := asynq.NewInspectorFromRedisClient(b.rdb)
 	taskID := ids[0].String() + ":part:2"
@@ -262,7 +262,7 @@ func TestUploadPageShowsTheCurrentPlansPartTasks(t *testing.T) {
 
 	q := asynq.NewClientFromRedisClient(b.rdb)
 	t.Cleanup(func() { _ = q.Close() })
-	_, err = q.Enqueue(tasks.NewPartTask(u, 2, tasks.QueueDefault))
+	_, err = q.Enqueue(tasks.NewPartTask(t.Context(), u, 2, tasks.QueueDefault))
 	require.NoError(t, err)
 	var d monitor.UploadDetail
 	decode(t, b.get(t, "/api/uploads/"+ids[0].String()), &d)

@@ -146,8 +146,8 @@ func TestAsynqmonServesPartflowQueues(t *testing.T) {
 	q := asynq.NewClientFromRedisClient(b.rdb)
 	t.Cleanup(func() { _ = q.Close() })
 	id := state.UploadID{Migration: "m1", Name: "0123456789abcdef"}
-	for _, task := range []*asynq.Task{tasks.NewStartTask(id), tasks.NewPartTask(state.Upload{ID: id, PartSize: 5 << 20}, 3, tasks.QueueLow),
-		tasks.NewFinalizeTask(id, 1)} {
+	for _, task := range []*asynq.Task{tasks.NewStartTask(t.Context(), id), tasks.NewPartTask(t.Context(), state.Upload{ID: id, PartSize: 5 << 20}, 3, tasks.QueueLow),
+		tasks.NewFinalizeTask(t.Context(), id, 1)} {
 		_, err := q.Enqueue(task)
 		require.NoError(t, err)
 	}

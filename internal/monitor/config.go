@@ -48,6 +48,11 @@ type Config struct {
 	// queries; empty hides the tab.
 	PrometheusURL string
 
+	// TraceURLTemplate is the address of a trace in a tracing UI, with {trace_id} where the
+	// trace ID goes (https://jaeger.example.com/trace/{trace_id}); an upload whose enqueue was
+	// traced links to its trace. Empty: no links.
+	TraceURLTemplate string
+
 	// Logger receives request errors and event-stream problems. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -73,6 +78,9 @@ func (c *Config) validate() error {
 		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return fmt.Errorf("monitor: Config.TrustedOrigins: %q is not an http(s) origin", o)
 		}
+	}
+	if err := CheckTraceURLTemplate(c.TraceURLTemplate); err != nil {
+		return fmt.Errorf("monitor: Config.TraceURLTemplate: %w", err)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -118,9 +118,11 @@ type UploadDetail struct {
 	Upload UploadView `json:"upload"`
 	Queue  string     `json:"queue"` // of its part tasks
 	// SinglePut says the object went as one PutObject: it has no multipart parts to show.
-	SinglePut bool       `json:"single_put,omitempty"`
-	Parts     []PartView `json:"parts"`
-	Tasks     []TaskView `json:"tasks"`
+	SinglePut bool `json:"single_put,omitempty"`
+	// TraceURL is the upload's trace in the tracing UI (Config.TraceURLTemplate), if any.
+	TraceURL string     `json:"trace_url,omitempty"`
+	Parts    []PartView `json:"parts"`
+	Tasks    []TaskView `json:"tasks"`
 	Page
 }
 
@@ -281,6 +283,7 @@ func (m *Monitor) uploadDetail(ctx context.Context, raw string, q url.Values) (U
 	}
 	out.Queue = tasks.PartQueue(mg)
 	out.SinglePut = u.State == state.Completed && u.S3UploadID == ""
+	out.TraceURL = traceURL(m.cfg.TraceURLTemplate, u.TraceID)
 	if n := min(limit, int64(u.Parts)-offset); n > 0 && !out.SinglePut {
 		slots, err := m.store.PartSlots(ctx, id, int(offset)+1, int(n))
 		if err != nil {

@@ -2,6 +2,8 @@ package state
 
 import (
 	"embed"
+	"maps"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -20,6 +22,13 @@ var (
 	resetUploadScript     = loadScript("reset_upload.lua")
 )
 
+// scriptNames maps each script's SHA-1 to its file name without ".lua".
+var scriptNames = map[string]string{}
+
+// ScriptNames maps the SHA-1 of each of the package's scripts (what EVALSHA names) to the
+// script's name, for tracing spans. The map is a copy.
+func ScriptNames() map[string]string { return maps.Clone(scriptNames) }
+
 func loadScript(name string) *redis.Script {
 	lib, err := scriptFiles.ReadFile("scripts/lib.lua")
 	if err != nil {
@@ -29,5 +38,7 @@ func loadScript(name string) *redis.Script {
 	if err != nil {
 		panic(err)
 	}
-	return redis.NewScript(string(lib) + "\n" + string(body))
+	script := redis.NewScript(string(lib) + "\n" + string(body))
+	scriptNames[script.Hash()] = strings.TrimSuffix(name, ".lua")
+	return script
 }

@@ -246,6 +246,9 @@ type Upload struct {
 	StateSince   time.Time // when it entered State (zero while planned)
 	// ArchivedTask is the archived asynq task that last failed the upload (the janitor's).
 	ArchivedTask string
+	// TraceID is the OpenTelemetry trace of the upload (hex), when its enqueue was traced
+	// and sampled; empty otherwise.
+	TraceID string
 }
 
 // NewUpload describes an upload to create in state planned.
@@ -260,6 +263,8 @@ type NewUpload struct {
 	PartSize    int64 // requested part size; 0 for the default. Planning may grow it.
 	// SkipExisting: see Upload.SkipExisting.
 	SkipExisting bool
+	// TraceID: see Upload.TraceID.
+	TraceID string
 }
 
 // CreateUpload creates an upload in state planned and counts it in its migration, which must
@@ -273,10 +278,13 @@ func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID),
-		"id", u.ID.String(), "migration", u.ID.Migration, "source", u.Source, "bucket", u.Bucket,
+	args := []any{"id", u.ID.String(), "migration", u.ID.Migration, "source", u.Source, "bucket", u.Bucket,
 		"key", u.Key, "content_type", u.ContentType, "metadata", string(meta), "object_options", opts,
-		"part_size", strconv.FormatInt(u.PartSize, 10), "skip_existing", boolField(u.SkipExisting)).Int()
+		"part_size", strconv.FormatInt(u.PartSize, 10), "skip_existing", boolField(u.SkipExisting)}
+	if u.TraceID != "" {
+		args = append(args, "trace_id", u.TraceID)
+	}
+	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID), args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("state: create upload %s: %w", u.ID, err)
 	}
@@ -309,7 +317,7 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 		ClaimUntil: f.time("claim_until"), Error: h["error"], ETag: h["etag"],
 		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
 		Created: f.time("created"), Updated: f.time("updated"), StateSince: f.time("state_since"),
-		ArchivedTask: h["archived_task"],
+		ArchivedTask: h["archived_task"], TraceID: h["trace_id"],
 	}
 	opts, err := decodeObjectOptions(h["object_options"])
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 	"github.com/partflow/partflow/storage"
 	"github.com/partflow/partflow/tasks"
 )
@@ -65,6 +66,9 @@ type Config struct {
 	// HeartbeatInterval is how often the worker tells the fleet which tasks it runs, so that
 	// the tasks of a worker that died run again within seconds (internal/liveness); default 1s.
 	HeartbeatInterval time.Duration
+	// Tracing, if set, continues the trace each task's headers carry (tracing.Middleware);
+	// nil is tracing off.
+	Tracing *tracing.Provider
 	// NoRescue keeps this worker from rescuing dead workers' tasks (it still heartbeats, so
 	// its own tasks are rescued by the others if it dies). With NoRescue on every worker, a
 	// dead worker's tasks wait for asynq's own recovery (60-120 s).
@@ -164,7 +168,7 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux.Use(tracker.Middleware)
+	mux.Use(cfg.Tracing.Middleware, tracker.Middleware) // the task's span covers all of it
 	handlers.Register(mux)
 	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
