@@ -15,6 +15,7 @@ import (
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/cli"
 	"github.com/partflow/partflow/internal/manifest"
+	"github.com/partflow/partflow/internal/source"
 )
 
 // keptSkips is how many skipped directory entries a JSON document lists (all are counted).
@@ -60,6 +61,10 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "migrate: unexpected argument %q", fs.Arg(0))
 	case (*dir == "") == (*manifestPath == ""):
 		return c.fail(exitUsage, "migrate: give exactly one of --source DIR and --manifest FILE")
+	case source.IsS3(*dir):
+		// The listing needs the workers' S3 credentials, so it must run in the fleet.
+		return c.fail(exitUsage, "migrate: --source %s: listing an S3 prefix is not yet supported; "+
+			"give a manifest of s3://bucket/key sources (--manifest)", *dir)
 	case *dir != "" && *volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory")
 	}
