@@ -63,7 +63,7 @@ func sentinelFor(resp minio.ErrorResponse) error {
 		return ErrNoSuchUpload
 	case "NoSuchBucket":
 		return ErrNoSuchBucket
-	case "NoSuchKey":
+	case "NoSuchKey", "NoSuchVersion":
 		return ErrNoSuchKey
 	case "BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch":
 		return ErrBadDigest
