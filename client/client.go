@@ -54,7 +54,7 @@ func (c *Client) Close() error { return c.queue.Close() }
 
 // PutRequest asks for one object to be uploaded.
 type PutRequest struct {
-	Source      string // a path relative to the volume root, an http(s) URL or s3://bucket/key
+	Source string // a path relative to the volume root, an http(s) URL or s3://bucket/key
 	// ContentType, Metadata: for an s3:// source, the source object's own content type and
 	// metadata are carried over; these win over them (metadata key by key).
 	Bucket      string

@@ -31,7 +31,7 @@ type Config struct {
 	Sources source.Reader
 	// Copier copies s3:// sources server-side (tasks.Config.Copier); nil: no copies.
 	Copier storage.Copier
-	Logger  *slog.Logger // default slog.Default()
+	Logger *slog.Logger // default slog.Default()
 
 	// Concurrency is how many tasks run at once. Default 8.
 	Concurrency int
