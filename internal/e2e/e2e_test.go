@@ -61,6 +61,7 @@ type stack struct {
 	bucket       string
 	volume       string
 	logs         string
+	extraEnv     []string // more environment for the commands (after the rest: it wins)
 }
 
 func newStack(t *testing.T) *stack {
@@ -81,9 +82,11 @@ func newStackWith(t *testing.T, redisURL string, cluster bool) *stack {
 }
 
 func (s *stack) env() []string {
-	return append(os.Environ(), "PARTFLOW_REDIS_URL="+s.redisURL, "PARTFLOW_S3_ENDPOINT="+s.s3.Endpoint,
+	env := append(os.Environ(), "PARTFLOW_REDIS_URL="+s.redisURL, "PARTFLOW_S3_ENDPOINT="+s.s3.Endpoint,
 		"PARTFLOW_VOLUME_ROOT="+s.volume, "AWS_ACCESS_KEY_ID="+s.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s.s3.SecretKey,
 		"PARTFLOW_REDIS_CLUSTER="+strconv.FormatBool(s.redisCluster))
+	env = append(env, s.extraEnv...)
+	return env
 }
 
 // startWorker starts a worker process; it is stopped with SIGTERM when the test ends.
