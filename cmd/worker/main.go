@@ -1,5 +1,5 @@
 // Command worker runs partflow's tasks: it pulls upload tasks from Redis, reads byte ranges
-// from the shared volume or source URLs and uploads them to S3. Run as many as you like; they share nothing
+// from the shared volume, source URLs or an S3 source store and uploads them to S3. Run as many as you like; they share nothing
 // but Redis. SIGTERM stops fetching tasks and lets running ones finish within
 // --shutdown-timeout; what is still running then goes back to the queue.
 package main
@@ -39,8 +39,13 @@ const usage = `Usage: worker [flags]
 Runs partflow's tasks (upload:start, upload:part, upload:finalize, upload:abort and the
 periodic maintenance:janitor) and serves /metrics, /healthz and /readyz on --metrics-addr.
 
-Sources are paths relative to --volume-root and/or http(s) URLs whose host --allow-url-host
-allows; at least one of the two is required. URL sources never connect to loopback, private,
+Sources are paths relative to --volume-root, http(s) URLs whose host --allow-url-host
+allows, and/or s3://bucket/key objects of the S3 source store (--source-s3-endpoint); at least
+one is required. The source store's credentials come from PARTFLOW_SOURCE_AWS_ACCESS_KEY_ID and
+PARTFLOW_SOURCE_AWS_SECRET_ACCESS_KEY (PARTFLOW_SOURCE_AWS_SESSION_TOKEN) or the shared-files
+profile PARTFLOW_SOURCE_AWS_PROFILE, never the destination's unless
+--source-s3-credentials=destination says so. Parts are ranged GETs pinned with If-Match; on the
+destination's own store (--source-s3-copy) they are server-side copies. URL sources never connect to loopback, private,
 link-local, CGNAT or cloud metadata addresses unless --url-allow-private or --url-allow-addr
 says so. Per-host request headers (an Authorization token, say) come from --url-headers-file,
 a JSON object {"host": {"Header": "value"}}; they go to that host only and are never logged.
