@@ -215,3 +215,25 @@ func (l *Lister) List(ctx context.Context, after string) iter.Seq2[Entry, error]
 		}
 	}
 }
+
+// Page returns up to n objects after the one whose Key is after, the cursor to pass next
+// (the last Key returned, or after when none was), and whether the listing ended (fewer than n
+// were left). It is List for a feeder that takes a listing in batches and checkpoints the
+// cursor between them.
+func (l *Lister) Page(ctx context.Context, after string, n int) (entries []Entry, next string, end bool, err error) {
+	if n <= 0 {
+		return nil, after, false, fmt.Errorf("s3source: page of %d entries", n)
+	}
+	next = after
+	for e, err := range l.List(ctx, after) {
+		if err != nil {
+			return nil, after, false, err
+		}
+		entries = append(entries, e)
+		next = e.Key
+		if len(entries) == n {
+			return entries, next, false, nil
+		}
+	}
+	return entries, next, true, nil
+}

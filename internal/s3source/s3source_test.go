@@ -101,6 +101,19 @@ func TestListerResumesAfterAKey(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 
+	// In batches, as a feeder checkpoints them: 10, 10, 5 and the end.
+	got = nil
+	cursor, end := "", false
+	for !end {
+		var page []s3source.Entry
+		page, cursor, end, err = l.Page(t.Context(), cursor, 10)
+		require.NoError(t, err)
+		for _, e := range page {
+			got = append(got, e.Key)
+		}
+	}
+	require.Equal(t, want, got)
+
 	l, err = s3source.NewLister(store, "s3://no-such-bucket-pf/", 0)
 	require.NoError(t, err)
 	for _, err := range l.List(t.Context(), "") {
