@@ -120,3 +120,35 @@ func TestListerResumesAfterAKey(t *testing.T) {
 		require.ErrorIs(t, err, source.ErrNotFound)
 	}
 }
+
+// A source store answering 5xx is retried (not permanent), and the read goes through once it
+// answers again.
+func TestReaderRetriesServerErrors(t *testing.T) {
+	t.Parallel()
+	s3 := testenv.S3(t)
+	bucket := testenv.Bucket(t, s3)
+	proxy := testenv.NewProxy(t, s3.Endpoint)
+	store, err := storage.NewMinio(storage.Config{Endpoint: proxy.URL(), AccessKey: s3.AccessKey, SecretKey: s3.SecretKey,
+		BucketLookup: "path", MaxRetries: 1})
+	require.NoError(t, err)
+	t.Cleanup(store.CloseIdleConnections)
+	r, err := s3source.New(s3source.Config{Store: store})
+	require.NoError(t, err)
+	put(t, testenv.MinioClient(t, s3.Endpoint, s3), bucket, "k", []byte("hello world"), minio.PutObjectOptions{})
+	src := "s3://" + bucket + "/k"
+	info, err := r.Stat(t.Context(), src)
+	require.NoError(t, err)
+
+	proxy.SetFault(func(req testenv.Request) testenv.Fault {
+		if req.Op == testenv.OpGetObject && req.Seq == 1 {
+			return testenv.Fault{Status: 503}
+		}
+		return testenv.Fault{}
+	})
+	buf := make([]byte, 5)
+	err = r.ReadAt(t.Context(), src, info, 6, buf)
+	require.Error(t, err)
+	require.False(t, source.Permanent(err), "a 503 is retried: %v", err)
+	require.NoError(t, r.ReadAt(t.Context(), src, info, 6, buf))
+	require.Equal(t, "world", string(buf))
+}

@@ -76,3 +76,14 @@ func FuzzS3Fingerprint(f *testing.F) {
 		}
 	})
 }
+
+// A worker without a source store fails s3:// sources permanently, saying how to enable them.
+func TestMuxWithoutSourceStore(t *testing.T) {
+	t.Parallel()
+	_, err := source.Mux{}.Stat(t.Context(), "s3://old-bucket/a")
+	require.ErrorIs(t, err, source.ErrForbidden)
+	require.True(t, source.Permanent(err))
+	require.ErrorContains(t, err, "--source-s3-endpoint")
+	_, err = source.Mux{}.Stat(t.Context(), "s3://Bad/a")
+	require.ErrorIs(t, err, source.ErrInvalid)
+}
