@@ -194,6 +194,12 @@ func TestMigrateS3ToS3(t *testing.T) {
 	_, err = s.direct.StatObject(t.Context(), s.bucket, "copied/victim.bin", minio.StatObjectOptions{})
 	require.Error(t, err, "the changed source left no object")
 
+	// put takes an s3:// source too; the source's content type stands in for the key's guess.
+	r := s.enqueuer(t, "put", "--source", "s3://"+srcBucket+"/data/big-1.bin", "--bucket", s.bucket,
+		"--key", "put/big.json", "--part-size", "5MiB", "--wait")
+	require.Zero(t, r.code, "put: %s %s", r.stdout, r.stderr)
+	s.requireCopies(t, "put/", map[string]sourceObject{"big.json": objs["big-1.bin"]})
+
 	gets := 0
 	for _, ex := range proxy.Exchanges() {
 		if ex.Op != testenv.OpGetObject {
