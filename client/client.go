@@ -59,7 +59,9 @@ func (c *Client) Close() error { return c.queue.Close() }
 
 // PutRequest asks for one object to be uploaded.
 type PutRequest struct {
-	Source      string // a path relative to the volume root, or an http(s) URL
+	Source string // a path relative to the volume root, an http(s) URL or s3://bucket/key
+	// ContentType, Metadata: for an s3:// source, the source object's own content type and
+	// metadata are carried over; these win over them (metadata key by key).
 	Bucket      string
 	Key         string
 	PartSize    int64  // 0 for the default (16 MiB)
@@ -100,6 +102,11 @@ func ValidateSource(src string) error {
 // checkSource checks a source as far as it can be checked without the volume or the network,
 // and returns its URL when it is one. Errors never repeat a URL's credentials or query.
 func checkSource(src string) (*url.URL, error) {
+	if source.IsS3(src) {
+		// The bucket and key are the workers' to find (S3 credentials live only there).
+		_, err := source.ParseS3(src)
+		return nil, err
+	}
 	if source.IsURL(src) || strings.Contains(src, "://") {
 		return source.CheckURL(src)
 	}
@@ -127,8 +134,8 @@ func (c *Client) put(ctx context.Context, mid string, r PutRequest) (_ UploadID,
 	id := state.DeriveUploadID(mid, r.Bucket, r.Key)
 	ctx, span := c.trace.StartUpload(ctx, id.String(), r.Bucket, r.Key)
 	defer func() { tracing.End(span, err) }()
-	if r.ContentType == "" {
-		r.ContentType = storage.ContentTypeFor(r.Key)
+	if r.ContentType == "" && !source.IsS3(r.Source) {
+		r.ContentType = storage.ContentTypeFor(r.Key) // an S3 source's own type is the worker's to read
 	}
 	if _, err := c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: r.Source, Bucket: r.Bucket, Key: r.Key,
 		ContentType: r.ContentType, Metadata: r.Metadata, Options: state.ObjectOptions(r.Options),

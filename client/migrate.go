@@ -25,16 +25,19 @@ import (
 
 // MigrationItem is one object of a migration.
 type MigrationItem struct {
-	// Source is a path relative to the volume root, or an http(s) URL.
+	// Source is a path relative to the volume root, an http(s) URL or s3://bucket/key (read
+	// from the workers' source store).
 	Source string
 	// Key is the object key below MigrateRequest.Prefix.
 	Key string
 	// Bucket defaults to MigrateRequest.Bucket.
 	Bucket string
 	// ContentType defaults to the type of Key's extension (storage.ContentTypeFor, a
-	// built-in table), else application/octet-stream.
+	// built-in table), else application/octet-stream; for an s3:// source, to the source
+	// object's content type.
 	ContentType string
-	// Metadata is user metadata (names without the x-amz-meta- prefix).
+	// Metadata is user metadata (names without the x-amz-meta- prefix). An s3:// source's
+	// own metadata is carried over; these keys win over its keys of the same names.
 	Metadata map[string]string
 	// Options override MigrateRequest.Options, option by option.
 	Options ObjectOptions
@@ -235,7 +238,9 @@ func (r *MigrateRequest) Resolve(it MigrationItem) (MigrationItem, error) {
 		return it, bad(err)
 	}
 	if it.ContentType == "" {
-		it.ContentType = storage.ContentTypeFor(it.Key)
+		if !source.IsS3(it.Source) { // an S3 source's own type is the worker's to read
+			it.ContentType = storage.ContentTypeFor(it.Key)
+		}
 	} else if _, _, err := mime.ParseMediaType(it.ContentType); err != nil {
 		return it, bad(fmt.Errorf("content_type %q is not a media type: %v", it.ContentType, err))
 	}

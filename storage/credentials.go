@@ -8,7 +8,8 @@ import (
 )
 
 // credentialsFor returns the credentials of cfg: its static keys when it has them, else
-// minio-go's credential chain, tried in this order:
+// (with cfg.ProfileOnly) the shared files' profile cfg.Profile alone, else minio-go's
+// credential chain, tried in this order:
 //
 //  1. the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN;
 //  2. the shared files (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, AWS_CONFIG_FILE or
@@ -24,6 +25,9 @@ import (
 func credentialsFor(cfg Config, httpClient *http.Client) *credentials.Credentials {
 	if cfg.AccessKey != "" || cfg.SecretKey != "" {
 		return credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)
+	}
+	if cfg.ProfileOnly {
+		return credentials.New(&credentials.FileAWSCredentials{Profile: cfg.Profile})
 	}
 	return credentials.NewChainCredentials([]credentials.Provider{
 		&credentials.EnvAWS{},

@@ -63,7 +63,7 @@ func sentinelFor(resp minio.ErrorResponse) error {
 		return ErrNoSuchUpload
 	case "NoSuchBucket":
 		return ErrNoSuchBucket
-	case "NoSuchKey":
+	case "NoSuchKey", "NoSuchVersion":
 		return ErrNoSuchKey
 	case "BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch":
 		return ErrBadDigest
@@ -76,8 +76,12 @@ func sentinelFor(resp minio.ErrorResponse) error {
 		return ErrInvalidBucketName
 	case "SlowDown", "ServiceUnavailable":
 		return ErrSlowDown
+	case "PreconditionFailed":
+		return ErrPreconditionFailed
 	}
 	switch {
+	case resp.StatusCode == http.StatusPreconditionFailed:
+		return ErrPreconditionFailed
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		return ErrSlowDown
 	case resp.StatusCode == http.StatusNotFound && !hasCode(resp):

@@ -33,6 +33,10 @@ type Config struct {
 	// Profile names the profile of the shared credentials files the chain
 	// reads; empty: AWS_PROFILE, else "default".
 	Profile string
+	// ProfileOnly makes the chain read only Profile (required then) from the
+	// shared files: neither the AWS_* keys in the environment nor IAM, which
+	// are the destination's. For a second store (the S3 source store).
+	ProfileOnly bool
 	// STSEndpoint is where the chain exchanges a web identity token
 	// (AWS_WEB_IDENTITY_TOKEN_FILE) for credentials, e.g. from
 	// AWS_ENDPOINT_URL_STS; empty: the region's STS. Set it only for web
@@ -102,6 +106,8 @@ func (c *Config) validate() error {
 		return errors.New("storage: config: AccessKey and SecretKey go together (leave both empty for the credential chain)")
 	case c.SessionToken != "" && c.AccessKey == "":
 		return errors.New("storage: config: SessionToken needs AccessKey and SecretKey")
+	case c.ProfileOnly && c.Profile == "" && c.AccessKey == "":
+		return errors.New("storage: config: ProfileOnly needs a Profile")
 	case c.MaxIdleConns < 0:
 		return fmt.Errorf("storage: config: MaxIdleConns %d is negative", c.MaxIdleConns)
 	case c.MaxRetries < 0:

@@ -44,6 +44,10 @@ type Config struct {
 	// Tasks lets the janitor see whether an old upload still has tasks queued (a backlog)
 	// rather than none (a stall); optional but set by the worker.
 	Tasks TaskLookup
+	// Copier, when set, copies s3:// sources server-side on the destination (UploadPartCopy,
+	// CopyObject) instead of reading them through the worker: set it only when the source
+	// store is the destination's store, reachable with the destination's credentials.
+	Copier storage.Copier
 }
 
 func (c *Config) validate() error {
@@ -83,6 +87,7 @@ type Handlers struct {
 	partTimeout time.Duration
 	tasks       TaskLookup
 	budget      *MemoryBudget
+	copier      storage.Copier // nil: no server-side copies
 	// completeTimeout replaces CompleteTimeout(size) when set (tests).
 	completeTimeout time.Duration
 }
@@ -94,7 +99,7 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	}
 	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
 		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
-		tasks: cfg.Tasks, budget: cfg.MemoryBudget}, nil
+		tasks: cfg.Tasks, budget: cfg.MemoryBudget, copier: cfg.Copier}, nil
 }
 
 // Register routes partflow's task types on mux.

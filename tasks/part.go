@@ -72,6 +72,9 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence,
 	plan := storage.PartPlan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
 	off, length := plan.Part(n)
 	defer func() { h.observePart(start, length, err) }()
+	if h.copies(j) {
+		return h.copyPart(ctx, j, fence, n, off, length)
+	}
 
 	// A fresh buffer per part: net/http may still read a request body after the call
 	// returns (on an early error response), so buffers are never reused. Each running part

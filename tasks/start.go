@@ -48,8 +48,10 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 	if err != nil {
 		return h.fail(ctx, j, err, false)
 	}
-	if err := h.budget.check(min(parts.PartSize, info.Size)); err != nil {
-		return h.fail(ctx, j, err, false)
+	if !h.copies(j) { // a server-side copy holds no buffers
+		if err := h.budget.check(min(parts.PartSize, info.Size)); err != nil {
+			return h.fail(ctx, j, err, false)
+		}
 	}
 	if err := h.checkDestination(ctx, j); err != nil {
 		return err
@@ -59,7 +61,8 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 	if err != nil {
 		return h.fail(ctx, j, err, false)
 	}
-	opts.Metadata = withFingerprint(j.u.Metadata, info.Fingerprint)
+	opts = withSourceProps(opts, info.Props, j.u.Key)
+	opts.Metadata = withFingerprint(opts.Metadata, info.Fingerprint)
 
 	if j.u.SkipExisting {
 		if skipped, err := h.skipExisting(ctx, j, info, plan); skipped || err != nil {
@@ -67,6 +70,9 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 		}
 	}
 	if parts.SinglePut() {
+		if h.copies(j) {
+			return h.copySingle(ctx, j, info, plan, opts)
+		}
 		return h.putSingle(ctx, j, info, plan, opts)
 	}
 
@@ -133,7 +139,11 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 	if err != nil {
 		return h.s3Error(ctx, j, fmt.Errorf("put object: %w", err))
 	}
-	etag := part.ETag
+	return h.completeSingle(ctx, j, info, plan, part.ETag)
+}
+
+// completeSingle records an upload whose object one request (a PUT or a copy) stored.
+func (h *Handlers) completeSingle(ctx context.Context, j job, info source.Info, plan state.UploadPlan, etag string) error {
 	out, err := h.store.CompleteSingle(ctx, j.u.ID, j.u.Version, plan, etag)
 	if err != nil {
 		return err

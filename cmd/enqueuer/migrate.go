@@ -14,6 +14,7 @@ import (
 	"github.com/partflow/partflow/internal/filter"
 	"github.com/partflow/partflow/internal/listing"
 	"github.com/partflow/partflow/internal/manifest"
+	"github.com/partflow/partflow/internal/source"
 )
 
 // migrateFlags are migrate's flags as parsed.
@@ -107,6 +108,10 @@ func (c *command) validateMigrate(mg *migration) (int, bool) {
 		return c.fail(exitUsage, "migrate: unexpected argument %q", f.args[0]), false
 	case (*f.dir == "") == (*f.manifest == ""):
 		return c.fail(exitUsage, "migrate: give exactly one of --source DIR and --manifest FILE"), false
+	case source.IsS3(*f.dir):
+		// The listing needs the workers' S3 credentials, so it must run in the fleet.
+		return c.fail(exitUsage, "migrate: --source %s: listing an S3 prefix is not yet supported; "+
+			"give a manifest of s3://bucket/key sources (--manifest)", *f.dir), false
 	case *f.dir != "" && *f.volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory"), false
 	}

@@ -1,5 +1,5 @@
 // Command worker runs partflow's tasks: it pulls upload tasks from Redis, reads byte ranges
-// from the shared volume or source URLs and uploads them to S3. Run as many as you like; they share nothing
+// from the shared volume, source URLs or an S3 source store and uploads them to S3. Run as many as you like; they share nothing
 // but Redis. SIGTERM stops fetching tasks and lets running ones finish within
 // --shutdown-timeout; what is still running then goes back to the queue.
 package main
@@ -28,6 +28,7 @@ import (
 	"github.com/partflow/partflow/internal/cli"
 	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/redisconn"
+	"github.com/partflow/partflow/internal/s3source"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/internal/tracing"
@@ -41,8 +42,13 @@ const usage = `Usage: worker [flags]
 Runs partflow's tasks (upload:start, upload:part, upload:finalize, upload:abort and the
 periodic maintenance:janitor) and serves /metrics, /healthz and /readyz on --metrics-addr.
 
-Sources are paths relative to --volume-root and/or http(s) URLs whose host --allow-url-host
-allows; at least one of the two is required. URL sources never connect to loopback, private,
+Sources are paths relative to --volume-root, http(s) URLs whose host --allow-url-host
+allows, and/or s3://bucket/key objects of the S3 source store (--source-s3-endpoint); at least
+one is required. The source store's credentials come from PARTFLOW_SOURCE_AWS_ACCESS_KEY_ID and
+PARTFLOW_SOURCE_AWS_SECRET_ACCESS_KEY (PARTFLOW_SOURCE_AWS_SESSION_TOKEN) or the shared-files
+profile PARTFLOW_SOURCE_AWS_PROFILE, never the destination's unless
+--source-s3-credentials=destination says so. Parts are ranged GETs pinned with If-Match; on the
+destination's own store (--source-s3-copy) they are server-side copies. URL sources never connect to loopback, private,
 link-local, CGNAT or cloud metadata addresses unless --url-allow-private or --url-allow-addr
 says so. Per-host request headers (an Authorization token, say) come from --url-headers-file,
 a JSON object {"host": {"Header": "value"}}; they go to that host only and are never logged.
@@ -98,6 +104,7 @@ type config struct {
 	janitorInterval time.Duration
 	janitor         tasks.JanitorConfig
 	s3              s3Flags
+	sourceS3        sourceStore
 	heartbeat       time.Duration
 	rescue          bool
 	tracing         tracing.Config
@@ -139,6 +146,7 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	abandonAfter := fs.DurationEnv("abandon-after", "PARTFLOW_ABANDON_AFTER", 7*24*time.Hour, "the janitor aborts the multipart upload (the uploaded parts) of an upload failed and not resumed for this long")
 	orphanGrace := fs.DurationEnv("orphan-grace", "PARTFLOW_ORPHAN_GRACE", 24*time.Hour, "the janitor aborts unowned multipart uploads older than this")
 	s3opts := defineS3Flags(fs)
+	sourceS3 := defineSourceS3Flags(fs)
 	heartbeat := fs.DurationEnv("heartbeat-interval", "PARTFLOW_HEARTBEAT_INTERVAL", time.Second,
 		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds")
 	rescue := fs.BoolEnv("rescue", "PARTFLOW_RESCUE", true,
@@ -196,8 +204,12 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	if len(*urlHosts) == 0 && (*urlAllowPrivate || len(*urlAllowAddrs) > 0 || *urlHeadersFile != "") {
 		return fail("--url-allow-private, --url-allow-addr and --url-headers-file need --allow-url-host")
 	}
-	if *volumeRoot == "" && len(*urlHosts) == 0 {
-		return fail("set --volume-root (PARTFLOW_VOLUME_ROOT), --allow-url-host (PARTFLOW_ALLOW_URL_HOSTS) or both")
+	if cfg.sourceS3, err = sourceS3.config(s3opts.config(*endpoint)); err != nil {
+		return fail("%v", err)
+	}
+	if *volumeRoot == "" && len(*urlHosts) == 0 && cfg.sourceS3.cfg == nil {
+		return fail("set --volume-root (PARTFLOW_VOLUME_ROOT), --allow-url-host (PARTFLOW_ALLOW_URL_HOSTS), " +
+			"--source-s3-endpoint (PARTFLOW_SOURCE_S3_ENDPOINT) or several")
 	}
 	if cfg.queues, err = cli.ParseWeights(*queues); err != nil {
 		return fail("--queues (PARTFLOW_QUEUES): %v", err)
@@ -278,6 +290,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "worker: S3 (--s3-endpoint or PARTFLOW_S3_ENDPOINT, --s3-bucket-lookup, --s3-ca-bundle, AWS_* credentials, AWS_REGION):", err)
 		return 2
 	}
+	var copier storage.Copier
+	if st := cfg.sourceS3; st.cfg != nil {
+		scfg := *st.cfg
+		scfg.MaxIdleConns = cfg.concurrency
+		store, err := storage.NewMinio(scfg)
+		if err != nil {
+			fmt.Fprintln(stderr, "worker: S3 source store (--source-s3-endpoint or PARTFLOW_SOURCE_S3_ENDPOINT, "+
+				"--source-s3-*, PARTFLOW_SOURCE_AWS_* credentials):", err)
+			return 2
+		}
+		defer store.CloseIdleConnections()
+		if sources.S3, err = s3source.New(s3source.Config{Store: store, CopyTags: st.copyTags}); err != nil {
+			fmt.Fprintln(stderr, "worker:", err)
+			return 2
+		}
+		if st.copy {
+			copier = s3 // the destination copies from its own store
+		}
+	}
 	budget, budgetFrom := cfg.memoryBudget, "--memory-budget"
 	if budget == 0 {
 		budget, budgetFrom = worker.DefaultMemoryBudget(cfg.concurrency)
@@ -295,7 +326,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewBuildInfo("worker"))
-	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: cfg.concurrency,
+	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Copier: copier, Logger: log, Concurrency: cfg.concurrency,
 		MemoryBudget: budget, ShutdownTimeout: cfg.shutdownTimeout, Retention: cfg.retention, Queues: cfg.queues,
 		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, JanitorInterval: cfg.janitorInterval,
 		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue,
@@ -327,7 +358,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}()
 	}
 	log.Info("WorkerStarting", "s3_endpoint", cfg.s3Endpoint, "volume_root", cfg.volumeRoot, "url_hosts", cfg.url.AllowHosts,
-		"url_header_hosts", urlHeaderHosts, "concurrency", cfg.concurrency,
+		"url_header_hosts", urlHeaderHosts, "source_s3_endpoint", sourceEndpoint(cfg.sourceS3),
+		"source_s3_copy", copier != nil, "concurrency", cfg.concurrency,
 		"memory_budget", humanize.IBytes(uint64(budget)), "memory_budget_from", budgetFrom,
 		"shutdown_timeout", cfg.shutdownTimeout.String(), "metrics_addr", cfg.metricsAddr, "tracing", tp != nil)
 	if err := w.Run(ctx); err != nil {
@@ -336,6 +368,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("WorkerStopped")
 	return 0
+}
+
+// sourceEndpoint names the S3 source store's endpoint, empty without one.
+func sourceEndpoint(st sourceStore) string {
+	if st.cfg == nil {
+		return ""
+	}
+	return st.cfg.Endpoint
 }
 
 // parsePrefixes parses addresses (one address each) and CIDR prefixes.

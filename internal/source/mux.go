@@ -7,12 +7,13 @@ import (
 )
 
 // Mux reads each source with the reader for its form: http:// and https:// URLs with URL,
-// anything else with Volume. A nil reader refuses its sources with ErrForbidden and a message
+// s3://bucket/key with S3, anything else with Volume. A nil reader refuses its sources with ErrForbidden and a message
 // that says how to enable them: every worker should be configured alike, since any worker may
 // run any upload's tasks.
 type Mux struct {
 	Volume Reader // paths relative to the volume root; nil when the worker has no volume
 	URL    Reader // http(s) URLs; nil when the worker allows no URL hosts
+	S3     Reader // s3://bucket/key; nil when the worker has no source store
 }
 
 var _ Reader = Mux{}
@@ -47,9 +48,18 @@ func (m Mux) pick(src string) (Reader, error) {
 				Redact(u), ErrForbidden)
 		}
 		return m.URL, nil
+	case IsS3(src):
+		if m.S3 == nil {
+			if _, err := ParseS3(src); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("source: %s: S3 sources are not enabled on this worker: set --source-s3-endpoint: %w",
+				src, ErrForbidden)
+		}
+		return m.S3, nil
 	case strings.Contains(src, "://"):
 		scheme, _, _ := strings.Cut(src, "://")
-		return nil, fmt.Errorf("source: %.20q: only http:// and https:// URLs are supported: %w", scheme+"://…", ErrInvalid)
+		return nil, fmt.Errorf("source: %.20q: only http:// and https:// URLs and s3:// sources are supported: %w", scheme+"://…", ErrInvalid)
 	case m.Volume == nil:
 		if _, err := CleanPath(src); err != nil {
 			return nil, err

@@ -1,5 +1,6 @@
 // Package source reads the bytes partflow uploads: files on the shared volume (Volume) and
-// http(s) URLs (URLReader); Mux picks one by the source's form. A source is fixed by a
+// http(s) URLs (URLReader); Mux picks one by the source's form, handing s3://bucket/key
+// sources to an S3 reader (internal/s3source, which speaks S3 through storage). A source is fixed by a
 // fingerprint when its upload is planned; every read checks the fingerprint again, so a source
 // that changes mid-upload is detected instead of producing an object stitched from two versions.
 package source
@@ -36,6 +37,17 @@ func Permanent(err error) bool {
 type Info struct {
 	Size        int64
 	Fingerprint string // changes whenever the content may have changed
+	// Props are the object properties the source carries over (S3 sources); nil for others.
+	Props *Props
+}
+
+// Props are properties of a source object that its copy takes over unless the upload sets
+// its own: what HeadObject (and, when enabled, GetObjectTagging) said about an S3 source.
+type Props struct {
+	ContentType                                       string
+	Metadata                                          map[string]string // keys in lower case, without x-amz-meta-
+	ContentEncoding, ContentDisposition, CacheControl string
+	Tags                                              map[string]string // nil unless the worker copies tags
 }
 
 // Reader reads sources named by strings (a volume path or a URL).

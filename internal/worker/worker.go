@@ -30,7 +30,9 @@ type Config struct {
 	Redis   redis.UniversalClient
 	S3      storage.Multipart
 	Sources source.Reader
-	Logger  *slog.Logger // default slog.Default()
+	// Copier copies s3:// sources server-side (tasks.Config.Copier); nil: no copies.
+	Copier storage.Copier
+	Logger *slog.Logger // default slog.Default()
 
 	// Concurrency is how many tasks run at once. Default 8.
 	Concurrency int
@@ -156,7 +158,8 @@ func New(cfg Config) (*Worker, error) {
 	budget := tasks.NewMemoryBudget(cfg.MemoryBudget)
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
-		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget})
+		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget,
+		Copier: cfg.Copier})
 	if err != nil {
 		return nil, err
 	}
