@@ -104,6 +104,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeFinalize, h.HandleFinalizeTask)
 	mux.HandleFunc(TypeAbort, h.HandleAbortTask)
 	mux.HandleFunc(TypeJanitor, h.HandleJanitorTask)
+	mux.HandleFunc(TypeReport, h.HandleReportTask)
 }
 
 // job is one task run for one upload: the upload record as read at the start of the run and a
@@ -178,10 +179,12 @@ func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) err
 		return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)
 	}
 	j.log.Error("UploadFailed", "reason", reason)
+	h.countAttempt(ctx, j.u.ID)
 	h.metrics.UploadFinished(string(state.Failed))
 	if abort {
 		h.abort(ctx, j)
 	}
+	h.reportIfFinished(ctx, j, out)
 	return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)
 }
 
@@ -213,6 +216,7 @@ func (h *Handlers) retryOrGiveUp(ctx context.Context, j job, err error) error {
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	if !ok || retried < maxRetry { // !ok: called outside asynq, which cannot give up for us
 		j.log.Warn("TaskRetry", "attempt", retried+1, "error", err)
+		h.countAttempt(ctx, j.u.ID)
 		h.metrics.Retry(j.task)
 		return err
 	}

@@ -28,6 +28,9 @@ func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	j.log = j.log.With("part", p.Part)
+	if held, err := h.held(ctx, j); held || err != nil {
+		return err
+	}
 	switch j.u.State {
 	case state.Uploading:
 	case state.Planned:

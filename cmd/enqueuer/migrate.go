@@ -42,6 +42,10 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	firstKeys := fs.Int("show-keys", 10, "with --dry-run, how many keys to print")
 	dedupe := fs.String("dedupe", "", "what to do with a key listed more than once: refuse the migration (default, exit 2 listing them) or \"last\" to upload the last entry of each")
 	wait := fs.Bool("wait", false, "wait until every upload finished, showing progress; exit 0 only if all completed")
+	timeout := fs.Duration("timeout", 0, "with --wait, stop waiting after this long (exit 4); the migration goes on")
+	maxFailures := fs.String("max-failures", "", "pause the migration once more than N uploads (or P% of them, e.g. 5%) failed; resume ID continues")
+	reportTo := fs.String("report-to", "", "s3://bucket/key: when the migration is finished the workers write its report there (CSV for a .csv key, JSON Lines otherwise)")
+	bwlimit := fs.Size("bwlimit", 0, "cap on bytes per second the whole fleet sends for this migration, e.g. 50MiB (workers need --fleet-bwlimit support: see README); 0 means none")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of text")
 	jsonLines := c.jsonLinesFlag(fs.FlagSet, "--wait")
 	objFlags := defineObjectFlags(fs.FlagSet)
@@ -62,6 +66,21 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "migrate: give exactly one of --source DIR and --manifest FILE")
 	case *dir != "" && *volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory")
+	case *timeout < 0 || (*timeout > 0 && !*wait):
+		return c.fail(exitUsage, "migrate: --timeout needs --wait and a positive duration")
+	}
+	controls := client.MigrationControls{ReportTo: *reportTo, BandwidthLimit: *bwlimit}
+	if *maxFailures != "" {
+		mf, err := client.ParseMaxFailures(*maxFailures)
+		if err != nil {
+			return c.fail(exitUsage, "migrate: --max-failures: %v", err)
+		}
+		controls.MaxFailures, controls.MaxFailuresPercent = mf.MaxFailures, mf.MaxFailuresPercent
+	}
+	if *reportTo != "" {
+		if _, err := client.ParseReportTo(*reportTo); err != nil {
+			return c.fail(exitUsage, "migrate: --report-to: %v", err)
+		}
 	}
 	flt, filterID, err := filterFlags.build(time.Now(), *manifestPath != "")
 	if err != nil {
@@ -69,7 +88,7 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	}
 	req := client.MigrateRequest{ID: *id, Bucket: *bucket, Prefix: *prefix, Priority: client.Priority(*priority),
 		SkipExisting: *skipExisting, SkipInvalid: *skipInvalid, Concurrency: *concurrency, Dedupe: client.Dedupe(*dedupe),
-		Options: opts}
+		Options: opts, Controls: controls}
 	if *partSize != "" {
 		n, err := humanize.ParseBytes(*partSize)
 		if err != nil {
@@ -267,7 +286,13 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stdout, res.ID)
 		return exitOK
 	}
-	code := c.finishMigration(ctx, pf, res.ID, plan.Bytes, *asJSON, js)
+	waitCtx := ctx
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	code := c.finishMigration(waitCtx, pf, res.ID, plan.Bytes, *asJSON, js)
 	if js != nil {
 		js.closeAll()
 		if js.err != nil {

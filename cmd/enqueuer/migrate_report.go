@@ -47,15 +47,23 @@ func (c *command) showMigration(ctx context.Context, pf *client.Client, id strin
 // js when given) and returns the exit code: 0 only if every upload completed.
 func (c *command) finishMigration(ctx context.Context, pf *client.Client, id string, knownBytes int64, asJSON bool, js *jsonStream) int {
 	m, err := pf.WaitMigration(ctx, id, c.migrationProgress(asJSON, knownBytes))
-	if err != nil {
+	code := exitRuntime
+	if errors.Is(err, context.DeadlineExceeded) {
+		code, err = exitTimeout, errors.New("--timeout passed")
+	}
+	if err != nil || m.Paused() && !m.Finished() {
 		msg := fmt.Sprintf("waiting for migration %s: %v (it goes on; follow it with 'enqueuer status %s --watch')", id, err, id)
+		if err == nil {
+			code = exitPaused
+			msg = fmt.Sprintf("migration %s is paused: %s ('enqueuer resume %s' continues it)", id, m.Pause.Reason, id)
+		}
 		if js != nil {
 			js.value("error", msg)
 			js.closeAll()
 		}
-		return c.fail(exitRuntime, "%s", msg)
+		return c.fail(code, "%s", msg)
 	}
-	return c.printReport(ctx, pf, m, asJSON, js)
+	return c.printReport(context.WithoutCancel(ctx), pf, m, asJSON, js)
 }
 
 // migrationProgress returns the callback that shows a migration's progress on stderr: a bar
@@ -169,6 +177,10 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 		dest += "/" + m.Prefix
 	}
 	fmt.Fprintf(w, "migration  %s (%s)\n", m.ID, rep.State)
+	if m.Paused() {
+		fmt.Fprintf(w, "paused     %s (since %s; 'enqueuer resume %s' continues it)\n", m.Pause.Reason,
+			m.Pause.Since.Format(time.RFC3339), m.ID)
+	}
 	fmt.Fprintf(w, "source     %s → %s\n", source.RedactSource(m.Source), dest)
 	fmt.Fprintf(w, "uploads    %d: %d completed", m.Total, m.Completed)
 	if m.Skipped > 0 {

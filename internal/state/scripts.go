@@ -18,6 +18,9 @@ var (
 	claimCompleteScript   = loadScript("claim_complete.lua")
 	recordPartScript      = loadScript("record_part.lua")
 	resetUploadScript     = loadScript("reset_upload.lua")
+	pauseMigrationScript  = loadScript("pause_migration.lua")
+	configureMigration    = loadScript("configure_migration.lua")
+	countAttemptScript    = loadScript("count_attempt.lua")
 )
 
 func loadScript(name string) *redis.Script {

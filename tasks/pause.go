@@ -1,0 +1,43 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/partflow/partflow/internal/state"
+)
+
+// held reports whether j's migration is paused: then the task leaves the upload exactly as
+// it is (no retry is spent; the task ends) and `resume` re-enqueues what is missing.
+func (h *Handlers) held(ctx context.Context, j job) (bool, error) {
+	p, err := h.store.MigrationPaused(ctx, j.u.ID.Migration)
+	if err != nil {
+		return false, err
+	}
+	if p.Paused {
+		j.log.Info("TaskHeld", "task", j.task, "migration", j.u.ID.Migration, "reason", p.Reason)
+	}
+	return p.Paused, nil
+}
+
+// pauseForDestination pauses j's migration after an error that will fail every upload to its
+// destination (storage.DestinationWide): spending every upload's retries on it would take
+// hours and tell nothing new. The upload is left as it is, for resume.
+func (h *Handlers) pauseForDestination(ctx context.Context, j job, cause error) error {
+	reason := fmt.Sprintf("destination error on %s/%s: %v", j.u.Bucket, j.u.Key, cause)
+	first, err := h.store.PauseMigration(context.WithoutCancel(ctx), j.u.ID.Migration, reason)
+	if err != nil {
+		return fmt.Errorf("tasks: pause migration after %w: %w", cause, err)
+	}
+	if first {
+		j.log.Error("MigrationPaused", "migration", j.u.ID.Migration, "reason", reason)
+	}
+	return nil
+}
+
+// countAttempt counts a failed attempt on the upload for its report (best effort).
+func (h *Handlers) countAttempt(ctx context.Context, id state.UploadID) {
+	if err := h.store.CountAttempt(context.WithoutCancel(ctx), id); err != nil {
+		h.log.Warn("AttemptNotCounted", "upload_id", id.String(), "error", err)
+	}
+}
