@@ -16,6 +16,7 @@ import (
 	"github.com/partflow/partflow/internal/report"
 	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/internal/testenv"
+	"github.com/partflow/partflow/internal/worker"
 	"github.com/partflow/partflow/tasks"
 )
 
@@ -208,4 +209,58 @@ func TestReportToWritesObject(t *testing.T) {
 	info, err := e.direct.StatObject(e.ctx, e.bucket, "reports/run.csv", minio.StatObjectOptions{})
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(info.ContentType, "text/csv"), "content type %s", info.ContentType)
+}
+
+// sendRate waits until sending is under way, then measures the rate of request body bytes
+// at the S3 proxy over a window of steady state.
+func (e *env) sendRate(t *testing.T, window time.Duration) float64 {
+	t.Helper()
+	require.Eventually(t, func() bool { return e.proxy.BodyBytes() >= 6*mib }, time.Minute, 20*time.Millisecond,
+		"waiting for the workers to send their first bytes")
+	b0, t0 := e.proxy.BodyBytes(), time.Now()
+	time.Sleep(window) // the measurement window itself, not a wait for a condition
+	b1, t1 := e.proxy.BodyBytes(), time.Now()
+	return float64(b1-b0) / t1.Sub(t0).Seconds()
+}
+
+// bigFiles writes n files of 6 MiB (two parts of a 5 MiB part size each).
+func (e *env) bigFiles(t *testing.T, n int) []client.MigrationItem {
+	t.Helper()
+	items := make([]client.MigrationItem, n)
+	for i := range n {
+		name := fmt.Sprintf("big/f%02d.bin", i)
+		e.writeFile(t, name, 6*mib+i)
+		items[i] = client.MigrationItem{Source: name, Key: name}
+	}
+	return items
+}
+
+// Two workers under a 4 MiB/s fleet-wide cap (worker --fleet-bwlimit) send 4 MiB/s together,
+// and a migration's own cap (migrate --bwlimit) holds for it likewise (±20%, measured at the
+// S3 proxy over a five-second window).
+func TestFleetBandwidthCap(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name           string
+		fleet, perMigr int64
+		want           float64
+	}{
+		{name: "fleet", fleet: 4 * mib, want: 4 * mib},
+		{name: "migration", perMigr: 3 * mib, want: 3 * mib},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			items := e.bigFiles(t, 8)
+			_, err := e.client.Migrate(e.ctx, client.MigrateRequest{Bucket: e.bucket, Source: "capped", PartSize: 5 * mib,
+				Controls: client.MigrationControls{BandwidthLimit: tc.perMigr}, Items: client.ItemsOf(items...)})
+			require.NoError(t, err)
+			for range 2 {
+				e.startWorker(t, func(c *worker.Config) { c.FleetBandwidth = tc.fleet; c.ShutdownTimeout = time.Second })
+			}
+			got := e.sendRate(t, 5*time.Second)
+			t.Logf("%s cap %.1f MiB/s: two workers sent %.2f MiB/s together", tc.name, tc.want/mib, got/mib)
+			require.InEpsilon(t, tc.want, got, 0.2, "the fleet sends at the cap (%.2f MiB/s)", got/mib)
+		})
+	}
 }

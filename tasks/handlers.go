@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,6 +45,9 @@ type Config struct {
 	// Tasks lets the janitor see whether an old upload still has tasks queued (a backlog)
 	// rather than none (a stall); optional but set by the worker.
 	Tasks TaskLookup
+	// FleetBandwidth caps the bytes per second the whole fleet sends in part and object
+	// bodies, shared through Redis (every worker must be given the same value); 0: no cap.
+	FleetBandwidth int64
 }
 
 func (c *Config) validate() error {
@@ -60,8 +64,8 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.PartRetries < 0 || c.PartTimeout < 0 {
-		return errors.New("tasks: Config.PartRetries and Config.PartTimeout must not be negative")
+	if c.PartRetries < 0 || c.PartTimeout < 0 || c.FleetBandwidth < 0 {
+		return errors.New("tasks: Config.PartRetries, Config.PartTimeout and Config.FleetBandwidth must not be negative")
 	}
 	if c.PartRetries == 0 {
 		c.PartRetries = PartRetries
@@ -85,6 +89,9 @@ type Handlers struct {
 	budget      *MemoryBudget
 	// completeTimeout replaces CompleteTimeout(size) when set (tests).
 	completeTimeout time.Duration
+	fleet           *state.Bandwidth // nil: no fleet-wide cap
+	bwMu            sync.Mutex
+	bw              map[string]*state.Bandwidth // migration ID -> its cap (sendLimits)
 }
 
 // NewHandlers returns the task handlers for cfg.
@@ -92,9 +99,13 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
+	h := &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
 		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
-		tasks: cfg.Tasks, budget: cfg.MemoryBudget}, nil
+		tasks: cfg.Tasks, budget: cfg.MemoryBudget, bw: make(map[string]*state.Bandwidth)}
+	if cfg.FleetBandwidth > 0 {
+		h.fleet = cfg.Store.FleetBandwidth(cfg.FleetBandwidth)
+	}
+	return h, nil
 }
 
 // Register routes partflow's task types on mux.
@@ -117,6 +128,8 @@ type job struct {
 	// holds none): its failure moves the upload with that version, the only one that may
 	// change an upload under a live claim.
 	claimed int64
+	// bandwidth is the migration's fleet-wide cap in bytes per second (0: none), as held read it.
+	bandwidth int64
 }
 
 func (j job) object() storage.Object { return storage.Object{Bucket: j.u.Bucket, Key: j.u.Key} }

@@ -24,7 +24,7 @@ func (h *Handlers) HandleStartTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if held, err := h.held(ctx, j); held || err != nil {
+	if held, err := h.held(ctx, &j); held || err != nil {
 		return err
 	}
 	switch j.u.State {
@@ -132,7 +132,7 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 		return err
 	}
 	defer releaseDest()
-	part, err := h.s3.PutObject(ctx, j.object(), buf, opts)
+	part, err := h.s3.PutObject(h.sendLimits(ctx, j), j.object(), buf, opts)
 	if err != nil {
 		return h.s3Error(ctx, j, fmt.Errorf("put object: %w", err))
 	}

@@ -90,11 +90,25 @@ func (s *Store) setPaused(ctx context.Context, id, paused, reason string) (bool,
 // (and the feeder) to check before they start work. A migration that does not exist is not
 // paused.
 func (s *Store) MigrationPaused(ctx context.Context, id string) (Pause, error) {
-	v, err := s.rdb.HMGet(ctx, migrationKey(id), "paused", "pause_reason", "paused_at").Result()
+	g, err := s.MigrationGate(ctx, id)
+	return g.Pause, err
+}
+
+// Gate is what a handler checks before it starts work on an upload of a migration.
+type Gate struct {
+	Pause
+	BandwidthLimit int64 // the migration's fleet-wide cap in bytes per second; 0: none
+}
+
+// MigrationGate reads a migration's pause and bandwidth cap in one small command.
+func (s *Store) MigrationGate(ctx context.Context, id string) (Gate, error) {
+	v, err := s.rdb.HMGet(ctx, migrationKey(id), "paused", "pause_reason", "paused_at", "bwlimit").Result()
 	if err != nil {
-		return Pause{}, fmt.Errorf("state: migration %s: %w", id, err)
+		return Gate{}, fmt.Errorf("state: migration %s: %w", id, err)
 	}
-	return Pause{Paused: asString(v[0]) == "1", Reason: asString(v[1]), Since: fields{"t": asString(v[2])}.time("t")}, nil
+	f := fields{"t": asString(v[2]), "bw": asString(v[3])}
+	return Gate{Pause: Pause{Paused: asString(v[0]) == "1", Reason: asString(v[1]), Since: f.time("t")},
+		BandwidthLimit: f.int("bw")}, nil
 }
 
 // CountAttempt counts a task attempt on an upload that ended in an error (retried or not);

@@ -21,7 +21,16 @@ var (
 	pauseMigrationScript  = loadScript("pause_migration.lua")
 	configureMigration    = loadScript("configure_migration.lua")
 	countAttemptScript    = loadScript("count_attempt.lua")
+	takeBandwidthScript   = redis.NewScript(mustRead("take_bandwidth.lua")) // one key of its own: no lib.lua
 )
+
+func mustRead(name string) string {
+	b, err := scriptFiles.ReadFile("scripts/" + name)
+	if err != nil {
+		panic(err) // embedded at build time: cannot fail
+	}
+	return string(b)
+}
 
 func loadScript(name string) *redis.Script {
 	lib, err := scriptFiles.ReadFile("scripts/lib.lua")

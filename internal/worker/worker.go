@@ -53,9 +53,10 @@ type Config struct {
 	IdlePollInterval time.Duration
 	// Queues are the queue weights; default tasks.Queues().
 	Queues map[string]int
-	// PartRetries and PartTimeout: see tasks.Config.
-	PartRetries int
-	PartTimeout time.Duration
+	// PartRetries, PartTimeout and FleetBandwidth: see tasks.Config.
+	PartRetries    int
+	PartTimeout    time.Duration
+	FleetBandwidth int64
 	// JanitorInterval is how often the fleet runs maintenance:janitor (once per interval,
 	// whatever the number of workers). Default 10m; negative disables the schedule.
 	JanitorInterval time.Duration
@@ -152,7 +153,8 @@ func New(cfg Config) (*Worker, error) {
 	budget := tasks.NewMemoryBudget(cfg.MemoryBudget)
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
-		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget})
+		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget,
+		FleetBandwidth: cfg.FleetBandwidth})
 	if err != nil {
 		return nil, err
 	}
