@@ -261,6 +261,10 @@ type MigrationStatus struct {
 	BytesDone  int64     `json:"bytes_done"`
 	Created    time.Time `json:"created"`
 	Updated    time.Time `json:"updated"`
+	Paused     bool      `json:"paused,omitempty"`
+	// PauseReason says why it is paused (a failure threshold, a destination error, a request).
+	PauseReason string `json:"pause_reason,omitempty"`
+	ReportTo    string `json:"report_to,omitempty"`
 }
 
 // MigrationStatusOf returns the JSON view of a migration record.
@@ -269,5 +273,6 @@ func MigrationStatusOf(m Migration) MigrationStatus {
 		ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, Source: source.RedactSource(m.Source), Sealed: m.Sealed, Finished: m.Finished(),
 		Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled,
 		BytesTotal: m.BytesTotal, BytesDone: m.BytesDone, Created: m.Created, Updated: m.Updated,
+		Paused: m.Paused(), PauseReason: m.Pause.Reason, ReportTo: m.Controls.ReportTo,
 	}
 }

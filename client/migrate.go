@@ -146,6 +146,9 @@ type MigrateRequest struct {
 	// default) or upload the last item of each (DedupeLast). Either way the items are
 	// iterated once more, before anything is enqueued, unless Plan ran on this request.
 	Dedupe Dedupe
+	// Controls are the migration's failure threshold, report object and bandwidth cap; set
+	// (replacing earlier ones) when any is given.
+	Controls MigrationControls
 
 	keys *keyIndex // what Plan (or Migrate's first pass) found about repeated keys
 }
@@ -190,6 +193,9 @@ func (r *MigrateRequest) validate(needID bool) error {
 	}
 	if r.ProgressInterval <= 0 {
 		r.ProgressInterval = 200 * time.Millisecond
+	}
+	if err := r.Controls.validate(); err != nil {
+		return err
 	}
 	if err := source.CheckHostPatterns(r.AllowURLHosts); err != nil {
 		return fmt.Errorf("%w: URL %w", ErrInvalid, err)
@@ -437,6 +443,11 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 				ErrInvalid, r.ID, m.Bucket, m.Prefix, m.Source, r.Bucket, r.Prefix)
 		}
 	}
+	if r.Controls != (MigrationControls{}) {
+		if err := c.store.Configure(ctx, r.ID, r.Controls.state()); err != nil {
+			return MigrateResult{}, err
+		}
+	}
 
 	var n struct{ items, created, existing, requeued, invalid, deduped, bytes atomic.Int64 }
 	snapshot := func() MigrateResult {
@@ -517,6 +528,9 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 		return res, fmt.Errorf("client: migration %s: %w (run it again to carry on)", r.ID, err)
 	}
 	if err := c.store.SealMigration(ctx, r.ID); err != nil {
+		return snapshot(), err
+	}
+	if err := c.reportIfFinished(ctx, r.ID); err != nil {
 		return snapshot(), err
 	}
 	res := snapshot()

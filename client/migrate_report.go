@@ -14,17 +14,20 @@ import (
 const (
 	MigrationEnqueuing = "enqueuing" // not every item is enqueued yet (or the enqueuer stopped: run it again)
 	MigrationRunning   = "running"   // every item is enqueued; some uploads are not finished
+	MigrationPaused    = "paused"    // not finished, and paused (see Migration.Pause): resume it
 	MigrationCompleted = "completed" // every upload completed
 	MigrationFailed    = "failed"    // finished, and some uploads failed
 	MigrationCancelled = "cancelled" // finished, none failed, and some were cancelled
 )
 
 // MigrationStates lists the states MigrationState returns.
-var MigrationStates = []string{MigrationEnqueuing, MigrationRunning, MigrationCompleted, MigrationFailed, MigrationCancelled}
+var MigrationStates = []string{MigrationEnqueuing, MigrationRunning, MigrationPaused, MigrationCompleted, MigrationFailed, MigrationCancelled}
 
 // MigrationState names where a migration is.
 func MigrationState(m Migration) string {
 	switch {
+	case m.Paused() && !m.Finished():
+		return MigrationPaused
 	case !m.Sealed:
 		return MigrationEnqueuing
 	case !m.Finished():
@@ -42,9 +45,9 @@ func MigrationState(m Migration) string {
 const WaitPollInterval = 500 * time.Millisecond
 
 // WaitMigration blocks until the migration is finished (sealed, and every upload in it
-// terminal) or ctx ends, calling progress (if not nil) with the record whenever it changed.
-// A migration whose enqueuer stopped before sealing it never finishes: run the migration
-// again (or bound ctx).
+// terminal) or paused (see Migration.Pause; it finishes only after Resume), or ctx ends,
+// calling progress (if not nil) with the record whenever it changed. A migration whose
+// enqueuer stopped before sealing it never finishes: run the migration again (or bound ctx).
 func (c *Client) WaitMigration(ctx context.Context, id string, progress func(Migration)) (Migration, error) {
 	tick := time.NewTicker(WaitPollInterval)
 	defer tick.Stop()
@@ -58,7 +61,7 @@ func (c *Client) WaitMigration(ctx context.Context, id string, progress func(Mig
 			progress(m)
 		}
 		last = m
-		if m.Finished() {
+		if m.Finished() || m.Paused() {
 			return m, nil
 		}
 		select {

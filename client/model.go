@@ -114,7 +114,23 @@ type Migration struct {
 	BytesSkipped int64 // the part of BytesDone that was already in place (SkipExisting)
 	Created      time.Time
 	Updated      time.Time
+	// Pause says whether workers leave its uploads alone, and why (see Client.Pause).
+	Pause MigrationPause
+	// Controls: its failure threshold, report object and bandwidth cap.
+	Controls MigrationControls
+	// ReportWritten is when the fleet wrote its report object (zero until then).
+	ReportWritten time.Time
 }
+
+// MigrationPause is whether a migration is paused, why and since when.
+type MigrationPause struct {
+	Paused bool
+	Reason string
+	Since  time.Time
+}
+
+// Paused reports whether the migration is paused.
+func (m Migration) Paused() bool { return m.Pause.Paused }
 
 // Finished reports whether the migration is sealed and every upload in it is terminal.
 func (m Migration) Finished() bool { return m.Sealed && m.Completed+m.Failed+m.Cancelled >= m.Total }
@@ -128,6 +144,10 @@ func MigrationFromRecord(m state.Migration) Migration {
 		Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled, Skipped: m.Skipped,
 		Started: m.Started, BytesTotal: m.BytesTotal, BytesDone: m.BytesDone, BytesSkipped: m.BytesSkipped,
 		Created: m.Created, Updated: m.Updated,
+		Pause: MigrationPause{Paused: m.Pause.Paused, Reason: m.Pause.Reason, Since: m.Pause.Since},
+		Controls: MigrationControls{MaxFailures: m.Controls.MaxFailures, MaxFailuresPercent: m.Controls.MaxFailuresPercent,
+			ReportTo: m.Controls.ReportTo, BandwidthLimit: m.Controls.BandwidthLimit},
+		ReportWritten: m.ReportWritten,
 	}
 }
 

@@ -27,7 +27,9 @@ type Tally struct {
 // Resume resumes a failed upload, or each upload of a migration that had failed when it was
 // called, once: its leftover tasks are removed, it goes back to uploading (or to planned if
 // it never started a multipart upload), and its start task reconciles with S3 so that only
-// missing parts are uploaded. Tally.Changed counts the uploads resumed.
+// missing parts are uploaded. A paused migration is un-paused first and each of its live
+// uploads gets its start task (or its finalizer) back, which again sends only what is
+// missing. Tally.Changed counts the uploads resumed or re-enqueued.
 func (c *Client) Resume(ctx context.Context, id string) (Tally, error) {
 	if IsUploadID(id) {
 		uid, err := ParseUploadID(id)
@@ -36,8 +38,13 @@ func (c *Client) Resume(ctx context.Context, id string) (Tally, error) {
 		}
 		return one(c.resumeUpload(ctx, state.UploadID(uid)))
 	}
-	if _, err := c.store.GetMigration(ctx, id); err != nil {
+	m, err := c.store.GetMigration(ctx, id)
+	if err != nil {
 		return Tally{}, err
+	}
+	requeued, err := c.resumePaused(ctx, m)
+	if err != nil {
+		return Tally{Changed: requeued}, err
 	}
 	// Only uploads that failed before now: a resumed upload that fails again while this
 	// pages on (a missing file fails within milliseconds) is not resumed and counted again.
@@ -45,7 +52,7 @@ func (c *Client) Resume(ctx context.Context, id string) (Tally, error) {
 	if err != nil {
 		return Tally{}, err
 	}
-	var out Tally
+	out := Tally{Changed: requeued}
 	for {
 		// Resuming takes uploads off the failed list, so the first page is always the next.
 		ids, err := c.store.FailedUploadsBefore(ctx, id, now, int64(out.Skipped), 500)

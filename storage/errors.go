@@ -142,3 +142,10 @@ func ErrorStatus(err error) (int, bool) {
 	}
 	return resp.StatusCode, true
 }
+
+// DestinationWide reports whether err will fail every request to the destination, not just
+// this one: the bucket does not exist, or the credentials are refused (AccessDenied,
+// InvalidAccessKeyId, SignatureDoesNotMatch). Callers stop sending instead of retrying.
+func DestinationWide(err error) bool {
+	return errors.Is(err, ErrNoSuchBucket) || errors.Is(err, ErrAccessDenied)
+}

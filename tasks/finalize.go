@@ -105,6 +105,7 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 	j.log.Info("UploadCompleted", "size", j.u.Size, "parts", j.u.Parts, "etag", etag)
 	h.metrics.UploadFinished(string(state.Completed))
 	_ = h.store.ForgetS3Upload(ctx, j.u.S3UploadID) // best effort: the janitor prunes it too
+	h.reportIfFinished(ctx, j, out)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -48,6 +49,9 @@ type Config struct {
 	// CopyObject) instead of reading them through the worker: set it only when the source
 	// store is the destination's store, reachable with the destination's credentials.
 	Copier storage.Copier
+	// FleetBandwidth caps the bytes per second the whole fleet sends in part and object
+	// bodies, shared through Redis (every worker must be given the same value); 0: no cap.
+	FleetBandwidth int64
 }
 
 func (c *Config) validate() error {
@@ -64,8 +68,8 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.PartRetries < 0 || c.PartTimeout < 0 {
-		return errors.New("tasks: Config.PartRetries and Config.PartTimeout must not be negative")
+	if c.PartRetries < 0 || c.PartTimeout < 0 || c.FleetBandwidth < 0 {
+		return errors.New("tasks: Config.PartRetries, Config.PartTimeout and Config.FleetBandwidth must not be negative")
 	}
 	if c.PartRetries == 0 {
 		c.PartRetries = PartRetries
@@ -90,6 +94,9 @@ type Handlers struct {
 	copier      storage.Copier // nil: no server-side copies
 	// completeTimeout replaces CompleteTimeout(size) when set (tests).
 	completeTimeout time.Duration
+	fleet           *state.Bandwidth // nil: no fleet-wide cap
+	bwMu            sync.Mutex
+	bw              map[string]*state.Bandwidth // migration ID -> its cap (sendLimits)
 }
 
 // NewHandlers returns the task handlers for cfg.
@@ -97,9 +104,13 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
+	h := &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
 		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
-		tasks: cfg.Tasks, budget: cfg.MemoryBudget, copier: cfg.Copier}, nil
+		tasks: cfg.Tasks, budget: cfg.MemoryBudget, copier: cfg.Copier, bw: make(map[string]*state.Bandwidth)}
+	if cfg.FleetBandwidth > 0 {
+		h.fleet = cfg.Store.FleetBandwidth(cfg.FleetBandwidth)
+	}
+	return h, nil
 }
 
 // Register routes partflow's task types on mux.
@@ -109,6 +120,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeFinalize, h.HandleFinalizeTask)
 	mux.HandleFunc(TypeAbort, h.HandleAbortTask)
 	mux.HandleFunc(TypeJanitor, h.HandleJanitorTask)
+	mux.HandleFunc(TypeReport, h.HandleReportTask)
 }
 
 // job is one task run for one upload: the upload record as read at the start of the run and a
@@ -121,6 +133,8 @@ type job struct {
 	// holds none): its failure moves the upload with that version, the only one that may
 	// change an upload under a live claim.
 	claimed int64
+	// bandwidth is the migration's fleet-wide cap in bytes per second (0: none), as held read it.
+	bandwidth int64
 }
 
 func (j job) object() storage.Object { return storage.Object{Bucket: j.u.Bucket, Key: j.u.Key} }
@@ -183,10 +197,12 @@ func (h *Handlers) fail(ctx context.Context, j job, cause error, abort bool) err
 		return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)
 	}
 	j.log.Error("UploadFailed", "reason", reason)
+	h.countAttempt(ctx, j.u.ID)
 	h.metrics.UploadFinished(string(state.Failed))
 	if abort {
 		h.abort(ctx, j)
 	}
+	h.reportIfFinished(ctx, j, out)
 	return fmt.Errorf("%w: %w", cause, asynq.SkipRetry)
 }
 
@@ -218,6 +234,7 @@ func (h *Handlers) retryOrGiveUp(ctx context.Context, j job, err error) error {
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	if !ok || retried < maxRetry { // !ok: called outside asynq, which cannot give up for us
 		j.log.Warn("TaskRetry", "attempt", retried+1, "error", err)
+		h.countAttempt(ctx, j.u.ID)
 		h.metrics.Retry(j.task)
 		return err
 	}

@@ -122,8 +122,12 @@ func (h *Handlers) HandleJanitorTask(ctx context.Context, _ *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	reports, err := h.reportBackstop(ctx)
+	if err != nil {
+		return err
+	}
 	h.log.Info("JanitorDone", "archived_failed", archived, "stalled_failed", stalled, "abandoned_aborted", abandoned, "orphans_aborted", orphans,
-		"index_pruned", pruned)
+		"index_pruned", pruned, "reports_enqueued", reports)
 	return nil
 }
 
@@ -140,6 +144,9 @@ func (h *Handlers) failStalled(ctx context.Context) (int, error) {
 		for _, m := range ms {
 			if m.Finished() || m.Completed+m.Failed+m.Cancelled >= m.Total {
 				continue // no live upload (a migration never sealed expires by itself)
+			}
+			if m.Paused() {
+				continue // its uploads wait for resume on purpose
 			}
 			ids, err := h.store.StalledUploads(ctx, m.ID, before, 1000)
 			if err != nil {

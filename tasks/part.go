@@ -28,6 +28,9 @@ func (h *Handlers) HandlePartTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	j.log = j.log.With("part", p.Part)
+	if held, err := h.held(ctx, &j); held || err != nil {
+		return err
+	}
 	switch j.u.State {
 	case state.Uploading:
 	case state.Planned:
@@ -102,7 +105,7 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence,
 	if err != nil {
 		return h.fail(ctx, j, err, false)
 	}
-	part, err := h.s3.UploadPart(ctx, j.object(), fence.S3UploadID, n, buf, opts)
+	part, err := h.s3.UploadPart(h.sendLimits(ctx, j), j.object(), fence.S3UploadID, n, buf, opts)
 	switch {
 	case errors.Is(err, storage.ErrNoSuchUpload):
 		return h.uploadVanished(ctx, j, fence, err)

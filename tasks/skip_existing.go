@@ -90,6 +90,7 @@ func (h *Handlers) skipExisting(ctx context.Context, j job, info source.Info, pl
 		return true, nil
 	}
 	j.log.Info("UploadSkipped", "size", info.Size, "etag", obj.ETag, "compared", compared)
+	h.reportIfFinished(ctx, j, out)
 	return true, nil
 }
 

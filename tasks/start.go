@@ -24,6 +24,9 @@ func (h *Handlers) HandleStartTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	if held, err := h.held(ctx, &j); held || err != nil {
+		return err
+	}
 	switch j.u.State {
 	case state.Planned:
 		return h.plan(ctx, j)
@@ -135,7 +138,7 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 		return err
 	}
 	defer releaseDest()
-	part, err := h.s3.PutObject(ctx, j.object(), buf, opts)
+	part, err := h.s3.PutObject(h.sendLimits(ctx, j), j.object(), buf, opts)
 	if err != nil {
 		return h.s3Error(ctx, j, fmt.Errorf("put object: %w", err))
 	}
@@ -165,6 +168,7 @@ func (h *Handlers) completeSingle(ctx context.Context, j job, info source.Info, 
 	j.log.Info("UploadCompleted", "size", info.Size, "etag", etag)
 	h.metrics.ObjectUploaded(info.Size)
 	h.metrics.UploadFinished(string(state.Completed))
+	h.reportIfFinished(ctx, j, out)
 	return nil
 }
 
@@ -252,6 +256,9 @@ func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task, queue, id string,
 
 // s3Error fails the upload for S3 errors that retrying cannot fix and retries the rest.
 func (h *Handlers) s3Error(ctx context.Context, j job, err error) error {
+	if storage.DestinationWide(err) && (j.task == TypeStart || j.task == TypePart) {
+		return h.pauseForDestination(ctx, j, err)
+	}
 	if storage.Permanent(err) {
 		return h.fail(ctx, j, err, false)
 	}

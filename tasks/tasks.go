@@ -30,6 +30,8 @@ const (
 	TypeFinalize = "upload:finalize"
 	TypeAbort    = "upload:abort"
 	TypeJanitor  = "maintenance:janitor"
+	// TypeReport writes a finished migration's report object (migrate --report-to).
+	TypeReport = "migration:report"
 )
 
 // Queue names. Part tasks go to the migration's queue (default unless a priority was asked for).

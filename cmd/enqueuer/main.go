@@ -23,6 +23,8 @@ const (
 	exitFailed  = 1 // an upload failed or was cancelled
 	exitUsage   = 2 // bad flags or invalid input; nothing was enqueued
 	exitRuntime = 3 // Redis unreachable or another runtime error
+	exitTimeout = 4 // --wait --timeout: the deadline passed; the migration goes on
+	exitPaused  = 5 // --wait: the migration was paused (max-failures, a destination error, pause)
 )
 
 const usage = `Usage: enqueuer COMMAND [flags]
@@ -34,14 +36,19 @@ Commands:
   migrate  enqueue many uploads as one migration:
              migrate --bucket B [--prefix P] (--source DIR | --manifest FILE|-) [--skip-existing]
                      [--skip-invalid] [--dry-run] [--priority low|default|high] [--id ID]
-                     [--wait] [--json | --json-lines]
+                     [--max-failures N|P%] [--report-to s3://B/K] [--bwlimit RATE]
+                     [--wait [--timeout D]] [--json | --json-lines]
            DIR is relative to the volume root (--volume-root); a manifest is JSON Lines:
            {"source":…, "key":…, "bucket"?:…, "content_type"?:…, "metadata"?:{…}}
   status   show an upload or a migration (a migration's report lists every failed upload):
              status ID [--watch] [--json | --json-lines]
+  report   every upload of a migration, one row each (not only the failures):
+             report ID [--format jsonl|csv] [--state S,...]
   list     list migrations:  list [--state STATE] [--limit N] [--json]
+  pause    pause a migration: workers leave its uploads as they are until resume:  pause ID
   resume   resume a failed upload, or every failed upload of a migration:  resume ID
-           (re-enqueues only what is missing: parts already in S3 are not sent again)
+           (re-enqueues only what is missing: parts already in S3 are not sent again);
+           a paused migration is un-paused and its unfinished uploads carry on
   cancel   cancel an upload, or every unfinished upload of a migration:  cancel ID
            (aborts the multipart upload in S3 and drops pending tasks)
 
@@ -55,7 +62,8 @@ A flag's environment variable is read only when the flag is not given; a bad val
 is an error (exit 2) naming it.
 
 Exit codes: 0 done (with --wait: every upload completed), 1 an upload failed or was cancelled,
-2 bad flags or invalid input (nothing enqueued), 3 Redis unreachable or another runtime error.
+2 bad flags or invalid input (nothing enqueued), 3 Redis unreachable or another runtime error,
+4 --wait --timeout passed (the migration goes on), 5 --wait found the migration paused.
 `
 
 func main() {
@@ -89,6 +97,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmd.list(ctx, args[1:])
 	case "resume":
 		return cmd.resume(ctx, args[1:])
+	case "pause":
+		return cmd.pause(ctx, args[1:])
+	case "report":
+		return cmd.report(ctx, args[1:])
 	case "cancel":
 		return cmd.cancel(ctx, args[1:])
 	}

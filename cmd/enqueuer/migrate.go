@@ -26,6 +26,9 @@ type migrateFlags struct {
 	object                                                                    objectFlags
 	filter                                                                    *filterFlags
 	args                                                                      []string // none are expected
+	timeout                                                                   *time.Duration
+	maxFailures, reportTo                                                     *string
+	bwlimit                                                                   *int64
 }
 
 // migration is one run of migrate: the request, its items and what is known of them.
@@ -84,6 +87,10 @@ func (c *command) parseMigrate(args []string) (migrateFlags, int, bool) {
 		wait:         fs.Bool("wait", false, "wait until every upload finished, showing progress; exit 0 only if all completed"),
 		asJSON:       fs.Bool("json", false, "print one JSON document instead of text"),
 	}
+	f.timeout = fs.Duration("timeout", 0, "with --wait, stop waiting after this long (exit 4); the migration goes on")
+	f.maxFailures = fs.String("max-failures", "", "pause the migration once more than N uploads (or P% of them, e.g. 5%) failed; resume ID continues")
+	f.reportTo = fs.String("report-to", "", "s3://bucket/key: when the migration is finished the workers write its report there (CSV for a .csv key, JSON Lines otherwise)")
+	f.bwlimit = fs.Size("bwlimit", 0, "cap on bytes per second the whole fleet sends for this migration, e.g. 50MiB; 0 means none")
 	f.jsonLines = c.jsonLinesFlag(fs.FlagSet, "--wait")
 	f.object = defineObjectFlags(fs.FlagSet)
 	f.filter = defineFilterFlags(fs.FlagSet)
@@ -114,6 +121,21 @@ func (c *command) validateMigrate(mg *migration) (int, bool) {
 			"give a manifest of s3://bucket/key sources (--manifest)", *f.dir), false
 	case *f.dir != "" && *f.volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory"), false
+	case *f.timeout < 0 || (*f.timeout > 0 && !*f.wait):
+		return c.fail(exitUsage, "migrate: --timeout needs --wait and a positive duration"), false
+	}
+	controls := client.MigrationControls{ReportTo: *f.reportTo, BandwidthLimit: *f.bwlimit}
+	if *f.maxFailures != "" {
+		mf, err := client.ParseMaxFailures(*f.maxFailures)
+		if err != nil {
+			return c.fail(exitUsage, "migrate: --max-failures: %v", err), false
+		}
+		controls.MaxFailures, controls.MaxFailuresPercent = mf.MaxFailures, mf.MaxFailuresPercent
+	}
+	if *f.reportTo != "" {
+		if _, err := client.ParseReportTo(*f.reportTo); err != nil {
+			return c.fail(exitUsage, "migrate: --report-to: %v", err), false
+		}
 	}
 	mg.filter, mg.filterID, err = f.filter.build(time.Now(), *f.manifest != "")
 	if err != nil {
@@ -121,7 +143,7 @@ func (c *command) validateMigrate(mg *migration) (int, bool) {
 	}
 	mg.req = client.MigrateRequest{ID: *f.id, Bucket: *f.bucket, Prefix: *f.prefix, Priority: client.Priority(*f.priority),
 		SkipExisting: *f.skipExisting, SkipInvalid: *f.skipInvalid, Concurrency: *f.concurrency,
-		Dedupe: client.Dedupe(*f.dedupe), Options: opts, AllowURLHosts: *f.allowHosts}
+		Dedupe: client.Dedupe(*f.dedupe), Options: opts, AllowURLHosts: *f.allowHosts, Controls: controls}
 	if *f.partSize != "" {
 		n, err := humanize.ParseBytes(*f.partSize)
 		if err != nil {
@@ -241,7 +263,13 @@ func (c *command) runMigration(ctx context.Context, mg *migration) int {
 	if !*f.wait {
 		return c.rep.migrationEnqueued(res.ID)
 	}
-	return c.rep.finish(c.finishMigration(ctx, pf, res.ID, plan.Bytes))
+	waitCtx := ctx
+	if *f.timeout > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, *f.timeout)
+		defer cancel()
+	}
+	return c.rep.finish(c.finishMigration(waitCtx, pf, res.ID, plan.Bytes))
 }
 
 // exitCodeOf maps an error to an exit code: invalid input is a usage error.

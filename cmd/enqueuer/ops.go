@@ -48,3 +48,33 @@ func (c *command) operate(ctx context.Context, name string, args []string,
 	fmt.Fprintf(c.stdout, "%s %d upload(s) of %s; %d left alone\n", past, out.Changed, id, out.Skipped)
 	return exitOK
 }
+
+// pause is `enqueuer pause MIGRATION`.
+func (c *command) pause(ctx context.Context, args []string) int {
+	fs := c.flags("pause", "ID [--reason TEXT]")
+	reason := fs.String("reason", "", "why, shown by status (default \"paused by request\")")
+	id, code, ok := c.parseWithID(fs, "pause", args)
+	if !ok {
+		return code
+	}
+	pf, closeAll, err := c.connect(ctx)
+	if err != nil {
+		return c.fail(exitRuntime, "%v", err)
+	}
+	defer closeAll()
+	changed, err := pf.Pause(ctx, id, *reason)
+	switch {
+	case errors.Is(err, client.ErrInvalid):
+		return c.fail(exitUsage, "pause: %v", err)
+	case errors.Is(err, client.ErrNotFound):
+		return c.fail(exitFailed, "pause: no migration %s (unknown, or expired after its retention period)", id)
+	case err != nil:
+		return c.fail(exitRuntime, "pause: %v", err)
+	}
+	if !changed {
+		fmt.Fprintf(c.stdout, "migration %s was paused already\n", id)
+		return exitOK
+	}
+	fmt.Fprintf(c.stdout, "paused migration %s (resume it with 'enqueuer resume %s')\n", id, id)
+	return exitOK
+}

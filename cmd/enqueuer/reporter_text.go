@@ -267,6 +267,10 @@ func (r *textReporter) report(ctx context.Context, pf *client.Client, m client.M
 		dest += "/" + m.Prefix
 	}
 	fmt.Fprintf(w, "migration  %s (%s)\n", m.ID, rep.State)
+	if m.Paused() {
+		fmt.Fprintf(w, "paused     %s (since %s; 'enqueuer resume %s' continues it)\n", m.Pause.Reason,
+			m.Pause.Since.Format(time.RFC3339), m.ID)
+	}
 	fmt.Fprintf(w, "source     %s → %s\n", source.RedactSource(m.Source), dest)
 	fmt.Fprintf(w, "uploads    %d: %d completed", m.Total, m.Completed)
 	if m.Skipped > 0 {

@@ -68,8 +68,14 @@ func (c *command) showMigration(ctx context.Context, pf *client.Client, id strin
 // reports it and returns the exit code: 0 only if every upload completed.
 func (c *command) finishMigration(ctx context.Context, pf *client.Client, id string, knownBytes int64) int {
 	m, err := pf.WaitMigration(ctx, id, c.rep.migrationProgress(knownBytes))
+	if errors.Is(err, context.DeadlineExceeded) {
+		return c.fail(exitTimeout, "waiting for migration %s: --timeout passed (it goes on; follow it with 'enqueuer status %s --watch')", id, id)
+	}
 	if err != nil {
 		return c.fail(exitRuntime, "waiting for migration %s: %v (it goes on; follow it with 'enqueuer status %s --watch')", id, err, id)
 	}
-	return c.rep.report(ctx, pf, m, migrationCode(m))
+	if m.Paused() && !m.Finished() {
+		return c.fail(exitPaused, "migration %s is paused: %s ('enqueuer resume %s' continues it)", id, m.Pause.Reason, id)
+	}
+	return c.rep.report(context.WithoutCancel(ctx), pf, m, migrationCode(m))
 }

@@ -100,6 +100,7 @@ type config struct {
 	partRetries     int
 	partTimeout     time.Duration
 	bwlimit         int64
+	fleetBwlimit    int64
 	memoryBudget    int64 // 0: worker.DefaultMemoryBudget
 	janitorInterval time.Duration
 	janitor         tasks.JanitorConfig
@@ -141,6 +142,8 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	partRetries := fs.IntEnv("part-retries", "PARTFLOW_PART_RETRIES", 25, "retry budget of the part tasks this worker enqueues; a killed worker's task counts one")
 	partTimeout := fs.DurationEnv("part-timeout", "PARTFLOW_PART_TIMEOUT", 0, "time limit of one part attempt; 0 means 5m plus 1s per MiB of the part")
 	bwlimit := fs.SizeEnv("bwlimit", "PARTFLOW_BWLIMIT", 0, "cap on bytes per second this worker sends to S3, e.g. 100MiB; 0 means no limit")
+	fleetBwlimit := fs.SizeEnv("fleet-bwlimit", "PARTFLOW_FLEET_BWLIMIT", 0,
+		"cap on bytes per second the whole fleet sends to S3, shared through Redis (give every worker the same value), e.g. 1GiB; 0 means none")
 	janitorInterval := fs.DurationEnv("janitor-interval", "PARTFLOW_JANITOR_INTERVAL", 10*time.Minute, "how often the fleet runs the janitor (once per interval in all); negative disables")
 	stalledAfter := fs.DurationEnv("stalled-after", "PARTFLOW_STALLED_AFTER", 24*time.Hour, "the janitor fails uploads without progress (and without queued tasks) for this long, keeping their parts for resume")
 	abandonAfter := fs.DurationEnv("abandon-after", "PARTFLOW_ABANDON_AFTER", 7*24*time.Hour, "the janitor aborts the multipart upload (the uploaded parts) of an upload failed and not resumed for this long")
@@ -188,7 +191,7 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		url:         source.URLConfig{AllowHosts: *urlHosts, AllowPrivate: *urlAllowPrivate, Timeout: *urlTimeout},
 		concurrency: *concurrency, shutdownTimeout: *shutdownTimeout, retention: *retention,
 		log: logFlags, metricsAddr: *metricsAddr,
-		partRetries: *partRetries, partTimeout: *partTimeout, bwlimit: *bwlimit, memoryBudget: *memoryBudget,
+		partRetries: *partRetries, partTimeout: *partTimeout, bwlimit: *bwlimit, fleetBwlimit: *fleetBwlimit, memoryBudget: *memoryBudget,
 		janitorInterval: *janitorInterval, s3: s3opts, heartbeat: *heartbeat, rescue: *rescue,
 		janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter},
 	}
@@ -328,7 +331,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		metrics.NewBuildInfo("worker"))
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Copier: copier, Logger: log, Concurrency: cfg.concurrency,
 		MemoryBudget: budget, ShutdownTimeout: cfg.shutdownTimeout, Retention: cfg.retention, Queues: cfg.queues,
-		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, JanitorInterval: cfg.janitorInterval,
+		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, FleetBandwidth: cfg.fleetBwlimit, JanitorInterval: cfg.janitorInterval,
 		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue,
 		Tracing: tp})
 	if err != nil {

@@ -12,6 +12,7 @@ package state
 //	partflow:{<mid>}:live                   zset: upload IDs of its live uploads, by last change
 //	partflow:{<mid>}:upload:<uid>           hash: upload record
 //	partflow:{<mid>}:upload:<uid>:parts     hash: part number -> ETag
+//	partflow:{<mid>}:bandwidth              hash: the migration's bandwidth token bucket (migrate --bwlimit)
 //
 // The global keys live in other Cluster slots than a migration's, so the upload scripts never
 // write them (they only PUBLISH to the events channel, which is not a key):
@@ -20,6 +21,7 @@ package state
 //	partflow:events                         Pub/Sub channel of progress events (JSON)
 //	partflow:s3uploads                      hash: S3 multipart upload ID -> JSON {upload, bucket, key} (janitor)
 //	partflow:lock:<name>                    string: a lock's holder token (the janitor's)
+//	partflow:bandwidth                      hash: the fleet's bandwidth token bucket (worker --fleet-bwlimit)
 
 const (
 	keyPrefix = "partflow:"
@@ -36,6 +38,11 @@ const (
 )
 
 func lockKey(name string) string { return keyPrefix + "lock:" + name }
+
+// fleetBandwidthKey is the fleet-wide bandwidth bucket; migrationBandwidthKey a migration's.
+const fleetBandwidthKey = keyPrefix + "bandwidth"
+
+func migrationBandwidthKey(migrationID string) string { return tag(migrationID) + "bandwidth" }
 
 func tag(migrationID string) string { return keyPrefix + "{" + migrationID + "}:" }
 

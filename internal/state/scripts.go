@@ -20,6 +20,10 @@ var (
 	claimCompleteScript   = loadScript("claim_complete.lua")
 	recordPartScript      = loadScript("record_part.lua")
 	resetUploadScript     = loadScript("reset_upload.lua")
+	pauseMigrationScript  = loadScript("pause_migration.lua")
+	configureMigration    = loadScript("configure_migration.lua")
+	countAttemptScript    = loadScript("count_attempt.lua")
+	takeBandwidthScript   = redis.NewScript(mustRead("take_bandwidth.lua")) // one key of its own: no lib.lua
 )
 
 // scriptNames maps each script's SHA-1 to its file name without ".lua".
@@ -28,6 +32,13 @@ var scriptNames = map[string]string{}
 // ScriptNames maps the SHA-1 of each of the package's scripts (what EVALSHA names) to the
 // script's name, for tracing spans. The map is a copy.
 func ScriptNames() map[string]string { return maps.Clone(scriptNames) }
+func mustRead(name string) string {
+	b, err := scriptFiles.ReadFile("scripts/" + name)
+	if err != nil {
+		panic(err) // embedded at build time: cannot fail
+	}
+	return string(b)
+}
 
 func loadScript(name string) *redis.Script {
 	lib, err := scriptFiles.ReadFile("scripts/lib.lua")

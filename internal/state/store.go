@@ -115,7 +115,17 @@ type Migration struct {
 	BytesSkipped int64
 	Created      time.Time
 	Updated      time.Time
+
+	// Pause says whether handlers leave the migration's uploads alone (see PauseMigration).
+	Pause Pause
+	// Controls: its failure threshold, report object and bandwidth cap.
+	Controls Controls
+	// ReportWritten is when the fleet wrote its report object (zero until then).
+	ReportWritten time.Time
 }
+
+// Paused reports whether the migration is paused (the feeder and the handlers check it).
+func (m Migration) Paused() bool { return m.Pause.Paused }
 
 // Finished reports whether the migration is sealed and every upload in it is terminal.
 func (m Migration) Finished() bool { return m.Sealed && m.Completed+m.Failed+m.Cancelled >= m.Total }
@@ -189,6 +199,7 @@ func (s *Store) GetMigration(ctx context.Context, id string) (Migration, error) 
 		BytesTotal: f.int("bytes_total"), BytesDone: f.int("bytes_done"),
 		Skipped: f.int("uploads_skipped"), BytesSkipped: f.int("bytes_skipped"), Started: startedOf(h),
 		Created: f.time("created"), Updated: f.time("updated"),
+		Pause: pauseOf(h), Controls: controlsOf(h), ReportWritten: f.time("report_written"),
 	}, nil
 }
 
@@ -249,6 +260,8 @@ type Upload struct {
 	// TraceID is the OpenTelemetry trace of the upload (hex), when its enqueue was traced
 	// and sampled; empty otherwise.
 	TraceID string
+	// FailedAttempts counts its task attempts that ended in an error (see CountAttempt).
+	FailedAttempts int64
 }
 
 // NewUpload describes an upload to create in state planned.
@@ -317,7 +330,7 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 		ClaimUntil: f.time("claim_until"), Error: h["error"], ETag: h["etag"],
 		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
 		Created: f.time("created"), Updated: f.time("updated"), StateSince: f.time("state_since"),
-		ArchivedTask: h["archived_task"], TraceID: h["trace_id"],
+		ArchivedTask: h["archived_task"], TraceID: h["trace_id"], FailedAttempts: f.int("failed_attempts"),
 	}
 	opts, err := decodeObjectOptions(h["object_options"])
 	if err != nil {
@@ -387,6 +400,10 @@ type Outcome struct {
 	Result  Result
 	State   State // after the transition when Result is OK, else the current one
 	Version int64 // likewise
+	// MigrationFinished: after this transition (Result OK), the upload's migration is
+	// sealed and every upload in it terminal. Only Transition (and the methods built on
+	// it) report it.
+	MigrationFinished bool
 }
 
 // AnyVersion makes a Transition skip the version comparison. It never overrides a live
@@ -413,7 +430,9 @@ func (s *Store) Transition(ctx context.Context, id UploadID, version int64, from
 	if err != nil {
 		return Outcome{}, fmt.Errorf("state: %s → %s: %w", id, to, err)
 	}
-	return Outcome{Result: Result(asString(res[0])), State: State(asString(res[1])), Version: asInt(res[2])}, nil
+	out := Outcome{Result: Result(asString(res[0])), State: State(asString(res[1])), Version: asInt(res[2])}
+	out.MigrationFinished = len(res) > 3 && asInt(res[3]) == 1
+	return out, nil
 }
 
 // ResetUpload sends an upload read at version, in one of the states from, back to planned,

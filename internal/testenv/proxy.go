@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -102,6 +103,23 @@ type Proxy struct {
 	refuseChecksums bool
 	hideFor         time.Duration
 	hiddenUntil     map[string]time.Time // key -> when HEAD/GET may see it
+	bodyBytes       atomic.Int64         // request body bytes read from clients so far
+}
+
+// BodyBytes returns how many request body bytes the proxy has read from its clients so far
+// (as they arrive, not when a request ends): sample it twice to measure a send rate.
+func (p *Proxy) BodyBytes() int64 { return p.bodyBytes.Load() }
+
+// countingBody counts the bytes read from a request body into the proxy's total.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // NewProxy starts a proxy to target (e.g. an S3 Endpoint), closed on cleanup.
@@ -180,6 +198,9 @@ func (p *Proxy) CountStatus(op Op, status int) int {
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	ex := classify(r)
 	ex.Header = r.Header.Clone()
+	if r.Body != nil {
+		r.Body = countingBody{ReadCloser: r.Body, n: &p.bodyBytes}
+	}
 	req := Request{Op: ex.Op, Key: ex.Key, UploadID: ex.UploadID, PartNumber: ex.PartNumber}
 	p.mu.Lock()
 	p.seq[ex.Op]++

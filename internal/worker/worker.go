@@ -56,9 +56,10 @@ type Config struct {
 	IdlePollInterval time.Duration
 	// Queues are the queue weights; default tasks.Queues().
 	Queues map[string]int
-	// PartRetries and PartTimeout: see tasks.Config.
-	PartRetries int
-	PartTimeout time.Duration
+	// PartRetries, PartTimeout and FleetBandwidth: see tasks.Config.
+	PartRetries    int
+	PartTimeout    time.Duration
+	FleetBandwidth int64
 	// JanitorInterval is how often the fleet runs maintenance:janitor (once per interval,
 	// whatever the number of workers). Default 10m; negative disables the schedule.
 	JanitorInterval time.Duration
@@ -159,7 +160,7 @@ func New(cfg Config) (*Worker, error) {
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
 		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget,
-		Copier: cfg.Copier})
+		Copier: cfg.Copier, FleetBandwidth: cfg.FleetBandwidth})
 	if err != nil {
 		return nil, err
 	}

@@ -36,10 +36,14 @@ end
 
 -- Expire a sealed migration (its keys) once every upload in it is terminal, after the retention;
 -- otherwise once it has not changed for the idle expiry (restarted now).
+-- migration_finished tells the script's caller that the migration is finished (see
+-- Outcome.MigrationFinished), as settle_migration last found it.
+local migration_finished = false
 local function settle_migration()
   local m = redis.call('HMGET', migration_key, 'sealed', 'uploads_total', 'uploads_completed', 'uploads_failed', 'uploads_cancelled')
   local ttl = idle_expiry
-  if m[1] == '1' and num(m[3]) + num(m[4]) + num(m[5]) >= num(m[2]) then ttl = retention end
+  migration_finished = m[1] == '1' and num(m[3]) + num(m[4]) + num(m[5]) >= num(m[2])
+  if migration_finished then ttl = retention end
   for _, key in ipairs({migration_key, uploads_index_key, failed_index_key, live_index_key}) do
     redis.call('EXPIRE', key, ttl)
   end
@@ -50,6 +54,21 @@ local function keep_alive()
   redis.call('EXPIRE', upload_key, idle_expiry)
   redis.call('EXPIRE', parts_key, idle_expiry)
   settle_migration()
+end
+
+-- Pause the migration (atomically with the failure just counted) once its failed uploads
+-- pass its threshold: max_failures uploads, or max_failures_pct percent of its uploads.
+local function check_failure_threshold(now)
+  local m = redis.call('HMGET', migration_key, 'max_failures', 'max_failures_pct', 'uploads_failed', 'uploads_total', 'paused')
+  if m[5] == '1' then return end
+  local limit, failed, total = num(m[1]), num(m[3]), num(m[4])
+  local reason
+  if limit > 0 and failed > limit then
+    reason = 'max-failures: ' .. failed .. ' uploads failed, more than ' .. limit
+  elseif num(m[2]) > 0 and failed * 100 > num(m[2]) * total then
+    reason = 'max-failures: ' .. failed .. ' of ' .. total .. ' uploads failed, more than ' .. m[2] .. '%'
+  end
+  if reason then redis.call('HSET', migration_key, 'paused', '1', 'pause_reason', reason, 'paused_at', now) end
 end
 
 -- Move the upload from state `from` to state `to`: bump the version, keep the migration's
@@ -65,7 +84,10 @@ local function move(from, to, now)
     if terminal_counter[from] then redis.call('HINCRBY', migration_key, terminal_counter[from], -1) end
     if terminal_counter[to] then redis.call('HINCRBY', migration_key, terminal_counter[to], 1) end
     -- Every failed upload stays listed (for reports), however many there are.
-    if to == 'failed' then redis.call('ZADD', failed_index_key, now, id) end
+    if to == 'failed' then
+      redis.call('ZADD', failed_index_key, now, id)
+      check_failure_threshold(now)
+    end
     if from == 'failed' then redis.call('ZREM', failed_index_key, id) end
   end
   if terminal_counter[to] then

@@ -10,7 +10,8 @@
 -- Returns {result, state, version}: result is 'ok' (moved; state and version are the new ones),
 -- 'missing' (no such upload), 'version' (the version moved on: someone else changed it first)
 -- 'state' (the current state is not an allowed one) or 'claimed' (any version was asked for and a
--- finalizer holds an unexpired claim); state and version are the current ones.
+-- finalizer holds an unexpired claim); state and version are the current ones. After 'ok' a
+-- fourth element is 1 when the upload's migration is finished (sealed, every upload terminal).
 local expected, allowed, to = ARGV[4], ' ' .. ARGV[5] .. ' ', ARGV[6]
 local cur = redis.call('HMGET', upload_key, 'state', 'version', 'claim_until')
 if not cur[1] then return {'missing', '', 0} end
@@ -44,4 +45,5 @@ if not counted and (from == 'planned' or from == 'cancelled') and (to == 'upload
     end
   end
 end
-return {'ok', to, move(from, to, now_ms())}
+local version = move(from, to, now_ms())
+return {'ok', to, version, migration_finished and 1 or 0}
