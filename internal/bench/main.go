@@ -84,6 +84,7 @@ type config struct {
 	partSize    int64
 	rounds      int
 	binDir      string
+	commands    int // Redis commands named per workload (the most called first)
 }
 
 // slots is how many tasks all workers run at once with --concurrency conc.
@@ -102,6 +103,7 @@ func run() int {
 	fs.IntVar(&cfg.workers, "workers", 1, "worker processes")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "--concurrency of each worker for the big file")
 	fs.IntVar(&cfg.smallConc, "small-concurrency", 16, "--concurrency of each worker for the small files")
+	fs.IntVar(&cfg.commands, "commands", 3, "Redis commands named per workload, the most called first (0: all of them)")
 	partSize := fs.String("part-size", "16MiB", "part size for partflow and the tuned direct upload")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "measured rounds per method (the median is reported)")
 	fs.StringVar(&cfg.binDir, "bin", "bin", "directory with the worker binary")
@@ -447,7 +449,7 @@ func report(results []measurement, cfg config, partSize int64) {
 		rows = append(rows, []string{m.workload.name, strconv.FormatInt(c.calls, 10),
 			fmt.Sprintf("%.1f", float64(c.calls)/objects), fmt.Sprintf("%.1f", float64(c.calls)/float64(parts)),
 			c.cpu.Round(time.Millisecond).String(), fmt.Sprintf("%.0f", float64(c.cpu.Microseconds())/objects),
-			c.top(3, objects), humanize.IBytes(uint64(m.rssKiB) << 10),
+			c.top(cfg.commands, objects), humanize.IBytes(uint64(m.rssKiB) << 10),
 			humanize.IBytes(uint64(int64(m.workload.conc)*partSize + 64<<20))})
 	}
 	console.Table(os.Stdout, rows, "lrrrrrlrr")
@@ -521,6 +523,9 @@ func (c redisCost) top(n int, objects float64) string {
 	names := slices.Collect(maps.Keys(c.byName))
 	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(c.byName[b], c.byName[a]) })
 	var parts []string
+	if n <= 0 {
+		n = len(names)
+	}
 	for _, k := range names[:min(n, len(names))] {
 		parts = append(parts, fmt.Sprintf("%s %.1f", k, float64(c.byName[k])/objects))
 	}

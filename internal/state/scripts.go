@@ -18,6 +18,8 @@ var (
 	claimCompleteScript   = loadScript("claim_complete.lua")
 	recordPartScript      = loadScript("record_part.lua")
 	resetUploadScript     = loadScript("reset_upload.lua")
+	assignBatchScript     = loadScript("assign_batch.lua")
+	completeBatchScript   = loadScript("complete_batch.lua")
 )
 
 func loadScript(name string) *redis.Script {

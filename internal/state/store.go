@@ -246,6 +246,9 @@ type Upload struct {
 	StateSince   time.Time // when it entered State (zero while planned)
 	// ArchivedTask is the archived asynq task that last failed the upload (the janitor's).
 	ArchivedTask string
+	// Batch is the upload:batch task that was given this upload while it was planned (empty
+	// for an upload that has only its own start task); see AssignBatch.
+	Batch string
 }
 
 // NewUpload describes an upload to create in state planned.
@@ -309,7 +312,7 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 		ClaimUntil: f.time("claim_until"), Error: h["error"], ETag: h["etag"],
 		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
 		Created: f.time("created"), Updated: f.time("updated"), StateSince: f.time("state_since"),
-		ArchivedTask: h["archived_task"],
+		ArchivedTask: h["archived_task"], Batch: h["batch"],
 	}
 	opts, err := decodeObjectOptions(h["object_options"])
 	if err != nil {
