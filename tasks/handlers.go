@@ -102,6 +102,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeStart, h.HandleStartTask)
 	mux.HandleFunc(TypePart, h.HandlePartTask)
 	mux.HandleFunc(TypeFinalize, h.HandleFinalizeTask)
+	mux.HandleFunc(TypeBatch, h.HandleBatchTask)
 	mux.HandleFunc(TypeAbort, h.HandleAbortTask)
 	mux.HandleFunc(TypeJanitor, h.HandleJanitorTask)
 }

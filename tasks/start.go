@@ -138,6 +138,13 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 	if err != nil {
 		return err
 	}
+	return h.singleCompleted(ctx, j, plan, etag, out)
+}
+
+// singleCompleted acts on what recording the completion of an upload sent as one PutObject
+// found (out).
+func (h *Handlers) singleCompleted(ctx context.Context, j job, plan state.UploadPlan, etag string, out state.Outcome) error {
+	var err error
 	if out.Result != state.ResultOK && out.State == state.Cancelled {
 		// A cancel came while the PUT was in flight, and the PUT landed: the object is in S3.
 		// Record that (deleting it could destroy what the key held before): the upload is
@@ -152,8 +159,8 @@ func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan 
 		j.log.Info("StartLost", "result", out.Result, "state", out.State)
 		return nil
 	}
-	j.log.Info("UploadCompleted", "size", info.Size, "etag", etag)
-	h.metrics.ObjectUploaded(info.Size)
+	j.log.Info("UploadCompleted", "size", plan.Size, "etag", etag)
+	h.metrics.ObjectUploaded(plan.Size)
 	h.metrics.UploadFinished(string(state.Completed))
 	return nil
 }

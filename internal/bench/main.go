@@ -349,6 +349,9 @@ func (st *stack) s5cmdUpload(slots int) func(context.Context, workload, string) 
 
 // partflowUpload enqueues every file with the client package and waits until each completed.
 func (st *stack) partflowUpload(ctx context.Context, w workload, prefix string) error {
+	if len(w.files) > 1 {
+		return st.partflowMigrate(ctx, w, prefix)
+	}
 	ids := make([]state.UploadID, len(w.files))
 	for i, f := range w.files {
 		id, err := st.pf.Put(ctx, client.PutRequest{Source: f.name, Bucket: bucket, Key: prefix + f.name,
@@ -368,6 +371,40 @@ func (st *stack) partflowUpload(ctx context.Context, w workload, prefix string) 
 		}
 	}
 	return nil
+}
+
+// partflowMigrate uploads the files of w as one migration (as `enqueuer migrate` of their
+// directory would: the walk knows every size) and waits until it is finished, looking at the
+// migration's record every 20 ms (a user's --wait looks every client.WaitPollInterval).
+func (st *stack) partflowMigrate(ctx context.Context, w workload, prefix string) error {
+	items := make([]client.MigrationItem, len(w.files))
+	for i, f := range w.files {
+		items[i] = client.MigrationItem{Source: f.name, Key: f.name, Size: f.size}
+	}
+	res, err := st.pf.Migrate(ctx, client.MigrateRequest{Bucket: bucket, Prefix: prefix, Source: "bench:" + prefix,
+		Items: client.ItemsOf(items...), PartSize: st.cfg.partSize})
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		m, err := st.store.GetMigration(ctx, res.ID)
+		if err != nil {
+			return err
+		}
+		if m.Finished() {
+			if m.Completed != int64(len(w.files)) {
+				return fmt.Errorf("migration %s: %d of %d completed, %d failed", res.ID, m.Completed, len(w.files), m.Failed)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // forEach runs fn for every file with at most n at once and returns the first error.
@@ -586,6 +623,7 @@ type stack struct {
 	rdb    *redis.Client
 	minio  *minio.Client
 	pf     *client.Client
+	store  *state.Store
 	s5cmd  string // the s5cmd binary, or "" to leave it out
 
 	workers []*localstack.Process
@@ -602,6 +640,9 @@ func (st *stack) start(ctx context.Context) error {
 		return err
 	}
 	st.rdb = redis.NewClient(&redis.Options{Addr: st.redis.Addr(), Password: st.redis.Password()})
+	if st.store, err = state.New(st.rdb, state.Config{}); err != nil {
+		return err
+	}
 	if st.pf, err = client.New(st.rdb, client.Config{}); err != nil {
 		return err
 	}
