@@ -463,12 +463,17 @@ func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 		wg.Go(func() {
 			// Uploads created but not yet enqueued: small ones share upload:batch tasks
 			// (tasks.EnqueueCreated), sent once enough are gathered or nothing else waits.
+			// An interrupted migration still enqueues what it created (a re-run would find
+			// those planned and give each its own start task).
 			var created []tasks.CreatedUpload
 			flush := func() {
-				if len(created) > 0 && ctx.Err() == nil {
-					if err := tasks.EnqueueCreated(ctx, c.store, c.queue, created); err != nil {
-						cancel(fmt.Errorf("enqueue: %w", err))
-					}
+				if len(created) == 0 {
+					return
+				}
+				fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer fcancel()
+				if err := tasks.EnqueueCreated(fctx, c.store, c.queue, created); err != nil && ctx.Err() == nil {
+					cancel(fmt.Errorf("enqueue: %w", err))
 				}
 				created = created[:0]
 			}

@@ -199,14 +199,13 @@ func (h *Handlers) putBatched(ctx context.Context, j job) (state.SingleCompletio
 	}
 	opts.Metadata = withFingerprint(j.u.Metadata, info.Fingerprint)
 
-	release, err := h.budget.acquire(ctx, info.Size)
+	buf, release, err := h.budget.buffer(ctx, info.Size)
 	if errors.Is(err, ErrPartTooLarge) {
 		return failed(err)
 	} else if err != nil {
 		return handOver("memory budget", err)
 	}
 	defer release()
-	buf := make([]byte, info.Size)
 	if err := h.sources.ReadAt(ctx, j.u.Source, info, 0, buf); source.Permanent(err) {
 		return failed(err)
 	} else if err != nil {

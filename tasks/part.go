@@ -73,17 +73,16 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence,
 	off, length := plan.Part(n)
 	defer func() { h.observePart(start, length, err) }()
 
-	// A fresh buffer per part: net/http may still read a request body after the call
-	// returns (on an early error response), so buffers are never reused. Each running part
-	// holds one, counted against the worker's memory budget while the part runs.
-	release, err := h.budget.acquire(ctx, length)
+	// Each running part holds a buffer, counted against the worker's memory budget and reused
+	// by a later part once this one is done with it (storage never reads a body after the
+	// call returned, although net/http may try to: see storage's guarded body).
+	buf, release, err := h.budget.buffer(ctx, length)
 	if errors.Is(err, ErrPartTooLarge) {
 		return h.fail(ctx, j, err, false)
 	} else if err != nil {
 		return h.retryOrGiveUp(ctx, j, err)
 	}
 	defer release()
-	buf := make([]byte, length)
 	want := source.Info{Size: j.u.Size, Fingerprint: j.u.Fingerprint}
 	if err := h.sources.ReadAt(ctx, j.u.Source, want, off, buf); err != nil {
 		if source.Permanent(err) {

@@ -110,14 +110,13 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 
 // putSingle uploads a small object with one PutObject and completes the upload.
 func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan state.UploadPlan, opts storage.ObjectOptions) error {
-	release, err := h.budget.acquire(ctx, info.Size)
+	buf, release, err := h.budget.buffer(ctx, info.Size)
 	if errors.Is(err, ErrPartTooLarge) {
 		return h.fail(ctx, j, err, false)
 	} else if err != nil {
 		return h.retryOrGiveUp(ctx, j, err)
 	}
 	defer release()
-	buf := make([]byte, info.Size)
 	if err := h.sources.ReadAt(ctx, j.u.Source, info, 0, buf); err != nil {
 		if source.Permanent(err) {
 			return h.fail(ctx, j, err, false)
