@@ -44,6 +44,9 @@ type Config struct {
 	// Tasks lets the janitor see whether an old upload still has tasks queued (a backlog)
 	// rather than none (a stall); optional but set by the worker.
 	Tasks TaskLookup
+	// NoInlineFinalize makes the part that completes an upload's set always enqueue
+	// upload:finalize instead of finalizing in its own task (see finalizeInline).
+	NoInlineFinalize bool
 }
 
 func (c *Config) validate() error {
@@ -85,6 +88,8 @@ type Handlers struct {
 	budget      *MemoryBudget
 	// completeTimeout replaces CompleteTimeout(size) when set (tests).
 	completeTimeout time.Duration
+	// inlineFinalize: the part that completes the set finalizes the upload in its own task.
+	inlineFinalize bool
 }
 
 // NewHandlers returns the task handlers for cfg.
@@ -94,7 +99,7 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	}
 	return &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
 		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
-		tasks: cfg.Tasks, budget: cfg.MemoryBudget}, nil
+		tasks: cfg.Tasks, budget: cfg.MemoryBudget, inlineFinalize: !cfg.NoInlineFinalize}, nil
 }
 
 // Register routes partflow's task types on mux.
