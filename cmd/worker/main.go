@@ -95,6 +95,7 @@ type config struct {
 	s3              s3Flags
 	heartbeat       time.Duration
 	rescue          bool
+	idlePoll        time.Duration
 }
 
 // parseConfig parses args and the environment. It reports a bad flag or variable on stderr
@@ -139,6 +140,8 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds")
 	rescue := fs.BoolEnv("rescue", "PARTFLOW_RESCUE", true,
 		"rerun the tasks of workers that died; false: this worker rescues none (it still heartbeats), and with false on every worker a dead worker's tasks wait for asynq's recovery, 60-120 s")
+	idlePoll := fs.DurationEnv("idle-poll-interval", "PARTFLOW_IDLE_POLL_INTERVAL", 50*time.Millisecond,
+		"how long an idle worker waits before looking for tasks again (a task waits up to this long for an idle worker; each look costs Redis 9 commands)")
 	managed := fs.ListEnv("janitor-managed", "PARTFLOW_JANITOR_MANAGED", "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads")
 	if err := fs.Parse(args); err != nil {
 		return cfg, cli.ExitCode(err), false
@@ -165,6 +168,8 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		return fail("--url-timeout (PARTFLOW_URL_TIMEOUT) must be positive")
 	case *heartbeat <= 0:
 		return fail("--heartbeat-interval (PARTFLOW_HEARTBEAT_INTERVAL) must be positive")
+	case *idlePoll <= 0:
+		return fail("--idle-poll-interval (PARTFLOW_IDLE_POLL_INTERVAL) must be positive")
 	case *memoryBudget > 1<<50:
 		return fail("--memory-budget (PARTFLOW_MEMORY_BUDGET) %d is not a sensible size", *memoryBudget)
 	}
@@ -175,7 +180,7 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		concurrency: *concurrency, shutdownTimeout: *shutdownTimeout, retention: *retention,
 		logFormat: *logFormat, logLevel: *logLevel, metricsAddr: *metricsAddr,
 		partRetries: *partRetries, partTimeout: *partTimeout, bwlimit: *bwlimit, memoryBudget: *memoryBudget,
-		janitorInterval: *janitorInterval, s3: s3opts, heartbeat: *heartbeat, rescue: *rescue,
+		janitorInterval: *janitorInterval, s3: s3opts, heartbeat: *heartbeat, rescue: *rescue, idlePoll: *idlePoll,
 		janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter},
 	}
 	var err error
@@ -281,7 +286,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: cfg.concurrency,
 		MemoryBudget: budget, ShutdownTimeout: cfg.shutdownTimeout, Retention: cfg.retention, Queues: cfg.queues,
 		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, JanitorInterval: cfg.janitorInterval,
-		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue})
+		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue,
+		IdlePollInterval: cfg.idlePoll})
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
