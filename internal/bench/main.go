@@ -65,7 +65,6 @@ import (
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/console"
 	"github.com/partflow/partflow/internal/localstack"
-	"github.com/partflow/partflow/internal/state"
 )
 
 const (
@@ -352,7 +351,7 @@ func (st *stack) partflowUpload(ctx context.Context, w workload, prefix string) 
 	if len(w.files) > 1 {
 		return st.partflowMigrate(ctx, w, prefix)
 	}
-	ids := make([]state.UploadID, len(w.files))
+	ids := make([]client.UploadID, len(w.files))
 	for i, f := range w.files {
 		id, err := st.pf.Put(ctx, client.PutRequest{Source: f.name, Bucket: bucket, Key: prefix + f.name,
 			PartSize: st.cfg.partSize})
@@ -366,7 +365,7 @@ func (st *stack) partflowUpload(ctx context.Context, w workload, prefix string) 
 		if err != nil {
 			return err
 		}
-		if u.State != state.Completed {
+		if u.State != client.StateCompleted {
 			return fmt.Errorf("upload %s of %s: %s: %s", id, u.Key, u.State, u.Error)
 		}
 	}
@@ -389,7 +388,7 @@ func (st *stack) partflowMigrate(ctx context.Context, w workload, prefix string)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		m, err := st.store.GetMigration(ctx, res.ID)
+		m, err := st.pf.Migration(ctx, res.ID)
 		if err != nil {
 			return err
 		}
@@ -623,7 +622,6 @@ type stack struct {
 	rdb    *redis.Client
 	minio  *minio.Client
 	pf     *client.Client
-	store  *state.Store
 	s5cmd  string // the s5cmd binary, or "" to leave it out
 
 	workers []*localstack.Process
@@ -640,9 +638,6 @@ func (st *stack) start(ctx context.Context) error {
 		return err
 	}
 	st.rdb = redis.NewClient(&redis.Options{Addr: st.redis.Addr(), Password: st.redis.Password()})
-	if st.store, err = state.New(st.rdb, state.Config{}); err != nil {
-		return err
-	}
 	if st.pf, err = client.New(st.rdb, client.Config{}); err != nil {
 		return err
 	}
