@@ -462,14 +462,37 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 	var wg sync.WaitGroup
 	for range r.Concurrency {
 		wg.Go(func() {
+			// Uploads created but not yet enqueued: small ones share upload:batch tasks
+			// (tasks.EnqueueCreated), sent once enough are gathered or nothing else waits.
+			// An interrupted migration still enqueues what it created (a re-run would find
+			// those planned and give each its own start task).
+			var created []tasks.CreatedUpload
+			flush := func() {
+				if len(created) == 0 {
+					return
+				}
+				fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer fcancel()
+				if err := tasks.EnqueueCreated(fctx, c.store, c.queue, created); err != nil && ctx.Err() == nil {
+					cancel(fmt.Errorf("enqueue: %w", err))
+				}
+				created = created[:0]
+			}
+			defer flush()
 			for it := range work {
 				if ctx.Err() != nil {
 					continue // drain
 				}
-				isNew, requeued, err := c.enqueueItem(ctx, &r, it)
+				isNew, requeued, id, err := c.enqueueItem(ctx, &r, it)
 				if err != nil {
 					cancel(err)
 					continue
+				}
+				if isNew {
+					created = append(created, tasks.CreatedUpload{ID: id, Size: it.Size})
+				}
+				if len(created) >= tasks.BatchMaxUploads || len(work) == 0 {
+					flush()
 				}
 				n.items.Add(1)
 				n.bytes.Add(it.Size)
@@ -541,36 +564,35 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 	return res, nil
 }
 
-// enqueueItem creates the item's upload and enqueues its start task. An upload that exists
-// already gets its start task only while it is still planned (its task was lost, or is still
-// queued, which makes enqueueing a no-op thanks to the deterministic task ID).
-func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it MigrationItem) (isNew, requeued bool, err error) {
-	id := state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
+// enqueueItem creates the item's upload; the caller enqueues the work of a new one
+// (tasks.EnqueueCreated). An upload that exists already gets its start task here, only while it
+// is still planned (its task was lost, or is still queued, which makes enqueueing a no-op
+// thanks to the deterministic task ID).
+func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it MigrationItem) (isNew, requeued bool, id state.UploadID, err error) {
+	id = state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
 	ctx, span := c.trace.StartUpload(ctx, id.String(), it.Bucket, it.Key)
 	defer func() { tracing.End(span, err) }()
 	isNew, err = c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: it.Source, Bucket: it.Bucket, Key: it.Key,
 		ContentType: it.ContentType, Metadata: it.Metadata, Options: state.ObjectOptions(it.Options), PartSize: r.PartSize,
 		SkipExisting: r.SkipExisting, TraceID: tracing.TraceID(ctx)})
-	if err != nil {
-		return false, false, err
+	if err != nil || isNew {
+		return isNew, false, id, err
 	}
-	if !isNew {
-		u, err := c.store.GetUpload(ctx, id)
-		if errors.Is(err, state.ErrNotFound) {
-			return false, false, nil // expired after finishing in an earlier run
-		}
-		if err != nil || u.State != state.Planned {
-			return false, false, err
-		}
+	u, err := c.store.GetUpload(ctx, id)
+	if errors.Is(err, state.ErrNotFound) {
+		return false, false, id, nil // expired after finishing in an earlier run
+	}
+	if err != nil || u.State != state.Planned {
+		return false, false, id, err
 	}
 	_, err = c.queue.EnqueueContext(ctx, tasks.NewStartTask(ctx, id))
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
-		return isNew, false, nil
+		return false, false, id, nil
 	case err != nil:
-		return isNew, false, fmt.Errorf("enqueue start of %s: %w", id, err)
+		return false, false, id, fmt.Errorf("enqueue start of %s: %w", id, err)
 	}
-	return isNew, !isNew, nil
+	return false, true, id, nil
 }
 
 // ItemsOf returns items as a sequence for MigrateRequest.Items.

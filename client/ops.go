@@ -204,6 +204,9 @@ func (c *Client) dropTasks(ctx context.Context, u state.Upload) error {
 	var first error
 feed:
 	for _, t := range refs {
+		if t.Shared {
+			continue // a batch task skips an upload that is no longer planned
+		}
 		select {
 		case queue <- t:
 		case first = <-errs:

@@ -317,9 +317,12 @@ func (m *Minio) UploadPart(ctx context.Context, obj Object, uploadID string, num
 		if checksum {
 			h.Set(amzChecksumCRC64NVME, crc)
 		}
-		// A *bytes.Reader is an io.Seeker, so minio-go rewinds and retries it.
+		// The body is an io.Seeker, so minio-go rewinds and retries it; it is ended before
+		// the call returns, so the caller may reuse its bytes.
+		r := m.body(ctx, body)
+		defer r.end()
 		res, err := m.core.PutObjectPart(ctx, obj.Bucket, obj.Key, uploadID, number,
-			m.body(ctx, body), int64(len(body)), minio.PutObjectPartOptions{
+			r, int64(len(body)), minio.PutObjectPartOptions{
 				Md5Base64:            b64Sum,
 				DisableContentSha256: true,
 				SSE:                  sse,
@@ -443,7 +446,9 @@ func (m *Minio) PutObject(ctx context.Context, obj Object, body []byte, opts Obj
 		if checksum {
 			o.UserMetadata = withChecksumHeaders(o.UserMetadata, map[string]string{amzChecksumCRC64NVME: crc})
 		}
-		res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, m.body(ctx, body), int64(len(body)), b64Sum, "", o)
+		r := m.body(ctx, body)
+		defer r.end()
+		res, err := m.core.PutObject(ctx, obj.Bucket, obj.Key, r, int64(len(body)), b64Sum, "", o)
 		if err != nil {
 			return Part{}, err
 		}

@@ -116,6 +116,7 @@ type Multipart interface {
 	// additional checksum, from a seekable reader so the SDK can retry. The
 	// server refuses a body that does not match either (ErrBadDigest). It
 	// returns the part with the ETag the server gave, whatever it looks like.
+	// body is never read after UploadPart returns: the caller may reuse it.
 	UploadPart(ctx context.Context, obj Object, uploadID string, number int, body []byte, opts ObjectOptions) (Part, error)
 	// ListParts returns the parts uploaded so far, walking all pages.
 	ListParts(ctx context.Context, obj Object, uploadID string) ([]Part, error)
@@ -128,7 +129,7 @@ type Multipart interface {
 	AbortUpload(ctx context.Context, obj Object, uploadID string) error
 	// PutObject stores body with one PUT carrying Content-MD5 and (unless
 	// the server refuses them) a CRC-64/NVME checksum. The returned Part
-	// (number 1) has the server's ETag.
+	// (number 1) has the server's ETag. body is never read after PutObject returns.
 	PutObject(ctx context.Context, obj Object, body []byte, opts ObjectOptions) (Part, error)
 	// StatObject returns an object's size, ETag, content type, mtime and
 	// full-object checksum (when the server keeps one).

@@ -39,3 +39,22 @@ func TestUnlimitedBodyIsPlain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "abc", string(b))
 }
+
+// TestBodyIsNotReadAfterItEnded: net/http may read a request body after the call returned;
+// once the call has ended the body, reads and seeks fail without touching the bytes, so the
+// caller may reuse the buffer.
+func TestBodyIsNotReadAfterItEnded(t *testing.T) {
+	t.Parallel()
+	m := &Minio{}
+	b := []byte("hello")
+	r := m.body(context.Background(), b)
+	buf := make([]byte, 2)
+	n, err := r.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "he", string(buf[:n]))
+	r.end()
+	_, err = r.Read(buf)
+	require.ErrorIs(t, err, errBodyEnded)
+	_, err = r.Seek(0, io.SeekStart)
+	require.ErrorIs(t, err, errBodyEnded)
+}

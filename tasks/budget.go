@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/dustin/go-humanize"
@@ -21,12 +23,22 @@ var ErrPartTooLarge = errors.New("part larger than the memory budget")
 // The budget is also the largest part the fleet can upload: an upload whose part (or single
 // PUT) is larger fails when it is planned, with the reason. Every worker must run with the
 // same budget, since any worker may plan an upload and any worker may run its parts.
+//
+// Buffers of at least poolMin bytes are reused from part to part (see buffer): without that a
+// worker's heap grows to about twice the bytes in flight between collections.
 type MemoryBudget struct {
 	size  int64
 	sem   *semaphore.Weighted
 	inUse atomic.Int64
 	peak  atomic.Int64
+
+	mu   sync.Mutex
+	free [][]byte // buffers given back, for the next part that fits one
+	held int64    // capacity of the buffers the pool made that are free or in use
 }
+
+// poolMin is the smallest buffer the budget reuses; smaller ones are left to the collector.
+const poolMin = 1 << 20
 
 // NewMemoryBudget returns a budget of size bytes (at least one byte).
 func NewMemoryBudget(size int64) *MemoryBudget {
@@ -64,6 +76,63 @@ func (b *MemoryBudget) acquire(ctx context.Context, n int64) (release func(), er
 		b.inUse.Add(-n)
 		b.sem.Release(n)
 	}, nil
+}
+
+// buffer waits for n bytes of the budget, as acquire does, and returns a buffer of n bytes with
+// the function that gives both back. The buffer is one an earlier part gave back when one fits
+// (its contents are overwritten by the caller), so it must not be touched after release: the
+// storage calls never read a body after they returned. The buffers the budget keeps, free or
+// in use, never hold more than its size (beyond what is acquired).
+func (b *MemoryBudget) buffer(ctx context.Context, n int64) ([]byte, func(), error) {
+	release, err := b.acquire(ctx, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b == nil || n < poolMin {
+		return make([]byte, n), release, nil
+	}
+	buf := b.get(n)
+	return buf, func() {
+		b.put(buf)
+		release()
+	}, nil
+}
+
+// get returns a free buffer of capacity n to n+n/4 (the smallest), else a new one, dropping
+// free buffers first while the pool's buffers would exceed the budget.
+func (b *MemoryBudget) get(n int64) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	best := -1
+	for i, f := range b.free {
+		if c := int64(cap(f)); c >= n && c <= n+n/4 && (best < 0 || c < int64(cap(b.free[best]))) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		buf := b.free[best][:n]
+		b.free = slices.Delete(b.free, best, best+1)
+		return buf
+	}
+	for b.held+n > b.size && len(b.free) > 0 {
+		last := len(b.free) - 1
+		b.held -= int64(cap(b.free[last]))
+		b.free[last] = nil
+		b.free = b.free[:last]
+	}
+	b.held += n
+	return make([]byte, n)
+}
+
+// put gives a buffer from get back.
+func (b *MemoryBudget) put(buf []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held > b.size {
+		b.held -= int64(cap(buf)) // over the budget (many sizes at once): let it go
+		return
+	}
+	b.free = append(b.free, buf)
 }
 
 // check returns the plan-time error for a part (or single PUT) of n bytes that cannot fit.

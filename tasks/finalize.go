@@ -50,6 +50,12 @@ func (h *Handlers) HandleFinalizeTask(ctx context.Context, t *asynq.Task) error 
 	if err != nil {
 		return err
 	}
+	return h.finalize(ctx, j)
+}
+
+// finalize is the finalizer's work on j's upload, run by upload:finalize or inline by the part
+// that completed the set (see finalizeInline).
+func (h *Handlers) finalize(ctx context.Context, j job) error {
 	claim, err := h.claim(ctx, &j)
 	if err != nil {
 		if errors.Is(err, errClaimed) {

@@ -52,6 +52,9 @@ type Config struct {
 	// FleetBandwidth caps the bytes per second the whole fleet sends in part and object
 	// bodies, shared through Redis (every worker must be given the same value); 0: no cap.
 	FleetBandwidth int64
+	// NoInlineFinalize makes the part that completes an upload's set always enqueue
+	// upload:finalize instead of finalizing in its own task (see finalizeInline).
+	NoInlineFinalize bool
 }
 
 func (c *Config) validate() error {
@@ -97,6 +100,8 @@ type Handlers struct {
 	fleet           *state.Bandwidth // nil: no fleet-wide cap
 	bwMu            sync.Mutex
 	bw              map[string]*state.Bandwidth // migration ID -> its cap (sendLimits)
+	// inlineFinalize: the part that completes the set finalizes the upload in its own task.
+	inlineFinalize bool
 }
 
 // NewHandlers returns the task handlers for cfg.
@@ -106,7 +111,8 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	}
 	h := &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
 		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
-		tasks: cfg.Tasks, budget: cfg.MemoryBudget, copier: cfg.Copier, bw: make(map[string]*state.Bandwidth)}
+		tasks: cfg.Tasks, budget: cfg.MemoryBudget, copier: cfg.Copier, bw: make(map[string]*state.Bandwidth),
+		inlineFinalize: !cfg.NoInlineFinalize}
 	if cfg.FleetBandwidth > 0 {
 		h.fleet = cfg.Store.FleetBandwidth(cfg.FleetBandwidth)
 	}
@@ -118,6 +124,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeStart, h.HandleStartTask)
 	mux.HandleFunc(TypePart, h.HandlePartTask)
 	mux.HandleFunc(TypeFinalize, h.HandleFinalizeTask)
+	mux.HandleFunc(TypeBatch, h.HandleBatchTask)
 	mux.HandleFunc(TypeAbort, h.HandleAbortTask)
 	mux.HandleFunc(TypeJanitor, h.HandleJanitorTask)
 	mux.HandleFunc(TypeReport, h.HandleReportTask)

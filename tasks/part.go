@@ -79,17 +79,16 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence,
 		return h.copyPart(ctx, j, fence, n, off, length)
 	}
 
-	// A fresh buffer per part: net/http may still read a request body after the call
-	// returns (on an early error response), so buffers are never reused. Each running part
-	// holds one, counted against the worker's memory budget while the part runs.
-	release, err := h.budget.acquire(ctx, length)
+	// Each running part holds a buffer, counted against the worker's memory budget and reused
+	// by a later part once this one is done with it (storage never reads a body after the
+	// call returned, although net/http may try to: see storage's guarded body).
+	buf, release, err := h.budget.buffer(ctx, length)
 	if errors.Is(err, ErrPartTooLarge) {
 		return h.fail(ctx, j, err, false)
 	} else if err != nil {
 		return h.retryOrGiveUp(ctx, j, err)
 	}
 	defer release()
-	buf := make([]byte, length)
 	want := source.Info{Size: j.u.Size, Fingerprint: j.u.Fingerprint}
 	if err := h.readSource(ctx, j, want, off, buf); err != nil {
 		if source.Permanent(err) {
@@ -151,7 +150,7 @@ func (h *Handlers) afterRecord(ctx context.Context, j job, fence state.PartFence
 		return fmt.Errorf("tasks: upload %s: part ETag changed: %w: %w", j.u.ID, source.ErrChanged, asynq.SkipRetry)
 	case state.ResultRecorded, state.ResultDuplicate:
 		if out.AllDone() {
-			return h.enqueueFinalize(ctx, j)
+			return h.finalizeInline(ctx, j)
 		}
 	case state.ResultWrongState:
 		if out.State == state.Cancelled {
@@ -162,6 +161,42 @@ func (h *Handlers) afterRecord(ctx context.Context, j job, fence state.PartFence
 		}
 	}
 	return nil
+}
+
+// finalizeInline completes the upload in the task of the part that completed the set, saving
+// the finalizer task's round through the queue, when the part task has time left for a whole
+// finalization; the same version CAS as upload:finalize makes it exactly once, however many
+// finalizers race. Otherwise, and whenever the inline run does not finish the upload (an error
+// to retry, a claim kept after an unanswered Complete), the finalizer task is enqueued: it is
+// the backstop, as it always was. A redelivered part (recorded already) comes here too, so a
+// crash between recording and finalizing cannot strand the upload.
+func (h *Handlers) finalizeInline(ctx context.Context, j job) error {
+	if !h.inlineFinalize {
+		return h.enqueueFinalize(ctx, j)
+	}
+	need := h.completeTimeoutFor(j.u.Size) + claimMargin + h.verifyFor()
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < need {
+		return h.enqueueFinalize(ctx, j)
+	}
+	if retried, ok := asynq.GetRetryCount(ctx); ok {
+		// The part task's last attempt would fail the upload over a passing finalizer error.
+		if maxRetry, _ := asynq.GetMaxRetry(ctx); retried >= maxRetry {
+			return h.enqueueFinalize(ctx, j)
+		}
+	}
+	u, err := h.store.GetUpload(ctx, j.u.ID) // the version the last part left
+	if err != nil {
+		return h.enqueueFinalize(ctx, j)
+	}
+	fj := job{u: u, log: j.log.With("inline", true), task: TypeFinalize}
+	err = h.finalize(ctx, fj)
+	switch {
+	case err == nil, errors.Is(err, errClaimed), errors.Is(err, asynq.SkipRetry):
+		// Done, or another finalizer holds it, or it failed for good (recorded): nothing left.
+		return nil
+	}
+	fj.log.Info("FinalizeHandedOver", "error", err)
+	return h.enqueueFinalize(context.WithoutCancel(ctx), j)
 }
 
 // uploadVanished handles NoSuchUpload on a part: fine if the upload was cancelled, failed or

@@ -72,7 +72,9 @@ func setup(t *testing.T) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e.client.Close() })
 	e.handlers, err = tasks.NewHandlers(tasks.Config{Store: e.store, S3: e.storage, Sources: e.volume, Queue: e.queue,
-		Logger: quietLogger(), Tasks: asynq.NewInspectorFromRedisClient(e.rdb)})
+		Logger: quietLogger(), Tasks: asynq.NewInspectorFromRedisClient(e.rdb),
+		// These handlers run the finalizer task by hand; the worker's finalize inline.
+		NoInlineFinalize: true})
 	require.NoError(t, err)
 	return e
 }

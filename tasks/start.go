@@ -119,14 +119,13 @@ func (h *Handlers) plan(ctx context.Context, j job) error {
 
 // putSingle uploads a small object with one PutObject and completes the upload.
 func (h *Handlers) putSingle(ctx context.Context, j job, info source.Info, plan state.UploadPlan, opts storage.ObjectOptions) error {
-	release, err := h.budget.acquire(ctx, info.Size)
+	buf, release, err := h.budget.buffer(ctx, info.Size)
 	if errors.Is(err, ErrPartTooLarge) {
 		return h.fail(ctx, j, err, false)
 	} else if err != nil {
 		return h.retryOrGiveUp(ctx, j, err)
 	}
 	defer release()
-	buf := make([]byte, info.Size)
 	if err := h.readSource(ctx, j, info, 0, buf); err != nil {
 		if source.Permanent(err) {
 			return h.fail(ctx, j, err, false)
@@ -151,6 +150,13 @@ func (h *Handlers) completeSingle(ctx context.Context, j job, info source.Info, 
 	if err != nil {
 		return err
 	}
+	return h.singleCompleted(ctx, j, plan, etag, out)
+}
+
+// singleCompleted acts on what recording the completion of an upload sent as one PutObject
+// found (out).
+func (h *Handlers) singleCompleted(ctx context.Context, j job, plan state.UploadPlan, etag string, out state.Outcome) error {
+	var err error
 	if out.Result != state.ResultOK && out.State == state.Cancelled {
 		// A cancel came while the PUT was in flight, and the PUT landed: the object is in S3.
 		// Record that (deleting it could destroy what the key held before): the upload is
@@ -165,8 +171,8 @@ func (h *Handlers) completeSingle(ctx context.Context, j job, info source.Info, 
 		j.log.Info("StartLost", "result", out.Result, "state", out.State)
 		return nil
 	}
-	j.log.Info("UploadCompleted", "size", info.Size, "etag", etag)
-	h.metrics.ObjectUploaded(info.Size)
+	j.log.Info("UploadCompleted", "size", plan.Size, "etag", etag)
+	h.metrics.ObjectUploaded(plan.Size)
 	h.metrics.UploadFinished(string(state.Completed))
 	h.reportIfFinished(ctx, j, out)
 	return nil

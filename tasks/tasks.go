@@ -28,6 +28,7 @@ const (
 	TypeStart    = "upload:start"
 	TypePart     = "upload:part"
 	TypeFinalize = "upload:finalize"
+	TypeBatch    = "upload:batch"
 	TypeAbort    = "upload:abort"
 	TypeJanitor  = "maintenance:janitor"
 	// TypeReport writes a finished migration's report object (migrate --report-to).
@@ -120,14 +121,21 @@ func PartQueue(m state.Migration) string {
 type TaskRef struct {
 	Queue, ID string
 	Part      int // 0 for a task that is not a part's
+	// Shared marks a task that carries other uploads too (an upload:batch task): cancel
+	// leaves it, since it skips an upload that is no longer planned.
+	Shared bool
 }
 
-// UploadTasks lists the tasks that can move upload u, in the order they run: its start task,
-// the part tasks of the parts of its current plan for which pending(n) is true (every part
+// UploadTasks lists the tasks that can move upload u, in the order they run: its batch task
+// (if it was given one, Shared), its start task, the part tasks of the parts of its current plan for which pending(n) is true (every part
 // when pending is nil) in partQueue, its finalizer and its abort task. Cancel deletes them,
 // the janitor looks for a live one, the monitor shows them.
 func UploadTasks(u state.Upload, partQueue string, pending func(n int) bool) []TaskRef {
-	refs := []TaskRef{{Queue: QueueHigh, ID: StartTaskID(u.ID)}}
+	var refs []TaskRef
+	if u.Batch != "" {
+		refs = append(refs, TaskRef{Queue: QueueHigh, ID: u.Batch, Shared: true})
+	}
+	refs = append(refs, TaskRef{Queue: QueueHigh, ID: StartTaskID(u.ID)})
 	for n := 1; n <= u.Parts; n++ {
 		if pending == nil || pending(n) {
 			refs = append(refs, TaskRef{Queue: partQueue, ID: PartTaskID(u, n), Part: n})

@@ -109,6 +109,7 @@ type config struct {
 	heartbeat       time.Duration
 	rescue          bool
 	tracing         tracing.Config
+	idlePoll        time.Duration
 }
 
 // parseConfig parses args and the environment. It reports a bad flag or variable on stderr
@@ -156,6 +157,8 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		"rerun the tasks of workers that died; false: this worker rescues none (it still heartbeats), and with false on every worker a dead worker's tasks wait for asynq's recovery, 60-120 s")
 	otel := fs.BoolEnv("otel", "PARTFLOW_OTEL", false,
 		"export traces over OTLP/HTTP; also on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (see the README's Tracing)")
+	idlePoll := fs.DurationEnv("idle-poll-interval", "PARTFLOW_IDLE_POLL_INTERVAL", 50*time.Millisecond,
+		"how long an idle worker waits before looking for tasks again (a task waits up to this long for an idle worker; each look costs Redis 9 commands)")
 	managed := fs.ListEnv("janitor-managed", "PARTFLOW_JANITOR_MANAGED", "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads")
 	if err := fs.Parse(args); err != nil {
 		return cfg, cli.ExitCode(err), false
@@ -182,6 +185,8 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		return fail("--url-timeout (PARTFLOW_URL_TIMEOUT) must be positive")
 	case *heartbeat <= 0:
 		return fail("--heartbeat-interval (PARTFLOW_HEARTBEAT_INTERVAL) must be positive")
+	case *idlePoll <= 0:
+		return fail("--idle-poll-interval (PARTFLOW_IDLE_POLL_INTERVAL) must be positive")
 	case *memoryBudget > 1<<50:
 		return fail("--memory-budget (PARTFLOW_MEMORY_BUDGET) %d is not a sensible size", *memoryBudget)
 	}
@@ -192,7 +197,7 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		concurrency: *concurrency, shutdownTimeout: *shutdownTimeout, retention: *retention,
 		log: logFlags, metricsAddr: *metricsAddr,
 		partRetries: *partRetries, partTimeout: *partTimeout, bwlimit: *bwlimit, fleetBwlimit: *fleetBwlimit, memoryBudget: *memoryBudget,
-		janitorInterval: *janitorInterval, s3: s3opts, heartbeat: *heartbeat, rescue: *rescue,
+		janitorInterval: *janitorInterval, s3: s3opts, heartbeat: *heartbeat, rescue: *rescue, idlePoll: *idlePoll,
 		janitor: tasks.JanitorConfig{StalledAfter: *stalledAfter, OrphanGrace: *orphanGrace, AbandonAfter: *abandonAfter},
 	}
 	cfg.tracing = tracing.Config{Enabled: *otel, ServiceName: "partflow-worker", Version: buildinfo.Read().Version,
@@ -333,7 +338,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MemoryBudget: budget, ShutdownTimeout: cfg.shutdownTimeout, Retention: cfg.retention, Queues: cfg.queues,
 		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, FleetBandwidth: cfg.fleetBwlimit, JanitorInterval: cfg.janitorInterval,
 		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue,
-		Tracing: tp})
+		Tracing: tp, IdlePollInterval: cfg.idlePoll})
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2

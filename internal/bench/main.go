@@ -82,6 +82,7 @@ type config struct {
 	partSize    int64
 	rounds      int
 	binDir      string
+	commands    int // Redis commands named per workload (the most called first)
 }
 
 // slots is how many tasks all workers run at once with --concurrency conc.
@@ -100,6 +101,7 @@ func run() int {
 	fs.IntVar(&cfg.workers, "workers", 1, "worker processes")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "--concurrency of each worker for the big file")
 	fs.IntVar(&cfg.smallConc, "small-concurrency", 16, "--concurrency of each worker for the small files")
+	fs.IntVar(&cfg.commands, "commands", 3, "Redis commands named per workload, the most called first (0: all of them)")
 	partSize := fs.String("part-size", "16MiB", "part size for partflow and the tuned direct upload")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "measured rounds per method (the median is reported)")
 	fs.StringVar(&cfg.binDir, "bin", "bin", "directory with the worker binary")
@@ -345,6 +347,9 @@ func (st *stack) s5cmdUpload(slots int) func(context.Context, workload, string) 
 
 // partflowUpload enqueues every file with the client package and waits until each completed.
 func (st *stack) partflowUpload(ctx context.Context, w workload, prefix string) error {
+	if len(w.files) > 1 {
+		return st.partflowMigrate(ctx, w, prefix)
+	}
 	ids := make([]client.UploadID, len(w.files))
 	for i, f := range w.files {
 		id, err := st.pf.Put(ctx, client.PutRequest{Source: f.name, Bucket: bucket, Key: prefix + f.name,
@@ -364,6 +369,40 @@ func (st *stack) partflowUpload(ctx context.Context, w workload, prefix string) 
 		}
 	}
 	return nil
+}
+
+// partflowMigrate uploads the files of w as one migration (as `enqueuer migrate` of their
+// directory would: the walk knows every size) and waits until it is finished, looking at the
+// migration's record every 20 ms (a user's --wait looks every client.WaitPollInterval).
+func (st *stack) partflowMigrate(ctx context.Context, w workload, prefix string) error {
+	items := make([]client.MigrationItem, len(w.files))
+	for i, f := range w.files {
+		items[i] = client.MigrationItem{Source: f.name, Key: f.name, Size: f.size}
+	}
+	res, err := st.pf.Migrate(ctx, client.MigrateRequest{Bucket: bucket, Prefix: prefix, Source: "bench:" + prefix,
+		Items: client.ItemsOf(items...), PartSize: st.cfg.partSize})
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		m, err := st.pf.Migration(ctx, res.ID)
+		if err != nil {
+			return err
+		}
+		if m.Finished() {
+			if m.Completed != int64(len(w.files)) {
+				return fmt.Errorf("migration %s: %d of %d completed, %d failed", res.ID, m.Completed, len(w.files), m.Failed)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // forEach runs fn for every file with at most n at once and returns the first error.
@@ -445,7 +484,7 @@ func report(results []measurement, cfg config, partSize int64) {
 		rows = append(rows, []string{m.workload.name, strconv.FormatInt(c.calls, 10),
 			fmt.Sprintf("%.1f", float64(c.calls)/objects), fmt.Sprintf("%.1f", float64(c.calls)/float64(parts)),
 			c.cpu.Round(time.Millisecond).String(), fmt.Sprintf("%.0f", float64(c.cpu.Microseconds())/objects),
-			c.top(3, objects), humanize.IBytes(uint64(m.rssKiB) << 10),
+			c.top(cfg.commands, objects), humanize.IBytes(uint64(m.rssKiB) << 10),
 			humanize.IBytes(uint64(int64(m.workload.conc)*partSize + 64<<20))})
 	}
 	console.Table(os.Stdout, rows, "lrrrrrlrr")
@@ -519,6 +558,9 @@ func (c redisCost) top(n int, objects float64) string {
 	names := slices.Collect(maps.Keys(c.byName))
 	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(c.byName[b], c.byName[a]) })
 	var parts []string
+	if n <= 0 {
+		n = len(names)
+	}
 	for _, k := range names[:min(n, len(names))] {
 		parts = append(parts, fmt.Sprintf("%s %.1f", k, float64(c.byName[k])/objects))
 	}

@@ -24,6 +24,8 @@ var (
 	configureMigration    = loadScript("configure_migration.lua")
 	countAttemptScript    = loadScript("count_attempt.lua")
 	takeBandwidthScript   = redis.NewScript(mustRead("take_bandwidth.lua")) // one key of its own: no lib.lua
+	assignBatchScript     = loadScript("assign_batch.lua")
+	completeBatchScript   = loadScript("complete_batch.lua")
 )
 
 // scriptNames maps each script's SHA-1 to its file name without ".lua".

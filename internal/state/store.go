@@ -262,6 +262,9 @@ type Upload struct {
 	TraceID string
 	// FailedAttempts counts its task attempts that ended in an error (see CountAttempt).
 	FailedAttempts int64
+	// Batch is the upload:batch task that was given this upload while it was planned (empty
+	// for an upload that has only its own start task); see AssignBatch.
+	Batch string
 }
 
 // NewUpload describes an upload to create in state planned.
@@ -330,7 +333,7 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 		ClaimUntil: f.time("claim_until"), Error: h["error"], ETag: h["etag"],
 		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
 		Created: f.time("created"), Updated: f.time("updated"), StateSince: f.time("state_since"),
-		ArchivedTask: h["archived_task"], TraceID: h["trace_id"], FailedAttempts: f.int("failed_attempts"),
+		ArchivedTask: h["archived_task"], TraceID: h["trace_id"], FailedAttempts: f.int("failed_attempts"), Batch: h["batch"],
 	}
 	opts, err := decodeObjectOptions(h["object_options"])
 	if err != nil {

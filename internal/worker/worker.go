@@ -144,7 +144,7 @@ type Worker struct {
 
 // rescuable are the task types whose orphans are rerun at once (the janitor is periodic and
 // runs again by itself).
-var rescuable = []string{tasks.TypeStart, tasks.TypePart, tasks.TypeFinalize, tasks.TypeAbort}
+var rescuable = []string{tasks.TypeStart, tasks.TypeBatch, tasks.TypePart, tasks.TypeFinalize, tasks.TypeAbort}
 
 // New builds a worker; Start or Run it.
 func New(cfg Config) (*Worker, error) {

@@ -15,22 +15,28 @@
 --   {"ok", caller}            the caller is the newest upload (and holds the lease if asked)
 --   {"superseded", newest}    a newer upload of the destination exists: the caller stands down
 --   {"busy", holder}          the caller is newest, but an older upload is writing: try later
-local newest = redis.call('HGET', KEYS[1], 'newest')
+local cur = redis.call('HMGET', KEYS[1], 'newest', 'newest_id', 'holder', 'holder_until')
+local newest = cur[1]
 if newest and ARGV[1] < newest then
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
-  return {'superseded', redis.call('HGET', KEYS[1], 'newest_id')}
+  return {'superseded', cur[2]}
 end
+local fields = {}
 if not newest or ARGV[1] > newest then
-  redis.call('HSET', KEYS[1], 'newest', ARGV[1], 'newest_id', ARGV[2])
+  fields = {'newest', ARGV[1], 'newest_id', ARGV[2]}
 end
 if ARGV[3] == '1' then
-  local holder = redis.call('HGET', KEYS[1], 'holder')
-  local untilMs = tonumber(redis.call('HGET', KEYS[1], 'holder_until') or '0')
+  local holder, untilMs = cur[3], tonumber(cur[4] or '0')
   if holder and holder ~= ARGV[2] and untilMs > tonumber(ARGV[5]) then
+    if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
     redis.call('PEXPIRE', KEYS[1], ARGV[6])
     return {'busy', holder}
   end
-  redis.call('HSET', KEYS[1], 'holder', ARGV[2], 'holder_until', tonumber(ARGV[5]) + tonumber(ARGV[4]))
+  fields[#fields + 1] = 'holder'
+  fields[#fields + 1] = ARGV[2]
+  fields[#fields + 1] = 'holder_until'
+  fields[#fields + 1] = tonumber(ARGV[5]) + tonumber(ARGV[4])
 end
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {'ok', ARGV[2]}
