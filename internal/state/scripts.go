@@ -18,6 +18,8 @@ var (
 	claimCompleteScript   = loadScript("claim_complete.lua")
 	recordPartScript      = loadScript("record_part.lua")
 	resetUploadScript     = loadScript("reset_upload.lua")
+	feedBatchScript       = loadScript("feed_batch.lua")
+	feedClaimScript       = loadScript("feed_claim.lua")
 )
 
 func loadScript(name string) *redis.Script {

@@ -115,6 +115,11 @@ type Migration struct {
 	BytesSkipped int64
 	Created      time.Time
 	Updated      time.Time
+
+	// Fed: a feeder creates the uploads (see FeedSpec); its completed uploads are compacted.
+	Fed bool
+	// FeedPaused says why the feeder waits (Redis memory above its threshold); "" when it does not.
+	FeedPaused string
 }
 
 // Finished reports whether the migration is sealed and every upload in it is terminal.
@@ -188,7 +193,7 @@ func (s *Store) GetMigration(ctx context.Context, id string) (Migration, error) 
 		Failed: f.int("uploads_failed"), Cancelled: f.int("uploads_cancelled"),
 		BytesTotal: f.int("bytes_total"), BytesDone: f.int("bytes_done"),
 		Skipped: f.int("uploads_skipped"), BytesSkipped: f.int("bytes_skipped"), Started: startedOf(h),
-		Created: f.time("created"), Updated: f.time("updated"),
+		Created: f.time("created"), Updated: f.time("updated"), Fed: h["feed"] != "", FeedPaused: h["feed_paused"],
 	}, nil
 }
 
@@ -265,18 +270,15 @@ type NewUpload struct {
 // CreateUpload creates an upload in state planned and counts it in its migration, which must
 // exist. It reports false, changing nothing, when the upload exists already.
 func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
-	meta, err := json.Marshal(u.Metadata)
-	if err != nil {
-		return false, fmt.Errorf("state: create upload %s: metadata: %w", u.ID, err)
-	}
-	opts, err := encodeObjectOptions(u.Options)
+	rec, err := uploadFields(u)
 	if err != nil {
 		return false, err
 	}
-	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID),
-		"id", u.ID.String(), "migration", u.ID.Migration, "source", u.Source, "bucket", u.Bucket,
-		"key", u.Key, "content_type", u.ContentType, "metadata", string(meta), "object_options", opts,
-		"part_size", strconv.FormatInt(u.PartSize, 10), "skip_existing", boolField(u.SkipExisting)).Int()
+	args := make([]any, 0, 2*len(rec))
+	for _, name := range uploadFieldNames {
+		args = append(args, name, rec[name])
+	}
+	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID), args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("state: create upload %s: %w", u.ID, err)
 	}
@@ -284,6 +286,25 @@ func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
 		return false, fmt.Errorf("state: create upload %s: migration %s: %w", u.ID, u.ID.Migration, ErrNotFound)
 	}
 	return n == 1, nil
+}
+
+// uploadFieldNames are the fields of a new upload's record, in the order they are written.
+var uploadFieldNames = []string{"id", "migration", "source", "bucket", "key", "content_type", "metadata",
+	"object_options", "part_size", "skip_existing"}
+
+// uploadFields are the record fields of a new upload (see uploadFieldNames).
+func uploadFields(u NewUpload) (map[string]string, error) {
+	meta, err := json.Marshal(u.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("state: create upload %s: metadata: %w", u.ID, err)
+	}
+	opts, err := encodeObjectOptions(u.Options)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"id": u.ID.String(), "migration": u.ID.Migration, "source": u.Source, "bucket": u.Bucket,
+		"key": u.Key, "content_type": u.ContentType, "metadata": string(meta), "object_options": opts,
+		"part_size": strconv.FormatInt(u.PartSize, 10), "skip_existing": boolField(u.SkipExisting)}, nil
 }
 
 // GetUpload reads an upload record.
