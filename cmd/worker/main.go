@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/feed"
 	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/redisconn"
 	"github.com/partflow/partflow/internal/source"
@@ -92,6 +95,7 @@ type config struct {
 	memoryBudget    int64 // 0: worker.DefaultMemoryBudget
 	janitorInterval time.Duration
 	janitor         tasks.JanitorConfig
+	feed            tasks.FeedConfig
 	s3              s3Flags
 	heartbeat       time.Duration
 	rescue          bool
@@ -139,6 +143,9 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		"how often this worker tells the fleet which tasks it runs, so a dead worker's tasks run again within seconds")
 	rescue := fs.BoolEnv("rescue", "PARTFLOW_RESCUE", true,
 		"rerun the tasks of workers that died; false: this worker rescues none (it still heartbeats), and with false on every worker a dead worker's tasks wait for asynq's recovery, 60-120 s")
+	feedMemory := fs.StringEnv("feed-max-redis-memory", "PARTFLOW_FEED_MAX_REDIS_MEMORY", "80%",
+		"migration feeders wait while Redis used_memory is above this: a share of maxmemory (80%) or a size (4GiB, for a Redis without maxmemory)")
+	feedInterval := fs.DurationEnv("feed-interval", "PARTFLOW_FEED_INTERVAL", time.Second, "pause between a migration feeder's runs")
 	managed := fs.ListEnv("janitor-managed", "PARTFLOW_JANITOR_MANAGED", "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads")
 	if err := fs.Parse(args); err != nil {
 		return cfg, cli.ExitCode(err), false
@@ -188,6 +195,13 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 	if *volumeRoot == "" && len(*urlHosts) == 0 {
 		return fail("set --volume-root (PARTFLOW_VOLUME_ROOT), --allow-url-host (PARTFLOW_ALLOW_URL_HOSTS) or both")
 	}
+	if cfg.feed, err = parseFeedMemory(*feedMemory); err != nil {
+		return fail("--feed-max-redis-memory (PARTFLOW_FEED_MAX_REDIS_MEMORY): %v", err)
+	}
+	if *feedInterval <= 0 {
+		return fail("--feed-interval (PARTFLOW_FEED_INTERVAL) must be positive")
+	}
+	cfg.feed.Interval = *feedInterval
 	if cfg.queues, err = cli.ParseWeights(*queues); err != nil {
 		return fail("--queues (PARTFLOW_QUEUES): %v", err)
 	}
@@ -227,6 +241,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer volume.Close()
 		sources.Volume = volume
+		feedRoot, err := os.OpenRoot(cfg.volumeRoot)
+		if err != nil {
+			fmt.Fprintln(stderr, "worker: --volume-root (PARTFLOW_VOLUME_ROOT):", err)
+			return 2
+		}
+		defer feedRoot.Close()
+		cfg.feed.Listings = feed.Volume{Root: feedRoot}
 	}
 	var urlHeaderHosts []string
 	if len(cfg.url.AllowHosts) > 0 {
@@ -281,7 +302,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	w, err := worker.New(worker.Config{Redis: rdb, S3: s3, Sources: sources, Logger: log, Concurrency: cfg.concurrency,
 		MemoryBudget: budget, ShutdownTimeout: cfg.shutdownTimeout, Retention: cfg.retention, Queues: cfg.queues,
 		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, JanitorInterval: cfg.janitorInterval,
-		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue})
+		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue,
+		Feed: cfg.feed})
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
@@ -335,4 +357,20 @@ func parsePrefixes(in []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// parseFeedMemory reads --feed-max-redis-memory: "80%" (of maxmemory) or a size.
+func parseFeedMemory(v string) (tasks.FeedConfig, error) {
+	if pct, ok := strings.CutSuffix(v, "%"); ok {
+		f, err := strconv.ParseFloat(pct, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return tasks.FeedConfig{}, fmt.Errorf("%q: want a share of maxmemory in (0%%, 100%%] or a size", v)
+		}
+		return tasks.FeedConfig{MaxMemoryFraction: f / 100}, nil
+	}
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n == 0 {
+		return tasks.FeedConfig{}, fmt.Errorf("%q: want a share of maxmemory (80%%) or a size (4GiB)", v)
+	}
+	return tasks.FeedConfig{MaxMemoryBytes: int64(n)}, nil
 }

@@ -38,6 +38,7 @@ type Feed struct {
 	Done     bool   // the listing ended: the migration is sealed
 	Stopped  bool   // the migration was cancelled: feed no more
 	Live     int64  // unfinished uploads now
+	Paused   string // why the feeder last waited ("" when it did not)
 }
 
 // ErrStale is returned to a feeder run that another run has overtaken.
@@ -89,6 +90,7 @@ func (s *Store) ClaimFeed(ctx context.Context, migrationID string, run int64) (F
 	}
 	f.Seq, f.Position = asInt(res[2]), asString(res[3])
 	f.Done, f.Stopped, f.Live = asString(res[4]) == "1", asString(res[5]) == "1", asInt(res[6])
+	f.Paused = asString(res[7])
 	return f, nil
 }
 
@@ -199,4 +201,32 @@ func (s *Store) DoneRecords(ctx context.Context, migrationID string, offset, lim
 		out = append(out, r)
 	}
 	return out, ln.Val(), nil
+}
+
+// Memory is Redis's memory use as INFO memory reports it.
+type Memory struct {
+	Used int64 // used_memory
+	Max  int64 // maxmemory; 0 when unlimited
+}
+
+// RedisMemory reads INFO memory (of the node the client reaches; of one master in a cluster).
+func (s *Store) RedisMemory(ctx context.Context) (Memory, error) {
+	info, err := s.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return Memory{}, fmt.Errorf("state: info memory: %w", err)
+	}
+	var m Memory
+	for line := range strings.Lines(info) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "used_memory":
+			m.Used, _ = strconv.ParseInt(v, 10, 64)
+		case "maxmemory":
+			m.Max, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return m, nil
 }

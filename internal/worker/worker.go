@@ -60,6 +60,8 @@ type Config struct {
 	// whatever the number of workers). Default 10m; negative disables the schedule.
 	JanitorInterval time.Duration
 	Janitor         tasks.JanitorConfig
+	// Feed configures the migration feeders the worker runs (tasks.FeedConfig).
+	Feed tasks.FeedConfig
 	// Metrics, if set, receives the workers' series (see internal/metrics).
 	Metrics *metrics.Metrics
 	// HeartbeatInterval is how often the worker tells the fleet which tasks it runs, so that
@@ -137,7 +139,7 @@ type Worker struct {
 
 // rescuable are the task types whose orphans are rerun at once (the janitor is periodic and
 // runs again by itself).
-var rescuable = []string{tasks.TypeStart, tasks.TypePart, tasks.TypeFinalize, tasks.TypeAbort}
+var rescuable = []string{tasks.TypeStart, tasks.TypePart, tasks.TypeFinalize, tasks.TypeAbort, tasks.TypeFeed}
 
 // New builds a worker; Start or Run it.
 func New(cfg Config) (*Worker, error) {
@@ -152,7 +154,7 @@ func New(cfg Config) (*Worker, error) {
 	budget := tasks.NewMemoryBudget(cfg.MemoryBudget)
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
-		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget})
+		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget, Feed: cfg.Feed})
 	if err != nil {
 		return nil, err
 	}
