@@ -104,6 +104,10 @@ func (c *Client) Cancel(ctx context.Context, id string) (Outcome, error) {
 	if _, err := c.store.GetMigration(ctx, id); err != nil {
 		return Outcome{}, err
 	}
+	// A fed migration's feeder creates no more uploads (before the live ones are cancelled).
+	if err := c.store.StopFeed(ctx, id); err != nil {
+		return Outcome{}, err
+	}
 	var out Outcome
 	const page = 500
 	for offset := int64(0); ; offset += page {

@@ -17,6 +17,9 @@ import (
 	"github.com/partflow/partflow/internal/manifest"
 )
 
+// defaultWindow is migrate's --window: unfinished uploads kept in Redis per migration.
+const defaultWindow = 20000
+
 // keptSkips is how many skipped directory entries a JSON document lists (all are counted).
 const keptSkips = 1000
 
@@ -30,7 +33,8 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	prefix := fs.String("prefix", "", "put in front of every key")
 	dir := fs.String("source", "", "directory to migrate, relative to the volume root (needs --volume-root); keys are paths relative to it")
 	manifestPath := fs.String("manifest", "", "JSON Lines manifest to migrate, or - for stdin")
-	volumeRoot := fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume, to walk --source DIR")
+	volumeRoot := fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume, to walk --source DIR and to hold the feed file a --window migration reads")
+	window := fs.Int("window", defaultWindow, "most unfinished uploads the migration keeps in Redis: the fleet feeds the rest from a copy of the listing on the volume (needs --volume-root when there are more items); 0: write every item into Redis now")
 	skipExisting := fs.Bool("skip-existing", false, "skip objects that already exist with the same size (and MD5, for objects of one part)")
 	skipInvalid := fs.Bool("skip-invalid", false, "enqueue the valid items even if some are invalid (they are reported)")
 	dryRun := fs.Bool("dry-run", false, "validate and print the plan (counts, bytes, first keys); enqueue nothing")
@@ -60,6 +64,8 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return c.fail(exitUsage, "migrate: unexpected argument %q", fs.Arg(0))
 	case (*dir == "") == (*manifestPath == ""):
 		return c.fail(exitUsage, "migrate: give exactly one of --source DIR and --manifest FILE")
+	case *window < 0:
+		return c.fail(exitUsage, "migrate: --window %d must not be negative", *window)
 	case *dir != "" && *volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory")
 	}
@@ -223,6 +229,20 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return exitOK
 	}
 
+	// A window that the items exceed needs the volume, where the fleet reads the feed file.
+	if *window > 0 && int64(*window) < plan.Valid {
+		if *volumeRoot == "" {
+			return c.abort(js, exitUsage, "migrate: %d items are more than --window %d: give --volume-root (or PARTFLOW_VOLUME_ROOT) so the fleet can read them from the shared volume, or --window 0 to write them all into Redis now",
+				plan.Valid, *window)
+		}
+		root, err := os.OpenRoot(*volumeRoot)
+		if err != nil {
+			return c.abort(js, exitUsage, "migrate: --volume-root: %v", err)
+		}
+		defer root.Close()
+		req.Window, req.FeedVolume = *window, root
+	}
+
 	// Pass 2: enqueue.
 	pf, closeAll, err := c.connect(ctx)
 	if err != nil {
@@ -251,7 +271,12 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 	if c.events != nil {
 		c.events.enqueuedMigration(res)
 	}
-	if !*asJSON {
+	switch {
+	case *asJSON:
+	case res.Fed:
+		fmt.Fprintf(c.notes(), "migration %s: %d items written to %s in %s; the fleet feeds them, %d unfinished at a time\n",
+			res.ID, res.Items, res.FeedFile, res.Duration.Round(time.Millisecond), *window)
+	default:
 		fmt.Fprintf(c.notes(), "migration %s: %d items enqueued in %s (%.0f items/s): %d new uploads, %d existing (%d start tasks re-enqueued)\n",
 			res.ID, res.Items, res.Duration.Round(time.Millisecond), res.Rate(), res.Created, res.Existing, res.Requeued)
 	}

@@ -143,16 +143,21 @@ func (s *Store) FeedEnqueued(ctx context.Context, migrationID string, n int) err
 	return nil
 }
 
-// StopFeed stops a migration's feeder for good (a cancelled migration gets no new uploads).
+// StopFeed stops a fed migration's feeder for good and seals the migration (a cancelled
+// migration gets no new uploads, and finishes once its live ones are terminal). It does
+// nothing to a migration that is not fed.
 func (s *Store) StopFeed(ctx context.Context, migrationID string) error {
-	n, err := s.rdb.Exists(ctx, migrationKey(migrationID)).Result()
-	if err != nil || n == 0 {
-		return err
+	fed, err := s.rdb.HExists(ctx, migrationKey(migrationID), "feed").Result()
+	if err != nil {
+		return fmt.Errorf("state: stop feed of %s: %w", migrationID, err)
+	}
+	if !fed {
+		return nil
 	}
 	if err := s.rdb.HSet(ctx, migrationKey(migrationID), "feed_stopped", "1").Err(); err != nil {
 		return fmt.Errorf("state: stop feed of %s: %w", migrationID, err)
 	}
-	return nil
+	return s.SealMigration(ctx, migrationID)
 }
 
 // SetFeedPaused records why a migration's feeder is waiting ("" when it is not).

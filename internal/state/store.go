@@ -120,6 +120,8 @@ type Migration struct {
 	Fed bool
 	// FeedPaused says why the feeder waits (Redis memory above its threshold); "" when it does not.
 	FeedPaused string
+	// FeedRun is the number of the feeder run that last claimed the feed (0 before one).
+	FeedRun int64
 }
 
 // Finished reports whether the migration is sealed and every upload in it is terminal.
@@ -194,6 +196,7 @@ func (s *Store) GetMigration(ctx context.Context, id string) (Migration, error) 
 		BytesTotal: f.int("bytes_total"), BytesDone: f.int("bytes_done"),
 		Skipped: f.int("uploads_skipped"), BytesSkipped: f.int("bytes_skipped"), Started: startedOf(h),
 		Created: f.time("created"), Updated: f.time("updated"), Fed: h["feed"] != "", FeedPaused: h["feed_paused"],
+		FeedRun: f.int("feed_run"),
 	}, nil
 }
 

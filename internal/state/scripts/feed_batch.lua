@@ -11,10 +11,13 @@
 -- (id, migration, source, bucket, key, ...).
 -- Returns {result, n}: 'ok' and how many uploads were created (an upload that exists is left
 -- alone, but listed to enqueue again: harmless, task IDs are deterministic), 'missing' (no
--- such migration) or 'stale' and the current sequence number (another feeder moved first).
+-- such migration) or 'stale' and the current sequence number (another feeder moved first, or
+-- the feed was stopped).
 if redis.call('EXISTS', migration_key) == 0 then return {'missing', 0} end
 local seq = num(redis.call('HGET', migration_key, 'feed_seq'))
 if seq ~= num(ARGV[4]) then return {'stale', seq} end
+-- A cancelled migration's feed is stopped: nothing more is created.
+if redis.call('HGET', migration_key, 'feed_stopped') == '1' then return {'stale', seq} end
 local now = now_ms()
 local created = 0
 for i = 7, #ARGV do
