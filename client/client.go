@@ -237,6 +237,10 @@ type MigrationStatus struct {
 	BytesDone  int64     `json:"bytes_done"`
 	Created    time.Time `json:"created"`
 	Updated    time.Time `json:"updated"`
+	// Fed: a feeder in the fleet creates the uploads, a window at a time (migrate --window);
+	// FeedPaused says why it waits (Redis memory above the workers' --feed-max-redis-memory).
+	Fed        bool   `json:"fed,omitempty"`
+	FeedPaused string `json:"feed_paused,omitempty"`
 }
 
 // MigrationStatusOf returns the JSON view of a migration record.
@@ -245,6 +249,7 @@ func MigrationStatusOf(m state.Migration) MigrationStatus {
 		ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, Source: source.RedactSource(m.Source), Sealed: m.Sealed, Finished: m.Finished(),
 		Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled,
 		BytesTotal: m.BytesTotal, BytesDone: m.BytesDone, Created: m.Created, Updated: m.Updated,
+		Fed: m.Fed, FeedPaused: m.FeedPaused,
 	}
 }
 

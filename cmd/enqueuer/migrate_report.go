@@ -179,6 +179,9 @@ func (c *command) printReport(ctx context.Context, pf *client.Client, m state.Mi
 		fmt.Fprintf(w, ", %d in progress", live)
 	}
 	fmt.Fprintln(w)
+	if m.FeedPaused != "" {
+		fmt.Fprintf(w, "feeding    paused: %s\n", m.FeedPaused)
+	}
 	fmt.Fprintf(w, "bytes      %s of %s (%d of %d)", humanize.IBytes(uint64(m.BytesDone)),
 		humanize.IBytes(uint64(m.BytesTotal)), m.BytesDone, m.BytesTotal)
 	if m.BytesSkipped > 0 {

@@ -113,6 +113,9 @@ func TestWindowedMigrationSurvivesFeederKills(t *testing.T) {
 	out := decodeMigrate(t, r)
 	mid := out.MigrationID
 	require.NotEmpty(t, mid)
+	t.Logf("migrate wrote the feed file and returned in %s", time.Since(begin).Round(time.Millisecond))
+	// Generous: about 20 objects/s at worst on a loaded machine.
+	patience := 3*time.Minute + time.Duration(n/20)*time.Second
 	require.DirExists(t, filepath.Join(c.volume, ".partflow", "manifests"), "the feed file dir")
 	stopSampling := sampleRedis(t, rdb, mid)
 
@@ -135,20 +138,21 @@ func TestWindowedMigrationSurvivesFeederKills(t *testing.T) {
 				}
 			}
 			return false
-		}, 3*time.Minute, 10*time.Millisecond, "waiting for an active feeder run after %d completions", target)
+		}, patience, 10*time.Millisecond, "waiting for an active feeder run after %d completions", target)
 		for _, name := range c.names() {
 			c.stopWorker(name, syscall.SIGKILL)
 		}
 		c.startWorker(t)
 		c.startWorker(t)
-		t.Logf("kill %d: every worker SIGKILLed during a feeder run after %d completions", kill+1, target)
+		t.Logf("kill %d: every worker SIGKILLed during a feeder run after %d completions (%s)", kill+1, target,
+			time.Since(begin).Round(time.Second))
 	}
 
 	var m state.Migration
 	require.Eventually(t, func() bool {
 		m, err = mustStore(t, rdb).GetMigration(t.Context(), mid)
 		return err == nil && m.Finished()
-	}, 10*time.Minute, 200*time.Millisecond, "waiting for the migration to finish")
+	}, patience, 200*time.Millisecond, "waiting for the migration to finish")
 	elapsed := time.Since(begin)
 	peak := stopSampling()
 
