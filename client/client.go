@@ -103,47 +103,50 @@ func checkSource(src string) (*url.URL, error) {
 }
 
 // Put enqueues one upload as a migration of one and returns its ID.
-func (c *Client) Put(ctx context.Context, r PutRequest) (state.UploadID, error) {
+func (c *Client) Put(ctx context.Context, r PutRequest) (UploadID, error) {
 	if err := r.Validate(); err != nil {
-		return state.UploadID{}, err
+		return UploadID{}, err
 	}
 	mid := state.NewMigrationID()
 	if _, err := c.store.CreateMigration(ctx, state.NewMigration{ID: mid, Bucket: r.Bucket, Source: r.Source,
 		Queue: tasks.QueueDefault}); err != nil {
-		return state.UploadID{}, err
+		return UploadID{}, err
 	}
 	id := state.DeriveUploadID(mid, r.Bucket, r.Key)
 	if r.ContentType == "" {
 		r.ContentType = storage.ContentTypeFor(r.Key)
 	}
 	if _, err := c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: r.Source, Bucket: r.Bucket, Key: r.Key,
-		ContentType: r.ContentType, Metadata: r.Metadata, Options: r.Options, PartSize: r.PartSize}); err != nil {
-		return state.UploadID{}, err
+		ContentType: r.ContentType, Metadata: r.Metadata, Options: state.ObjectOptions(r.Options),
+		PartSize: r.PartSize}); err != nil {
+		return UploadID{}, err
 	}
 	if err := c.store.SealMigration(ctx, mid); err != nil {
-		return state.UploadID{}, err
+		return UploadID{}, err
 	}
 	if _, err := c.queue.EnqueueContext(ctx, tasks.NewStartTask(id)); err != nil &&
 		!errors.Is(err, asynq.ErrTaskIDConflict) {
-		return state.UploadID{}, fmt.Errorf("client: enqueue start of %s: %w", id, err)
+		return UploadID{}, fmt.Errorf("client: enqueue start of %s: %w", id, err)
 	}
-	return id, nil
+	return UploadID(id), nil
 }
 
 // Upload returns an upload's record.
-func (c *Client) Upload(ctx context.Context, id state.UploadID) (state.Upload, error) {
-	return c.store.GetUpload(ctx, id)
+func (c *Client) Upload(ctx context.Context, id UploadID) (Upload, error) {
+	u, err := c.store.GetUpload(ctx, state.UploadID(id))
+	return UploadFromRecord(u), err
 }
 
 // Migration returns a migration's record.
-func (c *Client) Migration(ctx context.Context, id string) (state.Migration, error) {
-	return c.store.GetMigration(ctx, id)
+func (c *Client) Migration(ctx context.Context, id string) (Migration, error) {
+	m, err := c.store.GetMigration(ctx, id)
+	return MigrationFromRecord(m), err
 }
 
 // WaitUpload blocks until the upload is terminal or ctx ends, calling progress (if not nil)
 // with the record whenever it changes. It listens to progress events and also polls, so a
 // lost event only delays it.
-func (c *Client) WaitUpload(ctx context.Context, id state.UploadID, progress func(state.Upload)) (state.Upload, error) {
+func (c *Client) WaitUpload(ctx context.Context, id UploadID, progress func(Upload)) (Upload, error) {
 	sub := c.rdb.Subscribe(ctx, state.EventsChannel)
 	defer sub.Close()
 	events := sub.Channel()
@@ -151,7 +154,7 @@ func (c *Client) WaitUpload(ctx context.Context, id state.UploadID, progress fun
 	defer poll.Stop()
 	var last int64 = -1
 	for {
-		u, err := c.store.GetUpload(ctx, id)
+		u, err := c.Upload(ctx, id)
 		if err != nil {
 			return u, err
 		}
@@ -213,7 +216,7 @@ type UploadStatus struct {
 }
 
 // StatusOf returns the JSON view of an upload record.
-func StatusOf(u state.Upload) UploadStatus {
+func StatusOf(u Upload) UploadStatus {
 	return UploadStatus{
 		ID: u.ID.String(), Migration: u.ID.Migration, State: string(u.State), Source: source.RedactSource(u.Source), Bucket: u.Bucket,
 		Key: u.Key, Size: u.Size, PartSize: u.PartSize, Parts: u.Parts, PartsDone: u.PartsDone, BytesDone: u.BytesDone,
@@ -244,7 +247,7 @@ type MigrationStatus struct {
 }
 
 // MigrationStatusOf returns the JSON view of a migration record.
-func MigrationStatusOf(m state.Migration) MigrationStatus {
+func MigrationStatusOf(m Migration) MigrationStatus {
 	return MigrationStatus{
 		ID: m.ID, Bucket: m.Bucket, Prefix: m.Prefix, Source: source.RedactSource(m.Source), Sealed: m.Sealed, Finished: m.Finished(),
 		Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled,
@@ -252,9 +255,3 @@ func MigrationStatusOf(m state.Migration) MigrationStatus {
 		Fed: m.Fed, FeedPaused: m.FeedPaused,
 	}
 }
-
-// Upload is an upload's record, as Upload and WaitUpload return it.
-type Upload = state.Upload
-
-// UploadID names an upload: "<migration ID>.<name>".
-type UploadID = state.UploadID

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,18 +35,17 @@ func ExampleClient_Migrate() {
 	}
 	defer pf.Close()
 
-	volume, err := os.OpenRoot(stack.Volume) // the enqueuer needs the volume only to walk it
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer volume.Close()
 	res, err := pf.Migrate(ctx, client.MigrateRequest{
 		Bucket: "archive",
 		Prefix: "2024/",
 		Source: "dir:exports/2024", // with bucket and prefix, derives the migration ID
-		Items:  client.WalkVolume(volume, "exports/2024", nil),
-		// Or any sequence of items, from a database say:
-		// Items: client.ItemsOf(client.MigrationItem{Source: "exports/a.csv", Key: "a.csv"}),
+		// Any sequence of items (an iter.Seq2), from a database say; sources are paths
+		// relative to the workers' volume root (or URLs).
+		Items: client.ItemsOf(
+			client.MigrationItem{Source: "exports/2024/a.csv", Key: "a.csv"},
+			client.MigrationItem{Source: "exports/2024/b.csv", Key: "b.csv"},
+			client.MigrationItem{Source: "exports/2024/sub/c.csv", Key: "sub/c.csv"},
+		),
 		Priority:     client.PriorityLow,
 		SkipExisting: true,
 	})

@@ -169,8 +169,8 @@ func DeriveMigrationID(bucket, prefix, source string) string {
 
 // validate checks the request and fills its defaults; with needID, a missing ID is derived.
 func (r *MigrateRequest) validate(needID bool) error {
-	if err := storage.ValidateObject(storage.Object{Bucket: r.Bucket, Key: "k"}); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalid, trimPackage(err))
+	if err := storage.ValidateBucket(r.Bucket); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if !utf8.ValidString(r.Prefix) || len(r.Prefix) >= storage.MaxKeyLength {
 		return fmt.Errorf("%w: prefix must be valid UTF-8 and shorter than %d bytes", ErrInvalid, storage.MaxKeyLength)
@@ -203,10 +203,8 @@ func (r *MigrateRequest) validate(needID bool) error {
 	if r.ProgressInterval <= 0 {
 		r.ProgressInterval = 200 * time.Millisecond
 	}
-	for _, p := range r.AllowURLHosts {
-		if err := checkHostPattern(p); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
+	if err := source.CheckHostPatterns(r.AllowURLHosts); err != nil {
+		return fmt.Errorf("%w: URL %w", ErrInvalid, err)
 	}
 	if !needID {
 		return nil
@@ -218,7 +216,7 @@ func (r *MigrateRequest) validate(needID bool) error {
 		r.ID = DeriveMigrationID(r.Bucket, r.Prefix, r.Source)
 	}
 	if err := state.ValidateMigrationID(r.ID); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalid, trimPackage(err))
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
@@ -239,7 +237,7 @@ func (r *MigrateRequest) Resolve(it MigrationItem) (MigrationItem, error) {
 	}
 	it.Key = r.Prefix + it.Key
 	if err := storage.ValidateObject(storage.Object{Bucket: it.Bucket, Key: it.Key}); err != nil {
-		return it, bad(errors.New(trimPackage(err)))
+		return it, bad(err)
 	}
 	if err := r.checkSource(it.Source); err != nil {
 		return it, bad(err)
@@ -266,7 +264,7 @@ func (r *MigrateRequest) Resolve(it MigrationItem) (MigrationItem, error) {
 func (r *MigrateRequest) checkSource(src string) error {
 	u, err := checkSource(src)
 	if err != nil {
-		return errors.New(trimPackage(err))
+		return err
 	}
 	if u == nil {
 		return nil
@@ -303,27 +301,6 @@ func checkMetadata(m map[string]string) error {
 func isTokenChar(c rune) bool {
 	return c < utf8.RuneSelf && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		strings.ContainsRune("-_.!#$%&'*+^`|~", c))
-}
-
-// checkHostPattern accepts an exact host, "*.suffix" or "*".
-func checkHostPattern(p string) error {
-	q := strings.TrimPrefix(p, "*.")
-	if p == "*" {
-		return nil
-	}
-	if q == "" || strings.ContainsAny(q, "*/@: ") {
-		return fmt.Errorf("URL host pattern %q: want an exact host (no scheme, port or path), *.suffix or *", p)
-	}
-	return nil
-}
-
-// trimPackage drops a leading "package: " from an error message meant for a person.
-func trimPackage(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"storage: ", "source: ", "state: "} {
-		msg = strings.TrimPrefix(msg, p)
-	}
-	return msg
 }
 
 // MigrationPlan is what Plan found: the items that would be enqueued.
@@ -569,7 +546,7 @@ func (c *Client) Migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it MigrationItem) (isNew, requeued bool, err error) {
 	id := state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
 	isNew, err = c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: it.Source, Bucket: it.Bucket, Key: it.Key,
-		ContentType: it.ContentType, Metadata: it.Metadata, Options: it.Options, PartSize: r.PartSize,
+		ContentType: it.ContentType, Metadata: it.Metadata, Options: state.ObjectOptions(it.Options), PartSize: r.PartSize,
 		SkipExisting: r.SkipExisting})
 	if err != nil {
 		return false, false, err

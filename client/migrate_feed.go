@@ -48,7 +48,7 @@ func (c *Client) migrateFed(ctx context.Context, r *MigrateRequest, created bool
 			continue
 		}
 		if err := w.Add(feed.Item{Source: it.Source, Bucket: it.Bucket, Key: it.Key, ContentType: it.ContentType,
-			Metadata: it.Metadata, Options: it.Options, Fingerprint: it.Fingerprint}); err != nil {
+			Metadata: it.Metadata, Options: state.ObjectOptions(it.Options), Fingerprint: it.Fingerprint}); err != nil {
 			w.Abort()
 			return res, true, fmt.Errorf("client: migration %s: %w", r.ID, err)
 		}

@@ -9,10 +9,6 @@ import (
 	"github.com/partflow/partflow/internal/state"
 )
 
-// Migration is a migration record: its counters and what it migrates. (An alias, so callers
-// outside this module can name the type of WaitMigration's progress callback.)
-type Migration = state.Migration
-
 // Migration states as MigrationState names them (a migration has no state field of its own:
 // it follows from its counters).
 const (
@@ -54,7 +50,7 @@ func (c *Client) WaitMigration(ctx context.Context, id string, progress func(Mig
 	defer tick.Stop()
 	var last Migration
 	for first := true; ; first = false {
-		m, err := c.store.GetMigration(ctx, id)
+		m, err := c.Migration(ctx, id)
 		if err != nil {
 			return m, err
 		}
@@ -162,7 +158,7 @@ func ReportOf(m Migration, now time.Time) MigrationReport {
 // MigrationReport returns a migration's report with every failed upload in memory; for a
 // migration with very many failures, range over Failures instead.
 func (c *Client) MigrationReport(ctx context.Context, id string) (MigrationReport, error) {
-	m, err := c.store.GetMigration(ctx, id)
+	m, err := c.Migration(ctx, id)
 	if err != nil {
 		return MigrationReport{}, err
 	}
@@ -181,5 +177,6 @@ func (c *Client) MigrationReport(ctx context.Context, id string) (MigrationRepor
 // offset, and how many there are. Migrations that expired drop out of the listing as they
 // are met (so the next page starts at offset + the number returned).
 func (c *Client) ListMigrations(ctx context.Context, offset, limit int64) ([]Migration, int64, error) {
-	return c.store.ListMigrations(ctx, offset, limit)
+	ms, total, err := c.store.ListMigrations(ctx, offset, limit)
+	return migrationsFromRecords(ms), total, err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partflow/partflow/client"
+	"github.com/partflow/partflow/internal/listing"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/internal/testenv"
@@ -116,7 +117,7 @@ func TestMigrateWaitAndReport(t *testing.T) {
 	b.withWorker(t)
 	sums := b.writeFiles(t, "data", 30)
 	items := func(yield func(client.MigrationItem, error) bool) {
-		for it, err := range client.WalkVolume(b.root, "data", nil) {
+		for it, err := range listing.WalkVolume(b.root, "data", nil) {
 			if !yield(it, err) {
 				return
 			}
@@ -142,7 +143,7 @@ func TestMigrateWaitAndReport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
 	var calls atomic.Int64
-	m, err := b.pf.WaitMigration(ctx, res.ID, func(state.Migration) { calls.Add(1) })
+	m, err := b.pf.WaitMigration(ctx, res.ID, func(client.Migration) { calls.Add(1) })
 	require.NoError(t, err, "waiting for migration %s", res.ID)
 	require.Positive(t, calls.Load())
 	require.Equal(t, "low", m.Queue)
@@ -237,7 +238,7 @@ func TestMigrateInvalidItems(t *testing.T) {
 	require.ErrorAs(t, err, &ie)
 	require.ErrorIs(t, err, client.ErrInvalid)
 	require.Equal(t, "line 2", ie.Where)
-	require.Contains(t, err.Error(), "line 2: \"../etc/passwd\" contains '..'")
+	require.Contains(t, err.Error(), "line 2: source: \"../etc/passwd\" contains '..'")
 
 	var reported []error
 	req.SkipInvalid, req.OnInvalid = true, func(err error) { reported = append(reported, err) }
@@ -326,37 +327,25 @@ func TestWaitMigrationHonoursContext(t *testing.T) {
 	require.True(t, errors.Is(err, client.ErrNotFound))
 }
 
-func TestWalkVolume(t *testing.T) {
+// TestAllowURLHostsParsedAsWorkersParseThem: the client checks --allow-url-host patterns with
+// the workers' parser, so a pattern a worker accepts (an IPv6 literal) is not refused here,
+// and one it refuses is refused before anything is enqueued.
+func TestAllowURLHostsParsedAsWorkersParseThem(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	b.writeFiles(t, "tree", 4)
-	outside := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("x"), 0o644))
-	require.NoError(t, os.Symlink(filepath.Join(outside, "secret"), filepath.Join(b.dir, "tree/escape")))
-	require.NoError(t, os.Symlink("d0/f000.txt", filepath.Join(b.dir, "tree/link")))
-	require.NoError(t, os.Symlink("d1", filepath.Join(b.dir, "tree/dirlink")))
-	require.NoError(t, os.Symlink("nothing", filepath.Join(b.dir, "tree/dangling")))
-
-	var got []string
-	skipped := map[string]string{}
-	for it, err := range client.WalkVolume(b.root, "tree/", func(p, reason string) { skipped[p] = reason }) {
-		if err != nil {
-			require.ErrorIs(t, err, client.ErrInvalid)
-			got = append(got, "ERR "+err.Error())
-			continue
-		}
-		got = append(got, it.Source+" -> "+it.Key)
-		require.Regexp(t, `^file:\d+:\d+:\d+:\d+$`, it.Fingerprint)
+	items := client.ItemsOf(client.MigrationItem{Source: "http://[::1]:8080/a", Key: "a"})
+	for _, ok := range [][]string{{"::1"}, {"[::1]"}, {"*.example.com", "127.0.0.1"}, {"*"}} {
+		req := client.MigrateRequest{Bucket: "pf-bucket", Source: "x", Items: items, AllowURLHosts: ok}
+		_, err := req.Plan(0)
+		require.NoError(t, err, "%q is a pattern the workers accept", ok)
 	}
-	require.Equal(t, []string{
-		"tree/d0/f000.txt -> d0/f000.txt", "tree/d0/f003.txt -> d0/f003.txt", "tree/d1/f001.txt -> d1/f001.txt",
-		"tree/d2/f002.txt -> d2/f002.txt", "ERR tree/escape: symlink leads outside the volume root", "tree/link -> link",
-	}, got)
-	require.Equal(t, map[string]string{"tree/dangling": "dangling symlink", "tree/dirlink": "symlink to a directory (not followed)"}, skipped)
-
-	for _, bad := range []string{"../x", "/abs"} {
-		for _, err := range client.WalkVolume(b.root, bad, nil) {
-			require.ErrorIs(t, err, client.ErrInvalid, bad)
-		}
+	for _, bad := range [][]string{{"http://x"}, {"x/y"}, {"*."}, {"user@x"}, {"x:80"}} {
+		req := client.MigrateRequest{Bucket: "pf-bucket", Source: "x", Items: items, AllowURLHosts: bad}
+		_, err := req.Plan(0)
+		require.ErrorIs(t, err, client.ErrInvalid, "%q", bad)
+		require.Contains(t, err.Error(), "URL host pattern", "%q", bad)
 	}
+	req := client.MigrateRequest{Bucket: "pf-bucket", Source: "x", Items: items, AllowURLHosts: []string{"::1"}}
+	plan, err := req.Plan(1)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, plan.Valid, "the URL on [::1] is allowed by the pattern ::1")
 }

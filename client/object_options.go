@@ -4,15 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/storage"
 )
-
-// ObjectOptions are an object's S3 options beyond content type and metadata: server-side
-// encryption (SSE-S3, SSE-KMS, or SSE-C with a key named, never given: workers read it from
-// their --sse-c-key-dir), storage class, tags, Cache-Control, Content-Encoding and
-// Content-Disposition. They are kept on the upload record.
-type ObjectOptions = state.ObjectOptions
 
 // CheckObjectOptions checks options without touching S3 (an SSE-C key by its name only).
 func CheckObjectOptions(o ObjectOptions) error {
@@ -31,12 +24,8 @@ func checkObjectOptions(o ObjectOptions) error {
 	case o.SSE != storage.SSEKMS && o.SSEKMSKeyID != "":
 		return errors.New("a KMS key ID needs SSE aws:kms")
 	}
-	err := storage.ObjectOptions{
+	return storage.ObjectOptions{
 		Tags: o.Tags, StorageClass: o.StorageClass,
 		SSE: storage.SSE{Type: o.SSE, KMSKeyID: o.SSEKMSKeyID, CustomerKeyName: o.SSECKey},
 	}.Validate()
-	if err != nil {
-		return errors.New(trimPackage(err))
-	}
-	return nil
 }

@@ -18,8 +18,8 @@ var ErrNotResumable = errors.New("only failed uploads can be resumed")
 // ErrNotCancellable is returned when cancelling an upload that is completing or finished.
 var ErrNotCancellable = errors.New("only planned, uploading or failed uploads can be cancelled")
 
-// Outcome counts what Resume or Cancel did to a migration's uploads.
-type Outcome struct {
+// Tally counts what Resume or Cancel did to a migration's uploads.
+type Tally struct {
 	Changed int // uploads resumed or cancelled
 	Skipped int // uploads left alone (not in a state the action applies to)
 }
@@ -27,25 +27,25 @@ type Outcome struct {
 // Resume resumes a failed upload, or each upload of a migration that had failed when it was
 // called, once: its leftover tasks are removed, it goes back to uploading (or to planned if
 // it never started a multipart upload), and its start task reconciles with S3 so that only
-// missing parts are uploaded. Outcome.Changed counts the uploads resumed.
-func (c *Client) Resume(ctx context.Context, id string) (Outcome, error) {
-	if state.IsUploadID(id) {
-		uid, err := state.ParseUploadID(id)
+// missing parts are uploaded. Tally.Changed counts the uploads resumed.
+func (c *Client) Resume(ctx context.Context, id string) (Tally, error) {
+	if IsUploadID(id) {
+		uid, err := ParseUploadID(id)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+			return Tally{}, err
 		}
-		return one(c.resumeUpload(ctx, uid))
+		return one(c.resumeUpload(ctx, state.UploadID(uid)))
 	}
 	if _, err := c.store.GetMigration(ctx, id); err != nil {
-		return Outcome{}, err
+		return Tally{}, err
 	}
 	// Only uploads that failed before now: a resumed upload that fails again while this
 	// pages on (a missing file fails within milliseconds) is not resumed and counted again.
 	now, err := c.store.Now(ctx)
 	if err != nil {
-		return Outcome{}, err
+		return Tally{}, err
 	}
-	var out Outcome
+	var out Tally
 	for {
 		// Resuming takes uploads off the failed list, so the first page is always the next.
 		ids, err := c.store.FailedUploadsBefore(ctx, id, now, int64(out.Skipped), 500)
@@ -93,22 +93,22 @@ func (c *Client) resumeUpload(ctx context.Context, id state.UploadID) error {
 // Cancel cancels an upload, or every live or failed upload of a migration: it is marked
 // cancelled, its pending tasks are removed (a part task already running finds it cancelled
 // and does nothing) and a worker aborts its multipart upload in S3.
-func (c *Client) Cancel(ctx context.Context, id string) (Outcome, error) {
-	if state.IsUploadID(id) {
-		uid, err := state.ParseUploadID(id)
+func (c *Client) Cancel(ctx context.Context, id string) (Tally, error) {
+	if IsUploadID(id) {
+		uid, err := ParseUploadID(id)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+			return Tally{}, err
 		}
-		return one(c.cancelUpload(ctx, uid))
+		return one(c.cancelUpload(ctx, state.UploadID(uid)))
 	}
 	if _, err := c.store.GetMigration(ctx, id); err != nil {
-		return Outcome{}, err
+		return Tally{}, err
 	}
 	// A fed migration's feeder creates no more uploads (before the live ones are cancelled).
 	if err := c.store.StopFeed(ctx, id); err != nil {
-		return Outcome{}, err
+		return Tally{}, err
 	}
-	var out Outcome
+	var out Tally
 	const page = 500
 	for offset := int64(0); ; offset += page {
 		ids, err := c.store.MigrationUploads(ctx, id, offset, page)
@@ -228,9 +228,9 @@ func (c *Client) enqueue(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
-func one(err error) (Outcome, error) {
+func one(err error) (Tally, error) {
 	if err != nil {
-		return Outcome{}, err
+		return Tally{}, err
 	}
-	return Outcome{Changed: 1}, nil
+	return Tally{Changed: 1}, nil
 }

@@ -10,11 +10,20 @@ import (
 // MaxKeyLength is the longest object key S3 accepts, in bytes.
 const MaxKeyLength = 1024
 
+// ValidateBucket checks a bucket name against S3's naming rules, with an error that says
+// which rule was broken (and wraps ErrInvalidBucketName).
+func ValidateBucket(bucket string) error {
+	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
+		return fmt.Errorf("storage: invalid bucket name %q: %w: %w", bucket, ErrInvalidBucketName, err)
+	}
+	return nil
+}
+
 // ValidateObject checks a bucket name and an object key against S3's naming rules, with an
 // error that says which rule was broken.
 func ValidateObject(obj Object) error {
-	if err := s3utils.CheckValidBucketNameStrict(obj.Bucket); err != nil {
-		return fmt.Errorf("storage: invalid bucket name %q: %w: %w", obj.Bucket, ErrInvalidBucketName, err)
+	if err := ValidateBucket(obj.Bucket); err != nil {
+		return err
 	}
 	switch {
 	case obj.Key == "":

@@ -20,8 +20,9 @@ func TestCancelOfATenThousandPartUploadDropsEveryTask(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	const parts = 10000
-	id, err := e.client.Put(e.ctx, clientReq("f", e.bucket))
+	pid, err := e.client.Put(e.ctx, clientReq("f", e.bucket))
 	require.NoError(t, err)
+	id := state.UploadID(pid)
 	u, err := e.store.GetUpload(e.ctx, id)
 	require.NoError(t, err)
 	out, err := e.store.StartUploading(e.ctx, id, u.Version, state.UploadPlan{Size: parts * 5 * mib, Fingerprint: "fp",

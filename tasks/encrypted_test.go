@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/partflow/partflow/client"
+	"github.com/partflow/partflow/internal/listing"
 	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/internal/testenv"
 	"github.com/partflow/partflow/storage"
@@ -39,7 +40,7 @@ func TestEncryptedBucketMigration(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = root.Close() })
 			res, err := e.client.Migrate(e.ctx, client.MigrateRequest{Bucket: e.bucket, Prefix: "enc/", Source: "dir:dir",
-				Items: client.WalkVolume(root, "dir", nil), PartSize: storage.MinPartSize})
+				Items: listing.WalkVolume(root, "dir", nil), PartSize: storage.MinPartSize})
 			require.NoError(t, err)
 			m := e.waitMigration(t, res.ID)
 			require.EqualValues(t, len(sizes), m.Completed, "every upload completed (failed %d)", m.Failed)

@@ -129,9 +129,10 @@ func TestSSECKeyMissingFailsUpload(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	e.writeFile(t, "f", 10)
-	id, err := e.client.Put(e.ctx, client.PutRequest{Source: "f", Bucket: e.bucket, Key: "k",
+	pid, err := e.client.Put(e.ctx, client.PutRequest{Source: "f", Bucket: e.bucket, Key: "k",
 		Options: client.ObjectOptions{SSE: storage.SSEC, SSECKey: "nope"}})
 	require.NoError(t, err)
+	id := state.UploadID(pid)
 	err = e.handlers.HandleStartTask(e.ctx, tasks.NewStartTask(id))
 	require.ErrorIs(t, err, asynq.SkipRetry)
 	u, err := e.store.GetUpload(e.ctx, id)

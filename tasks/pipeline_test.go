@@ -167,7 +167,7 @@ func TestBadSourcesFailWithAReason(t *testing.T) {
 	for _, c := range cases {
 		id, err := e.client.Put(e.ctx, clientReq(c.src, c.bucket))
 		require.NoError(t, err)
-		u := e.wait(t, id)
+		u := e.wait(t, state.UploadID(id))
 		require.Equal(t, state.Failed, u.State, c.src)
 		require.Contains(t, u.Error, c.reason, c.src)
 	}

@@ -119,17 +119,19 @@ func (e *env) put(t *testing.T, src, key string, partSize int64) state.UploadID 
 	t.Helper()
 	id, err := e.client.Put(e.ctx, client.PutRequest{Source: src, Bucket: e.bucket, Key: key, PartSize: partSize})
 	require.NoError(t, err)
-	return id
+	return state.UploadID(id)
 }
 
-// wait polls until the upload is terminal.
+// wait polls until the upload is terminal and returns its record.
 func (e *env) wait(t *testing.T, id state.UploadID) state.Upload {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Minute)
 	defer cancel()
-	u, err := e.client.WaitUpload(ctx, id, nil)
+	u, err := e.client.WaitUpload(ctx, client.UploadID(id), nil)
 	require.NoError(t, err, "waiting for upload %s to finish (last state %s, %d/%d parts)", id, u.State, u.PartsDone, u.Parts)
-	return u
+	rec, err := e.store.GetUpload(ctx, id)
+	require.NoError(t, err, "reading upload %s", id)
+	return rec
 }
 
 // objectSHA256 reads an object straight from the S3 server.

@@ -3,12 +3,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"time"
 
 	"github.com/partflow/partflow/client"
-	"github.com/partflow/partflow/internal/state"
 )
 
 // eventWriter prints --json-lines: one JSON object per line on stdout for each thing that
@@ -156,18 +154,18 @@ func (e *eventWriter) enqueuedMigration(r client.MigrateResult) {
 		Existing: r.Existing})
 }
 
-func (e *eventWriter) enqueuedUpload(id state.UploadID) {
+func (e *eventWriter) enqueuedUpload(id client.UploadID) {
 	e.emit(enqueuedEvent{eventHeader: header(eventEnqueued), MigrationID: id.Migration, UploadID: id.String(),
 		Items: 1, Created: 1})
 }
 
-func (e *eventWriter) upload(u state.Upload) {
+func (e *eventWriter) upload(u client.Upload) {
 	e.emit(uploadEvent{eventHeader: header(eventUpload), UploadID: u.ID.String(), MigrationID: u.ID.Migration,
 		State: string(u.State), Bucket: u.Bucket, Key: u.Key, Size: u.Size, Parts: u.Parts, PartsDone: u.PartsDone,
 		BytesDone: u.BytesDone, ETag: u.ETag, Error: u.Error})
 }
 
-func (e *eventWriter) migration(m state.Migration) {
+func (e *eventWriter) migration(m client.Migration) {
 	e.emit(migrationEvent{eventHeader: header(eventMigration), MigrationID: m.ID, State: client.MigrationState(m),
 		Finished: m.Finished(), Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled,
 		Skipped: m.Skipped, BytesTotal: m.BytesTotal, BytesDone: m.BytesDone})
@@ -183,31 +181,4 @@ func (e *eventWriter) done(id, st string, code int) {
 
 func (e *eventWriter) error(msg string, code int) {
 	e.emit(errorEvent{eventHeader: header(eventError), Error: msg, ExitCode: code})
-}
-
-// jsonLinesFlag defines --json-lines on a command whose following flag is follow.
-func (c *command) jsonLinesFlag(fs *flag.FlagSet, follow string) *bool {
-	return fs.Bool("json-lines", false, "print one JSON object per line on stdout for each change (with "+follow+
-		" until the end), instead of text or --json; see the README for the schema")
-}
-
-// startEvents turns --json-lines on, refusing it together with --json.
-func (c *command) startEvents(name string, jsonLines, asJSON bool) int {
-	if !jsonLines {
-		return exitOK
-	}
-	if asJSON {
-		return c.fail(exitUsage, "%s: give at most one of --json and --json-lines", name)
-	}
-	c.events = newEventWriter(c.stdout)
-	return exitOK
-}
-
-// eventsDone returns code, or a runtime error if the events could not be written.
-func (c *command) eventsDone(code int) int {
-	if err := c.events.err; err != nil {
-		c.events = nil
-		return c.fail(exitRuntime, "write events: %v", err)
-	}
-	return code
 }

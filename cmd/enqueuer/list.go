@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/dustin/go-humanize"
-
 	"github.com/partflow/partflow/client"
-	"github.com/partflow/partflow/internal/source"
-	"github.com/partflow/partflow/internal/state"
 )
 
 // listPage is how many migrations list reads per round trip.
@@ -31,6 +25,9 @@ func (c *command) list(ctx context.Context, args []string) int {
 	if fs.NArg() > 0 {
 		return c.fail(exitUsage, "list: unexpected argument %q", fs.Arg(0))
 	}
+	if code := c.startReporter("list", *asJSON, false); code != exitOK {
+		return code
+	}
 	if *want != "" && !slices.Contains(client.MigrationStates, *want) {
 		return c.fail(exitUsage, "list: unknown --state %q: want one of %s", *want, strings.Join(client.MigrationStates, ", "))
 	}
@@ -40,21 +37,13 @@ func (c *command) list(ctx context.Context, args []string) int {
 	}
 	defer closeAll()
 
-	var js *jsonStream
-	var tw *tabwriter.Writer
-	if *asJSON {
-		js = newJSONStream(c.stdout)
-		js.begin("", '[')
-	} else {
-		tw = tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "MIGRATION\tSTATE\tUPLOADS\tFAILED\tBYTES\tDESTINATION\tSOURCE\tCREATED")
-	}
+	c.rep.listBegin()
 	now := time.Now()
 	shown := 0
 	var listErr error
 pages:
 	for offset, total := int64(0), int64(1); offset < total; {
-		var page []state.Migration
+		var page []client.Migration
 		page, total, listErr = pf.ListMigrations(ctx, offset, listPage)
 		if listErr != nil {
 			break
@@ -71,40 +60,11 @@ pages:
 				break pages
 			}
 			shown++
-			if js != nil {
-				rep := client.ReportOf(m, now)
-				js.value("", struct {
-					client.MigrationReport
-					Failures []client.FailedUpload `json:"failures,omitempty"`
-				}{MigrationReport: rep})
-				continue
-			}
-			dest := m.Bucket
-			if m.Prefix != "" {
-				dest += "/" + m.Prefix
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s/%s\t%s\t%s\t%s\n", m.ID, st, m.Completed, m.Total, m.Failed,
-				humanize.IBytes(uint64(m.BytesDone)), humanize.IBytes(uint64(m.BytesTotal)), dest, source.RedactSource(m.Source),
-				m.Created.Format(time.DateTime))
+			c.rep.listed(m, now)
 		}
 		if len(page) == 0 && offset >= total {
 			break
 		}
 	}
-	if js != nil {
-		if listErr != nil {
-			js.end()
-			return c.fail(exitRuntime, "list: %v", listErr)
-		}
-		js.end()
-		if js.err != nil {
-			return c.fail(exitRuntime, "write JSON: %v", js.err)
-		}
-		return exitOK
-	}
-	tw.Flush()
-	if listErr != nil {
-		return c.fail(exitRuntime, "list: %v", listErr)
-	}
-	return exitOK
+	return c.rep.listEnd(listErr)
 }

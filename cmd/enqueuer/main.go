@@ -74,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := command{stdout: stdout, stderr: stderr}
+	cmd.rep = &textReporter{c: &cmd}
 	switch args[0] {
 	case "put":
 		return cmd.put(ctx, args[1:])
@@ -97,8 +98,8 @@ type command struct {
 	stdout, stderr io.Writer
 	redisURL       *string
 	redisCluster   *bool
-	verbosity      verbosity    // -v, -q
-	events         *eventWriter // --json-lines, once a command has parsed it
+	verbosity      verbosity // -v, -q
+	rep            reporter  // text, until a command's --json or --json-lines says otherwise
 }
 
 // flags returns a flag set with the shared Redis flags and --version.
@@ -164,10 +165,7 @@ func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
 	return pf, func() { pf.Close(); rdb.Close() }, nil
 }
 
+// fail reports the error that ends the command and returns code.
 func (c *command) fail(code int, format string, args ...any) int {
-	fmt.Fprintf(c.stderr, "enqueuer: "+format+"\n", args...)
-	if c.events != nil {
-		c.events.error(fmt.Sprintf(format, args...), code)
-	}
-	return code
+	return c.rep.fail(code, fmt.Sprintf(format, args...))
 }

@@ -9,20 +9,20 @@ import (
 )
 
 func (c *command) resume(ctx context.Context, args []string) int {
-	return c.operate(ctx, "resume", args, func(pf *client.Client, id string) (client.Outcome, error) {
+	return c.operate(ctx, "resume", args, func(pf *client.Client, id string) (client.Tally, error) {
 		return pf.Resume(ctx, id)
 	})
 }
 
 func (c *command) cancel(ctx context.Context, args []string) int {
-	return c.operate(ctx, "cancel", args, func(pf *client.Client, id string) (client.Outcome, error) {
+	return c.operate(ctx, "cancel", args, func(pf *client.Client, id string) (client.Tally, error) {
 		return pf.Cancel(ctx, id)
 	})
 }
 
 // operate runs resume or cancel on one upload or migration ID.
 func (c *command) operate(ctx context.Context, name string, args []string,
-	do func(*client.Client, string) (client.Outcome, error)) int {
+	do func(*client.Client, string) (client.Tally, error)) int {
 	fs := c.flags(name, "ID")
 	id, code, ok := c.parseWithID(fs, name, args)
 	if !ok {

@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/cli"
-	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/listing"
 )
 
 func (c *command) put(ctx context.Context, args []string) int {
@@ -35,7 +33,7 @@ func (c *command) put(ctx context.Context, args []string) int {
 	if fs.NArg() > 0 {
 		return c.fail(exitUsage, "put: unexpected argument %q", fs.Arg(0))
 	}
-	if code := c.startEvents("put", *jsonLines, *asJSON); code != exitOK {
+	if code := c.startReporter("put", *asJSON, *jsonLines); code != exitOK {
 		return code
 	}
 	size, err := humanize.ParseBytes(*partSize)
@@ -69,114 +67,26 @@ func (c *command) put(ctx context.Context, args []string) int {
 		}
 		return c.fail(exitRuntime, "put: %v", err)
 	}
-	if c.events != nil {
-		c.events.enqueuedUpload(id)
-		if !*wait {
-			c.events.done(id.String(), string(state.Planned), exitOK)
-			return c.eventsDone(exitOK)
-		}
-	}
 	if !*wait {
-		if *asJSON {
-			return c.printJSON(map[string]string{"upload_id": id.String(), "migration_id": id.Migration})
-		}
-		fmt.Fprintln(c.stdout, id)
-		return exitOK
+		return c.rep.putEnqueued(id)
 	}
-	if !*asJSON && c.events == nil {
-		fmt.Fprintf(c.notes(), "enqueued upload %s: %s → %s/%s\n", id, *src, *bucket, *key)
-	}
-	return c.waitUpload(ctx, pf, id, *asJSON)
+	c.rep.waiting(id, fmt.Sprintf("%s → %s/%s", *src, *bucket, *key))
+	return c.waitUpload(ctx, pf, id)
 }
 
-// waitUpload follows an upload to its end: a progress bar on a terminal, a plain line per
-// change otherwise; then a summary (or one JSON document) and the exit code.
-func (c *command) waitUpload(ctx context.Context, pf *client.Client, id state.UploadID, asJSON bool) int {
-	show := c.progress(asJSON)
+// waitUpload follows an upload to its end, showing its progress, then reports it and
+// returns the exit code: 0 only if it completed.
+func (c *command) waitUpload(ctx context.Context, pf *client.Client, id client.UploadID) int {
 	start := time.Now()
-	u, err := pf.WaitUpload(ctx, id, show)
+	u, err := pf.WaitUpload(ctx, id, c.rep.uploadProgress())
 	if err != nil {
 		return c.fail(exitRuntime, "waiting for %s: %v (the upload goes on; check it with 'enqueuer status %s')", id, err, id)
 	}
 	code := exitOK
-	if u.State != state.Completed {
+	if u.State != client.StateCompleted {
 		code = exitFailed
 	}
-	switch {
-	case c.events != nil:
-		c.events.done(id.String(), string(u.State), code)
-		return c.eventsDone(code)
-	case asJSON:
-		if wcode := c.printJSON(client.StatusOf(u)); wcode != exitOK {
-			return wcode
-		}
-	default:
-		c.summary(u, time.Since(start))
-	}
-	return code
-}
-
-// progress returns the callback that shows an upload's progress on stderr.
-func (c *command) progress(asJSON bool) func(state.Upload) {
-	if c.events != nil {
-		return c.events.upload
-	}
-	if asJSON || c.verbosity.quiet {
-		return nil
-	}
-	if f, ok := c.stderr.(*os.File); ok && cli.IsTerminal(f) {
-		var bar *progressbar.ProgressBar
-		return func(u state.Upload) {
-			// A bar only for multipart uploads: a single PUT lands at once, and the summary
-			// line says how it went.
-			if bar == nil && (u.Parts <= 1 || u.State.Terminal()) {
-				return
-			}
-			if bar == nil {
-				bar = progressbar.NewOptions64(u.Size, progressbar.OptionSetWriter(f), progressbar.OptionShowBytes(true),
-					progressbar.OptionSetDescription(u.Key), progressbar.OptionSetPredictTime(true),
-					progressbar.OptionShowElapsedTimeOnFinish(), progressbar.OptionThrottle(100*time.Millisecond),
-					progressbar.OptionFullWidth(), progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }))
-			}
-			desc := fmt.Sprintf("%s [%d/%d parts]", u.Key, u.PartsDone, u.Parts)
-			if u.State == state.Completing {
-				desc = u.Key + " [completing: S3 assembles the parts]"
-			}
-			bar.Describe(desc)
-			_ = bar.Set64(u.BytesDone)
-			switch {
-			case u.State == state.Completed:
-				_ = bar.Finish()
-			case u.State.Terminal():
-				_ = bar.Exit()
-				fmt.Fprintln(f)
-			}
-		}
-	}
-	return func(u state.Upload) {
-		fmt.Fprintf(c.stderr, "%s %s: %s, %d/%d parts, %s/%s\n", time.Now().Format(time.TimeOnly), u.ID, u.State,
-			u.PartsDone, u.Parts, humanize.IBytes(uint64(u.BytesDone)), humanize.IBytes(uint64(max(u.Size, 0))))
-	}
-}
-
-func (c *command) summary(u state.Upload, took time.Duration) {
-	switch u.State {
-	case state.Completed:
-		fmt.Fprintf(c.stdout, "completed %s/%s: %s in %s (%s/s), ETag %s\n", u.Bucket, u.Key,
-			humanize.IBytes(uint64(u.Size)), took.Round(time.Millisecond),
-			humanize.IBytes(uint64(float64(u.Size)/max(took.Seconds(), 0.001))), u.ETag)
-	default:
-		fmt.Fprintf(c.stdout, "%s %s/%s (upload %s): %s\n", u.State, u.Bucket, u.Key, u.ID, u.Error)
-	}
-}
-
-func (c *command) printJSON(v any) int {
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return c.fail(exitRuntime, "write JSON: %v", err)
-	}
-	return exitOK
+	return c.rep.uploadResult(u, time.Since(start), code)
 }
 
 // checkVolumeFile checks a volume source before anything is enqueued, when the enqueuer
@@ -187,7 +97,7 @@ func (c *command) checkVolumeFile(volumeRoot, src string) int {
 		return c.fail(exitUsage, "put: volume root: %v", err)
 	}
 	defer root.Close()
-	if err := client.CheckVolumeFile(root, src); err != nil {
+	if err := listing.CheckVolumeFile(root, src); err != nil {
 		return c.fail(exitUsage, "put: %v", err)
 	}
 	return exitOK

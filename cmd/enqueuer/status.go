@@ -3,13 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
-
-	"github.com/dustin/go-humanize"
 
 	"github.com/partflow/partflow/client"
-	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 )
 
@@ -22,7 +17,7 @@ func (c *command) status(ctx context.Context, args []string) int {
 	if !ok {
 		return code
 	}
-	if code := c.startEvents("status", *jsonLines, *asJSON); code != exitOK {
+	if code := c.startReporter("status", *asJSON, *jsonLines); code != exitOK {
 		return code
 	}
 
@@ -32,15 +27,16 @@ func (c *command) status(ctx context.Context, args []string) int {
 	}
 	defer closeAll()
 
-	if !state.IsUploadID(id) {
-		return c.showMigration(ctx, pf, id, *watch, *asJSON)
+	if !client.IsUploadID(id) {
+		return c.showMigration(ctx, pf, id, *watch)
 	}
-	uid, err := state.ParseUploadID(id)
+	rec, err := state.ParseUploadID(id)
 	if err != nil {
 		return c.fail(exitUsage, "status: %v", err)
 	}
+	uid := client.UploadID(rec)
 	if *watch {
-		return c.waitUpload(ctx, pf, uid, *asJSON)
+		return c.waitUpload(ctx, pf, uid)
 	}
 	u, err := pf.Upload(ctx, uid)
 	if errors.Is(err, client.ErrNotFound) {
@@ -49,23 +45,31 @@ func (c *command) status(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fail(exitRuntime, "status: %v", err)
 	}
-	if c.events != nil {
-		c.events.upload(u)
-		c.events.done(u.ID.String(), string(u.State), exitOK)
-		return c.eventsDone(exitOK)
+	return c.rep.uploadStatus(u)
+}
+
+// showMigration is `status MIGRATION [--watch]`: the migration's report, after following it to
+// its end with --watch. With --watch it exits 0 only if every upload completed.
+func (c *command) showMigration(ctx context.Context, pf *client.Client, id string, watch bool) int {
+	m, err := pf.Migration(ctx, id)
+	if errors.Is(err, client.ErrNotFound) {
+		return c.fail(exitFailed, "status: no migration %s (unknown, or expired after its retention period)", id)
 	}
-	if *asJSON {
-		return c.printJSON(client.StatusOf(u))
+	if err != nil {
+		return c.fail(exitRuntime, "status: %v", err)
 	}
-	fmt.Fprintf(c.stdout, "upload     %s\nstate      %s\nsource     %s\nobject     %s/%s\nprogress   %d/%d parts, %s of %s\n",
-		u.ID, u.State, source.RedactSource(u.Source), u.Bucket, u.Key, u.PartsDone, u.Parts,
-		humanize.IBytes(uint64(u.BytesDone)), humanize.IBytes(uint64(max(u.Size, 0))))
-	if u.ETag != "" {
-		fmt.Fprintf(c.stdout, "etag       %s\n", u.ETag)
+	if watch {
+		return c.finishMigration(ctx, pf, id, 0)
 	}
-	if u.Error != "" {
-		fmt.Fprintf(c.stdout, "error      %s\n", u.Error)
+	return c.rep.migrationStatus(ctx, pf, m)
+}
+
+// finishMigration follows a migration until it is finished, showing its progress, then
+// reports it and returns the exit code: 0 only if every upload completed.
+func (c *command) finishMigration(ctx context.Context, pf *client.Client, id string, knownBytes int64) int {
+	m, err := pf.WaitMigration(ctx, id, c.rep.migrationProgress(knownBytes))
+	if err != nil {
+		return c.fail(exitRuntime, "waiting for migration %s: %v (it goes on; follow it with 'enqueuer status %s --watch')", id, err, id)
 	}
-	fmt.Fprintf(c.stdout, "updated    %s\n", u.Updated.Format(time.RFC3339))
-	return exitOK
+	return c.rep.report(ctx, pf, m, migrationCode(m))
 }

@@ -65,7 +65,6 @@ import (
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/console"
 	"github.com/partflow/partflow/internal/localstack"
-	"github.com/partflow/partflow/internal/state"
 )
 
 const (
@@ -347,7 +346,7 @@ func (st *stack) s5cmdUpload(slots int) func(context.Context, workload, string) 
 
 // partflowUpload enqueues every file with the client package and waits until each completed.
 func (st *stack) partflowUpload(ctx context.Context, w workload, prefix string) error {
-	ids := make([]state.UploadID, len(w.files))
+	ids := make([]client.UploadID, len(w.files))
 	for i, f := range w.files {
 		id, err := st.pf.Put(ctx, client.PutRequest{Source: f.name, Bucket: bucket, Key: prefix + f.name,
 			PartSize: st.cfg.partSize})
@@ -361,7 +360,7 @@ func (st *stack) partflowUpload(ctx context.Context, w workload, prefix string) 
 		if err != nil {
 			return err
 		}
-		if u.State != state.Completed {
+		if u.State != client.StateCompleted {
 			return fmt.Errorf("upload %s of %s: %s: %s", id, u.Key, u.State, u.Error)
 		}
 	}

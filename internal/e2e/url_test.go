@@ -31,7 +31,6 @@ import (
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/localstack"
 	"github.com/partflow/partflow/internal/source"
-	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/internal/testenv"
 	"github.com/partflow/partflow/internal/worker"
 	"github.com/partflow/partflow/storage"
@@ -383,7 +382,7 @@ func newURLStack(t *testing.T, cfg source.URLConfig) *urlStack {
 	return s
 }
 
-func (s *urlStack) put(t *testing.T, src, key string) state.UploadID {
+func (s *urlStack) put(t *testing.T, src, key string) client.UploadID {
 	t.Helper()
 	id, err := s.client.Put(context.Background(), client.PutRequest{Source: src, Bucket: s.bucket, Key: key,
 		PartSize: storage.MinPartSize})
@@ -391,7 +390,7 @@ func (s *urlStack) put(t *testing.T, src, key string) state.UploadID {
 	return id
 }
 
-func (s *urlStack) wait(t *testing.T, id state.UploadID) state.Upload {
+func (s *urlStack) wait(t *testing.T, id client.UploadID) client.Upload {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -430,16 +429,16 @@ func TestURLMisbehavingOrigins(t *testing.T) {
 	})
 
 	const size = 12 * mib // three parts of 5 MiB
-	type check func(t *testing.T, o *urlOrigin, u state.Upload)
-	completed := func(t *testing.T, o *urlOrigin, u state.Upload) {
-		require.Equal(t, state.Completed, u.State, u.Error)
+	type check func(t *testing.T, o *urlOrigin, u client.Upload)
+	completed := func(t *testing.T, o *urlOrigin, u client.Upload) {
+		require.Equal(t, client.StateCompleted, u.State, u.Error)
 		require.Equal(t, o.sha256(), s.objectSHA256(t, u.Key), "the object must be byte-identical")
 	}
 	// A failed upload leaves no object. (Its multipart upload is aborted, but a part still
 	// uploading meanwhile can bring it back on versitygw; the janitor deals with those.)
 	failed := func(reason string) check {
-		return func(t *testing.T, _ *urlOrigin, u state.Upload) {
-			require.Equal(t, state.Failed, u.State)
+		return func(t *testing.T, _ *urlOrigin, u client.Upload) {
+			require.Equal(t, client.StateFailed, u.State)
 			require.Contains(t, u.Error, reason)
 			s.requireNoObject(t, u.Key)
 		}
@@ -582,7 +581,7 @@ func TestURLMisbehavingOrigins(t *testing.T) {
 	}
 
 	origins := make([]*urlOrigin, len(cases))
-	ids := make([]state.UploadID, len(cases))
+	ids := make([]client.UploadID, len(cases))
 	for i, c := range cases {
 		o := newURLOrigin(t, c.size, byte(i+1))
 		o.setMisbehave(c.misbehave)
@@ -678,13 +677,13 @@ func TestURLUnsafeAddressesFail(t *testing.T) {
 		{"private.test", "refusing to connect to private.test: 10.0.0.1 (private)"},
 		{"127.0.0.1", "refusing to connect to 127.0.0.1: 127.0.0.1 (loopback)"},
 	}
-	ids := make([]state.UploadID, len(cases))
+	ids := make([]client.UploadID, len(cases))
 	for i, c := range cases {
 		ids[i] = s.put(t, "http://"+c.host+":"+port+"/obj", "k-"+c.host)
 	}
 	for i, c := range cases {
 		u := s.wait(t, ids[i])
-		require.Equal(t, state.Failed, u.State, c.host)
+		require.Equal(t, client.StateFailed, u.State, c.host)
 		require.Contains(t, u.Error, c.reason, c.host)
 		require.Contains(t, u.Error, "source not allowed", c.host)
 		s.requireNoObject(t, "k-"+c.host)

@@ -20,7 +20,6 @@ import (
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/monitor"
 	"github.com/partflow/partflow/internal/source"
-	"github.com/partflow/partflow/internal/state"
 	"github.com/partflow/partflow/internal/testenv"
 	"github.com/partflow/partflow/internal/worker"
 	"github.com/partflow/partflow/storage"
@@ -178,7 +177,7 @@ func TestBrowserDashboard(t *testing.T) {
 	first, err := cl.Put(ctx, client.PutRequest{Source: "videos/first.bin", Bucket: bucket, Key: "archive/first.bin",
 		PartSize: storage.MinPartSize})
 	require.NoError(t, err)
-	waitUpload(t, cl, first, "uploading", func(u state.Upload) bool { return u.State == state.Uploading })
+	waitUpload(t, cl, first, "uploading", func(u client.Upload) bool { return u.State == client.StateUploading })
 
 	b := newBrowser(t, srv.URL, testToken)
 	mid := first.Migration
@@ -214,7 +213,7 @@ func TestBrowserDashboard(t *testing.T) {
 	second, err := cl.Put(ctx, client.PutRequest{Source: "videos/second.bin", Bucket: bucket, Key: "archive/second.bin",
 		PartSize: storage.MinPartSize})
 	require.NoError(t, err)
-	waitUpload(t, cl, second, "uploading", func(u state.Upload) bool { return u.State == state.Uploading })
+	waitUpload(t, cl, second, "uploading", func(u client.Upload) bool { return u.State == client.StateUploading })
 	b.open(t, "/monitoring/queues/default?status=pending", "#root")
 	b.waitJS(t, "asynqmon lists the pending part tasks with readable payloads",
 		fmt.Sprintf(`document.body.innerText.includes(' of upload %s')`, second))
@@ -227,11 +226,11 @@ func TestBrowserDashboard(t *testing.T) {
 	b.screenshot(t, "6-upload-queued.png")
 
 	hold.Store(false)
-	waitUpload(t, cl, second, "completed", func(u state.Upload) bool { return u.State == state.Completed })
+	waitUpload(t, cl, second, "completed", func(u client.Upload) bool { return u.State == client.StateCompleted })
 }
 
 // waitUpload polls an upload until ok says it is in the state wanted.
-func waitUpload(t *testing.T, cl *client.Client, id state.UploadID, what string, ok func(state.Upload) bool) {
+func waitUpload(t *testing.T, cl *client.Client, id client.UploadID, what string, ok func(client.Upload) bool) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {

@@ -161,20 +161,9 @@ func parsePage(q url.Values, def, max int64) (offset, limit int64, err error) {
 	return offset, min(limit, max), nil
 }
 
-func migrationView(m state.Migration, now time.Time) MigrationView {
-	v := MigrationView{MigrationStatus: client.MigrationStatusOf(m), Queue: m.Queue}
-	switch {
-	case !m.Sealed:
-		v.State = "enqueuing"
-	case !m.Finished():
-		v.State = "running"
-	case m.Failed > 0:
-		v.State = "failed"
-	case m.Completed >= m.Total:
-		v.State = "completed"
-	default:
-		v.State = "cancelled"
-	}
+func migrationView(rec state.Migration, now time.Time) MigrationView {
+	m := client.MigrationFromRecord(rec)
+	v := MigrationView{MigrationStatus: client.MigrationStatusOf(m), Queue: m.Queue, State: client.MigrationState(m)}
 	end := now
 	if m.Finished() {
 		end = m.Updated
@@ -187,7 +176,8 @@ func migrationView(m state.Migration, now time.Time) MigrationView {
 	return v
 }
 
-func uploadView(u state.Upload, now time.Time) UploadView {
+func uploadView(rec state.Upload, now time.Time) UploadView {
+	u := client.UploadFromRecord(rec)
 	end := now
 	if u.State.Terminal() {
 		end = u.Updated

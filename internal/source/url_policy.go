@@ -119,6 +119,13 @@ func parseHostPatterns(in []string) (hostPatterns, error) {
 
 func isIP(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
 
+// CheckHostPatterns checks an allow list of host patterns (exact host, "*.suffix" or "*")
+// as workers parse theirs, naming the first malformed one.
+func CheckHostPatterns(patterns []string) error {
+	_, err := parseHostPatterns(patterns)
+	return err
+}
+
 // HostAllowed reports whether host matches one of the allow-list patterns (exact host,
 // "*.suffix" or "*"), the same rule workers apply to URL sources; a malformed pattern is an
 // error.

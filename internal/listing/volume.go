@@ -1,4 +1,7 @@
-package client
+// Package listing lists what a migration reads from the volume: the files below a directory,
+// walked through os.Root, as migration items. (internal/manifest reads the other listing, a
+// JSON Lines manifest.)
+package listing
 
 import (
 	"errors"
@@ -8,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/source"
 )
 
@@ -20,7 +24,7 @@ func CleanVolumeDir(dir string) (string, error) {
 	}
 	clean, err := source.CleanPath(dir)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s", ErrInvalid, trimPackage(err))
+		return "", fmt.Errorf("%w: %w", client.ErrInvalid, err)
 	}
 	return clean, nil
 }
@@ -37,11 +41,11 @@ func CleanVolumeDir(dir string) (string, error) {
 // invalid item; an unreadable dir is an error that ends the walk.
 //
 // Each iteration walks the directory again.
-func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) iter.Seq2[MigrationItem, error] {
-	return func(yield func(MigrationItem, error) bool) {
+func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) iter.Seq2[client.MigrationItem, error] {
+	return func(yield func(client.MigrationItem, error) bool) {
 		dir, err := CleanVolumeDir(dir)
 		if err != nil {
-			yield(MigrationItem{}, err)
+			yield(client.MigrationItem{}, err)
 			return
 		}
 		if skipped == nil {
@@ -53,7 +57,7 @@ func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) it
 				if p == dir {
 					return err
 				}
-				if !yield(MigrationItem{}, &ItemError{Where: p, Err: errors.New(trimPackage(err))}) {
+				if !yield(client.MigrationItem{}, &client.ItemError{Where: p, Err: err}) {
 					return fs.SkipAll
 				}
 				return nil
@@ -89,7 +93,7 @@ func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) it
 				return nil
 			}
 			if err != nil {
-				if !yield(MigrationItem{}, &ItemError{Where: p, Err: errors.New(trimPackage(err))}) {
+				if !yield(client.MigrationItem{}, &client.ItemError{Where: p, Err: err}) {
 					return fs.SkipAll
 				}
 				return nil
@@ -98,7 +102,7 @@ func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) it
 			if dir != "." {
 				key = strings.TrimPrefix(p, dir+"/")
 			}
-			it := MigrationItem{Source: p, Key: key, Size: info.Size(), ModTime: info.ModTime(), Where: p,
+			it := client.MigrationItem{Source: p, Key: key, Size: info.Size(), ModTime: info.ModTime(), Where: p,
 				Fingerprint: source.FileFingerprint(info)}
 			if !yield(it, nil) {
 				return fs.SkipAll
@@ -106,7 +110,7 @@ func WalkVolume(root *os.Root, dir string, skipped func(path, reason string)) it
 			return nil
 		})
 		if walkErr != nil {
-			yield(MigrationItem{}, fmt.Errorf("client: walk %s: %w", dir, walkErr))
+			yield(client.MigrationItem{}, fmt.Errorf("listing: walk %s: %w", dir, walkErr))
 		}
 	}
 }
