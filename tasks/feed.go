@@ -38,7 +38,7 @@ func FeedTaskID(migrationID string, run int64) string {
 // NewFeedTask returns run n of a migration's feeder, to run after delay.
 func NewFeedTask(migrationID string, run int64, delay time.Duration) *asynq.Task {
 	return asynq.NewTask(TypeFeed, mustJSON(FeedPayload{Migration: migrationID, Run: run}),
-		asynq.TaskID(FeedTaskID(migrationID, run)), asynq.Queue(QueueHigh), asynq.MaxRetry(FeedRetries),
+		asynq.TaskID(FeedTaskID(migrationID, run)), asynq.Queue(QueueFeed), asynq.MaxRetry(FeedRetries),
 		asynq.ProcessIn(delay), asynq.Timeout(10*time.Minute))
 }
 
@@ -47,9 +47,11 @@ type FeedConfig struct {
 	// Listings opens a feed's listing; nil: this worker cannot feed (its feed tasks retry
 	// until a worker that can runs them).
 	Listings feed.Opener
-	// Interval between a feeder's runs; default 1s.
+	// Interval is how often a run that waits (a full window, Redis above its memory
+	// bound) looks again; default 1s.
 	Interval time.Duration
-	// RunFor bounds how long one run keeps feeding before it hands over to the next; default 20s.
+	// RunFor bounds how long one run feeds (and waits) before it hands over to the next run;
+	// default 30s.
 	RunFor time.Duration
 	// MaxMemoryFraction holds feeders back while Redis's used_memory is above this share of
 	// maxmemory (default 0.8); MaxMemoryBytes, when set, is the bound instead (for a Redis
@@ -69,7 +71,7 @@ func (c *FeedConfig) validate() error {
 		c.Interval = time.Second
 	}
 	if c.RunFor == 0 {
-		c.RunFor = 20 * time.Second
+		c.RunFor = 30 * time.Second
 	}
 	if c.MaxMemoryFraction == 0 {
 		c.MaxMemoryFraction = 0.8
@@ -79,10 +81,11 @@ func (c *FeedConfig) validate() error {
 
 // HandleFeedTask runs a migration's feeder once. A run claims the feed (a later run having
 // started makes it stale: it stops), enqueues the start tasks of the last batch if a killed
-// run left them, then, while Redis has room and the window is not full, creates a batch of
-// uploads in one script that also moves the checkpoint, and enqueues their start tasks. It
-// ends by enqueuing the next run (after FeedConfig.Interval), unless the listing ended (the
-// last batch sealed the migration) or the migration was cancelled. Every step is safe to run
+// run left them, then for FeedConfig.RunFor: whenever the window has room and Redis is under
+// its memory bound, creates a batch of uploads in one script that also moves the checkpoint,
+// and enqueues their start tasks; otherwise it looks again every FeedConfig.Interval. It
+// ends by enqueuing the next run (in the feed queue, so it starts at once), unless the
+// listing ended (the last batch sealed the migration) or the migration was cancelled. Every step is safe to run
 // twice: the batch script moves the checkpoint only from the position this run read, and
 // task IDs are deterministic.
 func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
@@ -140,12 +143,18 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 			}
 			if reason != "" {
 				h.metrics.FeedWaited()
-				break
+				if f, err = h.waitToFeed(ctx, p, f); err != nil || f.Stopped {
+					return err
+				}
+				continue
 			}
 		}
 		free := int64(f.Spec.Window) - f.Live
 		if free <= 0 {
-			break
+			if f, err = h.waitToFeed(ctx, p, f); err != nil || f.Stopped {
+				return err
+			}
+			continue
 		}
 		items, next, end, err := listing.List(ctx, f.Position, int(min(free, FeedBatch)))
 		if err != nil {
@@ -180,11 +189,21 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
-	_, err = h.queue.EnqueueContext(ctx, NewFeedTask(p.Migration, p.Run+1, h.feed.Interval))
+	_, err = h.queue.EnqueueContext(ctx, NewFeedTask(p.Migration, p.Run+1, 0))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("tasks: feed %s: enqueue the next run: %w", p.Migration, err)
 	}
 	return nil
+}
+
+// waitToFeed waits FeedConfig.Interval, then reads the feed again (see reclaim).
+func (h *Handlers) waitToFeed(ctx context.Context, p FeedPayload, f state.Feed) (state.Feed, error) {
+	select {
+	case <-ctx.Done():
+		return f, ctx.Err()
+	case <-time.After(h.feed.Interval):
+	}
+	return h.reclaim(ctx, p, f)
 }
 
 // reclaim reads the feed again within one run (ErrStale ends the run without error).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
@@ -41,6 +42,7 @@ func (e *env) feeder(t *testing.T, cfg tasks.FeedConfig) *tasks.Handlers {
 	require.NoError(t, err)
 	t.Cleanup(func() { root.Close() })
 	cfg.Listings = feed.Volume{Root: root}
+	cfg.Interval, cfg.RunFor = 20*time.Millisecond, 200*time.Millisecond
 	h, err := tasks.NewHandlers(tasks.Config{Store: e.store, S3: e.storage, Sources: e.volume, Queue: e.queue,
 		Logger: quietLogger(), Feed: cfg})
 	require.NoError(t, err)
@@ -66,7 +68,7 @@ func TestFeederFillsTheWindowThenWaits(t *testing.T) {
 	pending, err := e.store.FeedPending(e.ctx, mid)
 	require.NoError(t, err)
 	require.Empty(t, pending, "their start tasks are enqueued")
-	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(tasks.QueueHigh, tasks.FeedTaskID(mid, 2))
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(tasks.QueueFeed, tasks.FeedTaskID(mid, 2))
 	require.NoError(t, err, "the next run is scheduled")
 	require.Equal(t, tasks.TypeFeed, info.Type)
 
@@ -100,7 +102,7 @@ func TestFeederWaitsWhileRedisIsFull(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, m.Total)
 	require.Contains(t, m.FeedPaused, "used_memory")
-	_, err = asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(tasks.QueueHigh, tasks.FeedTaskID(mid, 2))
+	_, err = asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(tasks.QueueFeed, tasks.FeedTaskID(mid, 2))
 	require.NoError(t, err, "the next run is scheduled")
 
 	h = e.feeder(t, tasks.FeedConfig{})

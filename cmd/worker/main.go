@@ -145,7 +145,7 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		"rerun the tasks of workers that died; false: this worker rescues none (it still heartbeats), and with false on every worker a dead worker's tasks wait for asynq's recovery, 60-120 s")
 	feedMemory := fs.StringEnv("feed-max-redis-memory", "PARTFLOW_FEED_MAX_REDIS_MEMORY", "80%",
 		"migration feeders wait while Redis used_memory is above this: a share of maxmemory (80%) or a size (4GiB, for a Redis without maxmemory)")
-	feedInterval := fs.DurationEnv("feed-interval", "PARTFLOW_FEED_INTERVAL", time.Second, "pause between a migration feeder's runs")
+	feedInterval := fs.DurationEnv("feed-interval", "PARTFLOW_FEED_INTERVAL", time.Second, "how often a migration feeder that waits (a full window, Redis memory above its bound) looks again")
 	managed := fs.ListEnv("janitor-managed", "PARTFLOW_JANITOR_MANAGED", "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads")
 	if err := fs.Parse(args); err != nil {
 		return cfg, cli.ExitCode(err), false

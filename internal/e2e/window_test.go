@@ -128,7 +128,7 @@ func TestWindowedMigrationSurvivesFeederKills(t *testing.T) {
 			if err != nil || m.Completed < target {
 				return false
 			}
-			active, err := inspector.ListActiveTasks(tasks.QueueHigh)
+			active, err := inspector.ListActiveTasks(tasks.QueueFeed)
 			if err != nil {
 				return false
 			}

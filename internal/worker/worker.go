@@ -113,6 +113,12 @@ func (c *Config) validate() error {
 	if c.Queues == nil {
 		c.Queues = tasks.Queues()
 	}
+	if _, ok := c.Queues[tasks.QueueFeed]; !ok {
+		// Feeders are few and short of work: served at the weight of the busiest queue.
+		qs := maps.Clone(c.Queues)
+		qs[tasks.QueueFeed] = max(slices.Max(slices.Collect(maps.Values(c.Queues))), 1)
+		c.Queues = qs
+	}
 	for q, w := range c.Queues {
 		if w <= 0 {
 			return fmt.Errorf("worker: queue %q has weight %d; weights must be positive", q, w)
