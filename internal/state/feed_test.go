@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -136,4 +137,47 @@ func trimTag(mid string, keys []string) []string {
 		out[i] = k[len("partflow:{"+mid+"}:"):]
 	}
 	return out
+}
+
+// TestFedMigrationMemoryPerUpload measures what an upload of a fed migration costs in Redis
+// while in flight (its record, its index entries) and once completed (its done record only),
+// from used_memory deltas; it logs the figures and checks that a completed upload costs less
+// than an in-flight one by an order of magnitude.
+func TestFedMigrationMemoryPerUpload(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mid := b.fedMigration(t)
+	const n = 5000
+	used := func() int64 {
+		m, err := b.store.RedisMemory(b.ctx)
+		require.NoError(t, err)
+		return m.Used
+	}
+	var batch []state.NewUpload
+	for i := range n {
+		k := fmt.Sprintf("photos/2024/IMG_%06d.jpg", i)
+		batch = append(batch, state.NewUpload{ID: state.DeriveUploadID(mid, "bkt", k), Source: "src/" + k, Bucket: "bkt", Key: k,
+			ContentType: "image/jpeg"})
+	}
+	before := used()
+	for i := 0; i < n; i += 500 {
+		_, err := b.store.FeedBatch(b.ctx, mid, int64(i/500), strconv.Itoa(i+500), i+500 >= n, batch[i:i+500])
+		require.NoError(t, err)
+	}
+	require.NoError(t, b.store.FeedEnqueued(b.ctx, mid, n))
+	inFlight := used()
+	for _, u := range batch {
+		out, err := b.store.CompleteSingle(b.ctx, u.ID, 1, state.UploadPlan{Size: 123456, Fingerprint: "123456:1733600000000000000",
+			PartSize: 16 << 20, Parts: 1}, `"d41d8cd98f00b204e9800998ecf8427e"`)
+		require.NoError(t, err)
+		require.Equal(t, state.ResultOK, out.Result)
+	}
+	done := used()
+	perInFlight := float64(inFlight-before) / n
+	perDone := float64(done-before) / n
+	list, err := b.rdb.MemoryUsage(b.ctx, "partflow:{"+mid+"}:done").Result()
+	require.NoError(t, err)
+	t.Logf("Redis per upload of a fed migration: %.0f B in flight (planned record + index entries), %.0f B completed (used_memory; the done list's MEMORY USAGE is %.0f B per entry)",
+		perInFlight, perDone, float64(list)/n)
+	require.Less(t, perDone*5, perInFlight, "a completed upload keeps a small fraction of an in-flight one")
 }
