@@ -265,6 +265,10 @@ type MigrationStatus struct {
 	// PauseReason says why it is paused (a failure threshold, a destination error, a request).
 	PauseReason string `json:"pause_reason,omitempty"`
 	ReportTo    string `json:"report_to,omitempty"`
+	// Fed: a feeder in the fleet creates the uploads, a window at a time (migrate --window);
+	// FeedPaused says why it waits (Redis memory above the workers' --feed-max-redis-memory).
+	Fed        bool   `json:"fed,omitempty"`
+	FeedPaused string `json:"feed_paused,omitempty"`
 }
 
 // MigrationStatusOf returns the JSON view of a migration record.
@@ -274,5 +278,6 @@ func MigrationStatusOf(m Migration) MigrationStatus {
 		Total: m.Total, Completed: m.Completed, Failed: m.Failed, Cancelled: m.Cancelled,
 		BytesTotal: m.BytesTotal, BytesDone: m.BytesDone, Created: m.Created, Updated: m.Updated,
 		Paused: m.Paused(), PauseReason: m.Pause.Reason, ReportTo: m.Controls.ReportTo,
+		Fed: m.Fed, FeedPaused: m.FeedPaused,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"mime"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,15 @@ type MigrateRequest struct {
 	// (replacing earlier ones) when any is given.
 	Controls MigrationControls
 
+	// Window, when positive, feeds the migration through the fleet: Migrate writes the
+	// resolved items to a feed file on the shared volume (FeedVolume) and enqueues a feeder
+	// task that keeps at most Window uploads unfinished in Redis; completed uploads leave only
+	// a compact record. Migrate returns before the uploads exist (the last batch seals the
+	// migration). A migration that exists already and was not fed carries on as before.
+	Window int
+	// FeedVolume is the shared volume's root, where the feed file goes; required with Window.
+	FeedVolume *os.Root
+
 	keys *keyIndex // what Plan (or Migrate's first pass) found about repeated keys
 }
 
@@ -184,6 +194,12 @@ func (r *MigrateRequest) validate(needID bool) error {
 	if r.PartSize != 0 && (r.PartSize < storage.MinPartSize || r.PartSize > storage.MaxPartSize) {
 		return fmt.Errorf("%w: part size %d is outside S3's limits [%d, %d]", ErrInvalid, r.PartSize,
 			storage.MinPartSize, storage.MaxPartSize)
+	}
+	if r.Window < 0 {
+		return fmt.Errorf("%w: window %d must not be negative", ErrInvalid, r.Window)
+	}
+	if r.Window > 0 && r.FeedVolume == nil {
+		return fmt.Errorf("%w: a window needs the shared volume (FeedVolume) to write the feed file", ErrInvalid)
 	}
 	if r.Concurrency < 0 || r.Concurrency > 1024 {
 		return fmt.Errorf("%w: concurrency %d: want 1 to 1024", ErrInvalid, r.Concurrency)
@@ -398,6 +414,10 @@ type MigrateResult struct {
 	Duration time.Duration `json:"-"`
 	// Sealed: every item was enqueued and the migration can finish.
 	Sealed bool `json:"sealed"`
+	// Fed: the items went to a feed file (FeedFile, relative to the volume root) that the
+	// fleet's feeder turns into uploads, Window at a time; Created and Existing stay 0.
+	Fed      bool   `json:"fed,omitempty"`
+	FeedFile string `json:"feed_file,omitempty"`
 }
 
 // Rate is items enqueued per second.
@@ -446,6 +466,12 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 	if r.Controls != (MigrationControls{}) {
 		if err := c.store.Configure(ctx, r.ID, r.Controls.state()); err != nil {
 			return MigrateResult{}, err
+		}
+	}
+
+	if r.Window > 0 {
+		if res, handled, err := c.migrateFed(ctx, &r, created, begin); handled || err != nil {
+			return res, err
 		}
 	}
 

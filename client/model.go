@@ -120,6 +120,10 @@ type Migration struct {
 	Controls MigrationControls
 	// ReportWritten is when the fleet wrote its report object (zero until then).
 	ReportWritten time.Time
+	// Fed: a feeder in the fleet creates the uploads, a window at a time (MigrateRequest.Window);
+	// its completed uploads keep only a compact record. FeedPaused says why the feeder waits.
+	Fed        bool
+	FeedPaused string
 }
 
 // MigrationPause is whether a migration is paused, why and since when.
@@ -147,7 +151,7 @@ func MigrationFromRecord(m state.Migration) Migration {
 		Pause: MigrationPause{Paused: m.Pause.Paused, Reason: m.Pause.Reason, Since: m.Pause.Since},
 		Controls: MigrationControls{MaxFailures: m.Controls.MaxFailures, MaxFailuresPercent: m.Controls.MaxFailuresPercent,
 			ReportTo: m.Controls.ReportTo, BandwidthLimit: m.Controls.BandwidthLimit},
-		ReportWritten: m.ReportWritten,
+		ReportWritten: m.ReportWritten, Fed: m.Fed, FeedPaused: m.FeedPaused,
 	}
 }
 

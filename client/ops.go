@@ -111,6 +111,10 @@ func (c *Client) Cancel(ctx context.Context, id string) (Tally, error) {
 	if _, err := c.store.GetMigration(ctx, id); err != nil {
 		return Tally{}, err
 	}
+	// A fed migration's feeder creates no more uploads (before the live ones are cancelled).
+	if err := c.store.StopFeed(ctx, id); err != nil {
+		return Tally{}, err
+	}
 	var out Tally
 	const page = 500
 	for offset := int64(0); ; offset += page {

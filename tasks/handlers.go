@@ -55,6 +55,8 @@ type Config struct {
 	// NoInlineFinalize makes the part that completes an upload's set always enqueue
 	// upload:finalize instead of finalizing in its own task (see finalizeInline).
 	NoInlineFinalize bool
+	// Feed configures the migration feeders this worker runs.
+	Feed FeedConfig
 }
 
 func (c *Config) validate() error {
@@ -77,6 +79,9 @@ func (c *Config) validate() error {
 	if c.PartRetries == 0 {
 		c.PartRetries = PartRetries
 	}
+	if err := c.Feed.validate(); err != nil {
+		return err
+	}
 	return c.Janitor.validate()
 }
 
@@ -89,6 +94,7 @@ type Handlers struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	janitor JanitorConfig
+	feed    FeedConfig
 
 	partRetries int
 	partTimeout time.Duration
@@ -112,7 +118,7 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	h := &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
 		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
 		tasks: cfg.Tasks, budget: cfg.MemoryBudget, copier: cfg.Copier, bw: make(map[string]*state.Bandwidth),
-		inlineFinalize: !cfg.NoInlineFinalize}
+		inlineFinalize: !cfg.NoInlineFinalize, feed: cfg.Feed}
 	if cfg.FleetBandwidth > 0 {
 		h.fleet = cfg.Store.FleetBandwidth(cfg.FleetBandwidth)
 	}
@@ -128,6 +134,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeAbort, h.HandleAbortTask)
 	mux.HandleFunc(TypeJanitor, h.HandleJanitorTask)
 	mux.HandleFunc(TypeReport, h.HandleReportTask)
+	mux.HandleFunc(TypeFeed, h.HandleFeedTask)
 }
 
 // job is one task run for one upload: the upload record as read at the start of the run and a
@@ -154,6 +161,12 @@ func (h *Handlers) load(ctx context.Context, t *asynq.Task, raw string) (job, er
 		return job{}, h.garbage(t, err)
 	}
 	u, err := h.store.GetUpload(ctx, id)
+	if errors.Is(err, state.ErrNotFound) && h.compacted(ctx, id) {
+		// A redelivered task of an upload that completed in a fed migration (its record was
+		// compacted): nothing to do, and nothing to archive.
+		h.log.Debug("UploadCompacted", "task", t.Type(), "upload_id", raw)
+		return job{}, fmt.Errorf("tasks: upload %s completed and was compacted: %w", raw, asynq.RevokeTask)
+	}
 	if errors.Is(err, state.ErrNotFound) {
 		h.log.Warn("UploadUnknown", "task", t.Type(), "upload_id", raw)
 		return job{}, fmt.Errorf("tasks: upload %s does not exist (expired or never created): %w", raw, asynq.SkipRetry)
@@ -162,6 +175,13 @@ func (h *Handlers) load(ctx context.Context, t *asynq.Task, raw string) (job, er
 		return job{}, err
 	}
 	return traced(ctx, job{u: u, log: h.log.With("upload_id", raw, "bucket", u.Bucket, "key", u.Key), task: t.Type()}), nil
+}
+
+// compacted reports whether a missing upload belongs to a fed migration (whose completed
+// uploads keep no record).
+func (h *Handlers) compacted(ctx context.Context, id state.UploadID) bool {
+	m, err := h.store.GetMigration(ctx, id.Migration)
+	return err == nil && m.Fed
 }
 
 func (h *Handlers) garbage(t *asynq.Task, err error) error {

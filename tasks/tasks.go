@@ -40,6 +40,10 @@ const (
 	QueueHigh    = "high"
 	QueueDefault = "default"
 	QueueLow     = "low"
+	// QueueFeed holds migration feeders only (one task per fed migration at most), so a
+	// feeder's next run never waits behind the window of start tasks it enqueued; every
+	// worker serves it (internal/worker adds it to any queue list).
+	QueueFeed = "feed"
 )
 
 // Queues are the queues a worker serves, with their weights.

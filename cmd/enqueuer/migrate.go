@@ -17,11 +17,14 @@ import (
 	"github.com/partflow/partflow/internal/source"
 )
 
+// defaultWindow is migrate's --window: unfinished uploads kept in Redis per migration.
+const defaultWindow = 20000
+
 // migrateFlags are migrate's flags as parsed.
 type migrateFlags struct {
 	bucket, prefix, dir, manifest, volumeRoot, priority, id, partSize, dedupe *string
 	skipExisting, skipInvalid, dryRun, wait, asJSON, jsonLines                *bool
-	concurrency, firstKeys                                                    *int
+	concurrency, firstKeys, window                                            *int
 	allowHosts                                                                *[]string
 	object                                                                    objectFlags
 	filter                                                                    *filterFlags
@@ -73,7 +76,8 @@ func (c *command) parseMigrate(args []string) (migrateFlags, int, bool) {
 		prefix:       fs.String("prefix", "", "put in front of every key"),
 		dir:          fs.String("source", "", "directory to migrate, relative to the volume root (needs --volume-root); keys are paths relative to it"),
 		manifest:     fs.String("manifest", "", "JSON Lines manifest to migrate, or - for stdin"),
-		volumeRoot:   fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume, to walk --source DIR"),
+		volumeRoot:   fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume, to walk --source DIR and to hold the feed file a --window migration reads"),
+		window:       fs.Int("window", defaultWindow, "most unfinished uploads the migration keeps in Redis: the fleet feeds the rest from a copy of the listing on the volume (needs --volume-root when there are more items); 0: write every item into Redis now"),
 		skipExisting: fs.Bool("skip-existing", false, "skip objects that already exist with the same size (and MD5, for objects of one part)"),
 		skipInvalid:  fs.Bool("skip-invalid", false, "enqueue the valid items even if some are invalid (they are reported)"),
 		dryRun:       fs.Bool("dry-run", false, "validate and print the plan (counts, bytes, first keys); enqueue nothing"),
@@ -119,6 +123,8 @@ func (c *command) validateMigrate(mg *migration) (int, bool) {
 		// The listing needs the workers' S3 credentials, so it must run in the fleet.
 		return c.fail(exitUsage, "migrate: --source %s: listing an S3 prefix is not yet supported; "+
 			"give a manifest of s3://bucket/key sources (--manifest)", *f.dir), false
+	case *f.window < 0:
+		return c.fail(exitUsage, "migrate: --window %d must not be negative", *f.window), false
 	case *f.dir != "" && *f.volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory"), false
 	case *f.timeout < 0 || (*f.timeout > 0 && !*f.wait):
@@ -234,6 +240,20 @@ func (c *command) runMigration(ctx context.Context, mg *migration) int {
 	}
 	if *f.dryRun {
 		return c.rep.dryRun(summary)
+	}
+
+	// A window that the items exceed needs the volume, where the fleet reads the feed file.
+	if *f.window > 0 && int64(*f.window) < plan.Valid {
+		if *f.volumeRoot == "" {
+			return c.fail(exitUsage, "migrate: %d items are more than --window %d: give --volume-root (or PARTFLOW_VOLUME_ROOT) so the fleet can read them from the shared volume, or --window 0 to write them all into Redis now",
+				plan.Valid, *f.window)
+		}
+		root, err := os.OpenRoot(*f.volumeRoot)
+		if err != nil {
+			return c.fail(exitUsage, "migrate: --volume-root: %v", err)
+		}
+		mg.closers = append(mg.closers, root.Close)
+		req.Window, req.FeedVolume = *f.window, root
 	}
 
 	// Pass 2: enqueue.

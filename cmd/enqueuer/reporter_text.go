@@ -114,6 +114,11 @@ func (r *textReporter) enqueueProgress(total int64) func(client.MigrateResult) {
 func (r *textReporter) enqueueResult(client.MigrateResult) {}
 
 func (r *textReporter) enqueued(res client.MigrateResult) {
+	if res.Fed {
+		fmt.Fprintf(r.c.notes(), "migration %s: %d items written to %s in %s; the fleet feeds them, a window at a time\n",
+			res.ID, res.Items, res.FeedFile, res.Duration.Round(time.Millisecond))
+		return
+	}
 	fmt.Fprintf(r.c.notes(), "migration %s: %d items enqueued in %s (%.0f items/s): %d new uploads, %d existing (%d start tasks re-enqueued)\n",
 		res.ID, res.Items, res.Duration.Round(time.Millisecond), res.Rate(), res.Created, res.Existing, res.Requeued)
 }
@@ -281,6 +286,9 @@ func (r *textReporter) report(ctx context.Context, pf *client.Client, m client.M
 		fmt.Fprintf(w, ", %d in progress", live)
 	}
 	fmt.Fprintln(w)
+	if m.FeedPaused != "" {
+		fmt.Fprintf(w, "feeding    paused: %s\n", m.FeedPaused)
+	}
 	fmt.Fprintf(w, "bytes      %s of %s (%d of %d)", humanize.IBytes(uint64(m.BytesDone)),
 		humanize.IBytes(uint64(m.BytesTotal)), m.BytesDone, m.BytesTotal)
 	if m.BytesSkipped > 0 {

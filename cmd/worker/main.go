@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 
 	"github.com/partflow/partflow/internal/buildinfo"
 	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/feed"
 	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/redisconn"
 	"github.com/partflow/partflow/internal/s3source"
@@ -104,6 +107,7 @@ type config struct {
 	memoryBudget    int64 // 0: worker.DefaultMemoryBudget
 	janitorInterval time.Duration
 	janitor         tasks.JanitorConfig
+	feed            tasks.FeedConfig
 	s3              s3Flags
 	sourceS3        sourceStore
 	heartbeat       time.Duration
@@ -159,6 +163,9 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		"export traces over OTLP/HTTP; also on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (see the README's Tracing)")
 	idlePoll := fs.DurationEnv("idle-poll-interval", "PARTFLOW_IDLE_POLL_INTERVAL", 50*time.Millisecond,
 		"how long an idle worker waits before looking for tasks again (a task waits up to this long for an idle worker; each look costs Redis 9 commands)")
+	feedMemory := fs.StringEnv("feed-max-redis-memory", "PARTFLOW_FEED_MAX_REDIS_MEMORY", "80%",
+		"migration feeders wait while Redis used_memory is above this: a share of maxmemory (80%) or a size (4GiB, for a Redis without maxmemory)")
+	feedInterval := fs.DurationEnv("feed-interval", "PARTFLOW_FEED_INTERVAL", time.Second, "how often a migration feeder that waits (a full window, Redis memory above its bound) looks again")
 	managed := fs.ListEnv("janitor-managed", "PARTFLOW_JANITOR_MANAGED", "comma list of bucket[/prefix] where the janitor aborts orphaned multipart uploads")
 	if err := fs.Parse(args); err != nil {
 		return cfg, cli.ExitCode(err), false
@@ -219,6 +226,13 @@ func parseConfig(args []string, stdout, stderr io.Writer) (cfg config, code int,
 		return fail("set --volume-root (PARTFLOW_VOLUME_ROOT), --allow-url-host (PARTFLOW_ALLOW_URL_HOSTS), " +
 			"--source-s3-endpoint (PARTFLOW_SOURCE_S3_ENDPOINT) or several")
 	}
+	if cfg.feed, err = parseFeedMemory(*feedMemory); err != nil {
+		return fail("--feed-max-redis-memory (PARTFLOW_FEED_MAX_REDIS_MEMORY): %v", err)
+	}
+	if *feedInterval <= 0 {
+		return fail("--feed-interval (PARTFLOW_FEED_INTERVAL) must be positive")
+	}
+	cfg.feed.Interval = *feedInterval
 	if cfg.queues, err = cli.ParseWeights(*queues); err != nil {
 		return fail("--queues (PARTFLOW_QUEUES): %v", err)
 	}
@@ -268,6 +282,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer volume.Close()
 		sources.Volume = volume
+		feedRoot, err := os.OpenRoot(cfg.volumeRoot)
+		if err != nil {
+			fmt.Fprintln(stderr, "worker: --volume-root (PARTFLOW_VOLUME_ROOT):", err)
+			return 2
+		}
+		defer feedRoot.Close()
+		cfg.feed.Listings = feed.Volume{Root: feedRoot}
 	}
 	var urlHeaderHosts []string
 	if len(cfg.url.AllowHosts) > 0 {
@@ -338,7 +359,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MemoryBudget: budget, ShutdownTimeout: cfg.shutdownTimeout, Retention: cfg.retention, Queues: cfg.queues,
 		PartRetries: cfg.partRetries, PartTimeout: cfg.partTimeout, FleetBandwidth: cfg.fleetBwlimit, JanitorInterval: cfg.janitorInterval,
 		Metrics: metrics.New(reg), Janitor: cfg.janitor, HeartbeatInterval: cfg.heartbeat, NoRescue: !cfg.rescue,
-		Tracing: tp, IdlePollInterval: cfg.idlePoll})
+		Tracing: tp, IdlePollInterval: cfg.idlePoll, Feed: cfg.feed})
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
@@ -401,4 +422,20 @@ func parsePrefixes(in []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// parseFeedMemory reads --feed-max-redis-memory: "80%" (of maxmemory) or a size.
+func parseFeedMemory(v string) (tasks.FeedConfig, error) {
+	if pct, ok := strings.CutSuffix(v, "%"); ok {
+		f, err := strconv.ParseFloat(pct, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return tasks.FeedConfig{}, fmt.Errorf("%q: want a share of maxmemory in (0%%, 100%%] or a size", v)
+		}
+		return tasks.FeedConfig{MaxMemoryFraction: f / 100}, nil
+	}
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n == 0 {
+		return tasks.FeedConfig{}, fmt.Errorf("%q: want a share of maxmemory (80%%) or a size (4GiB)", v)
+	}
+	return tasks.FeedConfig{MaxMemoryBytes: int64(n)}, nil
 }

@@ -39,6 +39,7 @@ func TestWorkerRejectsBadVariables(t *testing.T) {
 		{"string", "PARTFLOW_S3_ENDPOINT", "ftp://s3.example.com"},
 		{"address", "PARTFLOW_METRICS_ADDR", "no-port"},
 		{"path", "PARTFLOW_VOLUME_ROOT", "/nonexistent/partflow"},
+		{"share or size", "PARTFLOW_FEED_MAX_REDIS_MEMORY", "120%"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			env := map[string]string{tc.name: tc.value}
@@ -83,6 +84,12 @@ func TestWorkerConfigFromEnvironmentAndFlags(t *testing.T) {
 	require.Len(t, cfg.janitor.Managed, 2)
 	require.Equal(t, "archive", cfg.janitor.Managed[0].Bucket)
 	require.Equal(t, "in", cfg.janitor.Managed[0].Prefix)
+	require.InDelta(t, 0.8, cfg.feed.MaxMemoryFraction, 1e-9, "--feed-max-redis-memory's default")
+
+	t.Setenv("PARTFLOW_FEED_MAX_REDIS_MEMORY", "4GiB")
+	cfg, code, ok = parseConfig(nil, &out, &errOut)
+	require.True(t, ok, "code %d: %s", code, errOut.String())
+	require.EqualValues(t, 4<<30, cfg.feed.MaxMemoryBytes)
 }
 
 func TestWorkerVersion(t *testing.T) {

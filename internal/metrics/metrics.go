@@ -29,6 +29,8 @@ type Metrics struct {
 	UploadsFinished *prometheus.CounterVec
 	JanitorActions  *prometheus.CounterVec
 	TasksRescued    *prometheus.CounterVec
+	FeedPaused      prometheus.Counter
+	FeedCreated     prometheus.Counter
 }
 
 // New creates the series and registers them on reg.
@@ -59,9 +61,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		TasksRescued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "partflow_tasks_rescued_total", Help: "Tasks of dead workers this worker enqueued again (internal/liveness), by task type.",
 		}, []string{"task"}),
+		FeedPaused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "partflow_feed_paused_total", Help: "Feeder runs that created nothing because Redis memory was above the feed threshold.",
+		}),
+		FeedCreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "partflow_feed_uploads_created_total", Help: "Uploads the feeders of this worker created from their migrations' listings.",
+		}),
 	}
 	reg.MustRegister(m.BytesUploaded, m.Parts, m.PartDuration, m.PartsInFlight, m.Retries, m.UploadsFinished, m.JanitorActions,
-		m.TasksRescued)
+		m.TasksRescued, m.FeedPaused, m.FeedCreated)
 	return m
 }
 
@@ -133,4 +141,18 @@ func NewBuildInfo(program string) prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// FeedWaited counts a feeder run held back by Redis memory.
+func (m *Metrics) FeedWaited() {
+	if m != nil {
+		m.FeedPaused.Inc()
+	}
+}
+
+// FeedFed counts uploads a feeder created.
+func (m *Metrics) FeedFed(n int64) {
+	if m != nil {
+		m.FeedCreated.Add(float64(n))
+	}
 }

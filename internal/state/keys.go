@@ -13,6 +13,8 @@ package state
 //	partflow:{<mid>}:upload:<uid>           hash: upload record
 //	partflow:{<mid>}:upload:<uid>:parts     hash: part number -> ETag
 //	partflow:{<mid>}:bandwidth              hash: the migration's bandwidth token bucket (migrate --bwlimit)
+//	partflow:{<mid>}:done                   list: a compact record per completed upload of a fed migration (compact.go)
+//	partflow:{<mid>}:feed                   list: upload IDs the feeder created and has not enqueued yet
 //
 // The global keys live in other Cluster slots than a migration's, so the upload scripts never
 // write them (they only PUBLISH to the events channel, which is not a key):
@@ -54,12 +56,18 @@ func migrationFailedKey(migrationID string) string { return tag(migrationID) + "
 
 func migrationLiveKey(migrationID string) string { return tag(migrationID) + "live" }
 
+func migrationDoneKey(migrationID string) string { return tag(migrationID) + "done" }
+
+func migrationFeedKey(migrationID string) string { return tag(migrationID) + "feed" }
+
 // uploadKeys returns every key the upload scripts may touch, in the order they expect (see
 // scripts/lib.lua): KEYS[1] upload hash, KEYS[2] parts hash, KEYS[3] migration hash,
-// KEYS[4] its uploads index, KEYS[5] its failed index, KEYS[6] its live index. For a
+// KEYS[4] its uploads index, KEYS[5] its failed index, KEYS[6] its live index, KEYS[7] its
+// list of compact records of completed uploads, KEYS[8] its feeder's list of uploads to enqueue. For a
 // migration-only script (create, seal) id.Name is empty and the first two go unused.
 func uploadKeys(id UploadID) []string {
 	base := tag(id.Migration) + "upload:" + id.String()
 	return []string{base, base + ":parts", migrationKey(id.Migration),
-		migrationUploadsKey(id.Migration), migrationFailedKey(id.Migration), migrationLiveKey(id.Migration)}
+		migrationUploadsKey(id.Migration), migrationFailedKey(id.Migration), migrationLiveKey(id.Migration),
+		migrationDoneKey(id.Migration), migrationFeedKey(id.Migration)}
 }

@@ -26,6 +26,8 @@ var (
 	takeBandwidthScript   = redis.NewScript(mustRead("take_bandwidth.lua")) // one key of its own: no lib.lua
 	assignBatchScript     = loadScript("assign_batch.lua")
 	completeBatchScript   = loadScript("complete_batch.lua")
+	feedBatchScript       = loadScript("feed_batch.lua")
+	feedClaimScript       = loadScript("feed_claim.lua")
 )
 
 // scriptNames maps each script's SHA-1 to its file name without ".lua".

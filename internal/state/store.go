@@ -122,6 +122,12 @@ type Migration struct {
 	Controls Controls
 	// ReportWritten is when the fleet wrote its report object (zero until then).
 	ReportWritten time.Time
+	// Fed: a feeder creates the uploads (see FeedSpec); its completed uploads are compacted.
+	Fed bool
+	// FeedPaused says why the feeder waits (Redis memory above its threshold); "" when it does not.
+	FeedPaused string
+	// FeedRun is the number of the feeder run that last claimed the feed (0 before one).
+	FeedRun int64
 }
 
 // Paused reports whether the migration is paused (the feeder and the handlers check it).
@@ -200,6 +206,7 @@ func (s *Store) GetMigration(ctx context.Context, id string) (Migration, error) 
 		Skipped: f.int("uploads_skipped"), BytesSkipped: f.int("bytes_skipped"), Started: startedOf(h),
 		Created: f.time("created"), Updated: f.time("updated"),
 		Pause: pauseOf(h), Controls: controlsOf(h), ReportWritten: f.time("report_written"),
+		Fed: h["feed"] != "", FeedPaused: h["feed_paused"], FeedRun: f.int("feed_run"),
 	}, nil
 }
 
@@ -286,19 +293,16 @@ type NewUpload struct {
 // CreateUpload creates an upload in state planned and counts it in its migration, which must
 // exist. It reports false, changing nothing, when the upload exists already.
 func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
-	meta, err := json.Marshal(u.Metadata)
-	if err != nil {
-		return false, fmt.Errorf("state: create upload %s: metadata: %w", u.ID, err)
-	}
-	opts, err := encodeObjectOptions(u.Options)
+	rec, err := uploadFields(u)
 	if err != nil {
 		return false, err
 	}
-	args := []any{"id", u.ID.String(), "migration", u.ID.Migration, "source", u.Source, "bucket", u.Bucket,
-		"key", u.Key, "content_type", u.ContentType, "metadata", string(meta), "object_options", opts,
-		"part_size", strconv.FormatInt(u.PartSize, 10), "skip_existing", boolField(u.SkipExisting)}
-	if u.TraceID != "" {
-		args = append(args, "trace_id", u.TraceID)
+	args := make([]any, 0, 2*len(rec))
+	for _, name := range uploadFieldNames {
+		args = append(args, name, rec[name])
+	}
+	if v, ok := rec["trace_id"]; ok {
+		args = append(args, "trace_id", v)
 	}
 	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID), args...).Int()
 	if err != nil {
@@ -308,6 +312,29 @@ func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
 		return false, fmt.Errorf("state: create upload %s: migration %s: %w", u.ID, u.ID.Migration, ErrNotFound)
 	}
 	return n == 1, nil
+}
+
+// uploadFieldNames are the fields of a new upload's record, in the order they are written.
+var uploadFieldNames = []string{"id", "migration", "source", "bucket", "key", "content_type", "metadata",
+	"object_options", "part_size", "skip_existing"}
+
+// uploadFields are the record fields of a new upload (see uploadFieldNames).
+func uploadFields(u NewUpload) (map[string]string, error) {
+	meta, err := json.Marshal(u.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("state: create upload %s: metadata: %w", u.ID, err)
+	}
+	opts, err := encodeObjectOptions(u.Options)
+	if err != nil {
+		return nil, err
+	}
+	rec := map[string]string{"id": u.ID.String(), "migration": u.ID.Migration, "source": u.Source, "bucket": u.Bucket,
+		"key": u.Key, "content_type": u.ContentType, "metadata": string(meta), "object_options": opts,
+		"part_size": strconv.FormatInt(u.PartSize, 10), "skip_existing": boolField(u.SkipExisting)}
+	if u.TraceID != "" {
+		rec["trace_id"] = u.TraceID
+	}
+	return rec, nil
 }
 
 // GetUpload reads an upload record.

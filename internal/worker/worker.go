@@ -64,6 +64,8 @@ type Config struct {
 	// whatever the number of workers). Default 10m; negative disables the schedule.
 	JanitorInterval time.Duration
 	Janitor         tasks.JanitorConfig
+	// Feed configures the migration feeders the worker runs (tasks.FeedConfig).
+	Feed tasks.FeedConfig
 	// Metrics, if set, receives the workers' series (see internal/metrics).
 	Metrics *metrics.Metrics
 	// HeartbeatInterval is how often the worker tells the fleet which tasks it runs, so that
@@ -118,6 +120,12 @@ func (c *Config) validate() error {
 	if c.Queues == nil {
 		c.Queues = tasks.Queues()
 	}
+	if _, ok := c.Queues[tasks.QueueFeed]; !ok {
+		// Feeders are few and short of work: served at the weight of the busiest queue.
+		qs := maps.Clone(c.Queues)
+		qs[tasks.QueueFeed] = max(slices.Max(slices.Collect(maps.Values(c.Queues))), 1)
+		c.Queues = qs
+	}
 	for q, w := range c.Queues {
 		if w <= 0 {
 			return fmt.Errorf("worker: queue %q has weight %d; weights must be positive", q, w)
@@ -144,7 +152,7 @@ type Worker struct {
 
 // rescuable are the task types whose orphans are rerun at once (the janitor is periodic and
 // runs again by itself).
-var rescuable = []string{tasks.TypeStart, tasks.TypeBatch, tasks.TypePart, tasks.TypeFinalize, tasks.TypeAbort}
+var rescuable = []string{tasks.TypeStart, tasks.TypeBatch, tasks.TypePart, tasks.TypeFinalize, tasks.TypeAbort, tasks.TypeFeed}
 
 // New builds a worker; Start or Run it.
 func New(cfg Config) (*Worker, error) {
@@ -160,7 +168,7 @@ func New(cfg Config) (*Worker, error) {
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
 		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget,
-		Copier: cfg.Copier, FleetBandwidth: cfg.FleetBandwidth})
+		Copier: cfg.Copier, FleetBandwidth: cfg.FleetBandwidth, Feed: cfg.Feed})
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,7 @@
 -- went as one PutObject each in an upload:batch task: for each, what transition.lua does for
 -- planned → completed (CAS on the version read when the batch started), with the migration's
 -- counters and expiry settled once for the batch.
--- KEYS[1..6] the upload and migration keys of the first upload (see lib.lua), KEYS[7..] the
+-- KEYS[1..8] the upload and migration keys of the first upload (see lib.lua), KEYS[9..] the
 -- upload hashes of the others (all of the same migration), in the order of ARGV's items
 -- ARGV[1] retention seconds, ARGV[2] idle expiry seconds, ARGV[3] events channel,
 -- ARGV[4..] five values per upload: the version read, size, fingerprint, part size, ETag
@@ -12,9 +12,9 @@
 local now = now_ms()
 local out = {}
 local completed, bytes = 0, 0
-for i = 1, #KEYS - 5 do
+for i = 1, #KEYS - 7 do
   local key = upload_key
-  if i > 1 then key = KEYS[5 + i] end
+  if i > 1 then key = KEYS[7 + i] end
   local a = 4 + (i - 1) * 5
   local cur = redis.call('HMGET', key, 'state', 'version', 'id', 'migration')
   local state, version = cur[1], num(cur[2])

@@ -2,7 +2,9 @@
 -- Every script that includes it takes every key it may touch in KEYS, in this order (keys.go
 -- builds them; nothing is derived from another key's name):
 --   KEYS[1] upload hash, KEYS[2] parts hash (part number -> ETag), KEYS[3] migration hash,
---   KEYS[4] the migration's uploads index, KEYS[5] its failed index, KEYS[6] its live index
+--   KEYS[4] the migration's uploads index, KEYS[5] its failed index, KEYS[6] its live index,
+--   KEYS[7] its list of compact records of completed uploads (a fed migration's), KEYS[8] its
+--   feeder's list of created uploads not enqueued yet
 -- and ARGV[1] retention in seconds for terminal records, ARGV[2] the idle expiry in seconds of
 -- records that are not finished (every change restarts it), ARGV[3] the events channel.
 --
@@ -13,6 +15,7 @@
 
 local upload_key, parts_key, migration_key = KEYS[1], KEYS[2], KEYS[3]
 local uploads_index_key, failed_index_key, live_index_key = KEYS[4], KEYS[5], KEYS[6]
+local done_key, feed_key = KEYS[7], KEYS[8]
 local retention, idle_expiry, channel = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 
 -- Milliseconds from the Redis server's clock, so every worker shares one clock.
@@ -44,7 +47,7 @@ local function settle_migration()
   local ttl = idle_expiry
   migration_finished = m[1] == '1' and num(m[3]) + num(m[4]) + num(m[5]) >= num(m[2])
   if migration_finished then ttl = retention end
-  for _, key in ipairs({migration_key, uploads_index_key, failed_index_key, live_index_key}) do
+  for _, key in ipairs({migration_key, uploads_index_key, failed_index_key, live_index_key, done_key, feed_key}) do
     redis.call('EXPIRE', key, ttl)
   end
 end
@@ -69,6 +72,22 @@ local function check_failure_threshold(now)
     reason = 'max-failures: ' .. failed .. ' of ' .. total .. ' uploads failed, more than ' .. m[2] .. '%'
   end
   if reason then redis.call('HSET', migration_key, 'paused', '1', 'pause_reason', reason, 'paused_at', now) end
+end
+
+-- A completed upload of a fed migration (field compact = 1) keeps no record: its key, size,
+-- ETag and duration go to the migration's done list as one tab-separated entry (with its
+-- bucket last when it is not the migration's), and its hashes and index entry are dropped.
+-- The feeder's checkpoint, not the record, keeps it from being created again.
+local function compact(id, now)
+  if redis.call('HGET', migration_key, 'compact') ~= '1' then return end
+  local f = redis.call('HMGET', upload_key, 'key', 'size', 'etag', 'created', 'bucket')
+  local m = redis.call('HMGET', migration_key, 'bucket')
+  local entry = (f[1] or '') .. '\t' .. (f[2] or '0') .. '\t' .. (f[3] or '') .. '\t' .. (now - num(f[4]))
+  if f[5] and f[5] ~= m[1] then entry = entry .. '\t' .. f[5] end
+  redis.call('RPUSH', done_key, entry)
+  redis.call('DEL', upload_key, parts_key)
+  redis.call('ZREM', uploads_index_key, id)
+  settle_migration()
 end
 
 -- Move the upload from state `from` to state `to`: bump the version, keep the migration's
@@ -106,6 +125,7 @@ local function move(from, to, now)
     keep_alive()
   end
   publish()
+  if to == 'completed' then compact(id, now) end
   return version
 end
 
