@@ -260,13 +260,21 @@ func (h *Handlers) enqueue(ctx context.Context, t *asynq.Task, queue, id string,
 	return nil
 }
 
-// s3Error fails the upload for S3 errors that retrying cannot fix and retries the rest.
+// s3Error fails the upload for S3 errors that retrying cannot fix and retries the rest. An
+// error that will fail every upload to the destination pauses a migration of many uploads
+// instead; the one upload of a put fails with it, as any permanent error.
 func (h *Handlers) s3Error(ctx context.Context, j job, err error) error {
-	if storage.DestinationWide(err) && (j.task == TypeStart || j.task == TypePart) {
+	if storage.DestinationWide(err) && (j.task == TypeStart || j.task == TypePart) && h.manyUploads(ctx, j) {
 		return h.pauseForDestination(ctx, j, err)
 	}
 	if storage.Permanent(err) {
 		return h.fail(ctx, j, err, false)
 	}
 	return h.retryOrGiveUp(ctx, j, err)
+}
+
+// manyUploads reports whether j's migration has more than one upload (a migrate, not a put).
+func (h *Handlers) manyUploads(ctx context.Context, j job) bool {
+	m, err := h.store.GetMigration(ctx, j.u.ID.Migration)
+	return err == nil && (m.Total > 1 || !m.Sealed)
 }
