@@ -149,6 +149,16 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 				continue
 			}
 		}
+		// A paused migration (migrate --max-failures, a destination-wide error, enqueuer
+		// pause) gets no new uploads until it is resumed.
+		if pause, err := h.store.MigrationPaused(ctx, p.Migration); err != nil {
+			return err
+		} else if pause.Paused {
+			if f, err = h.waitToFeed(ctx, p, f); err != nil || f.Stopped {
+				return err
+			}
+			continue
+		}
 		free := int64(f.Spec.Window) - f.Live
 		if free <= 0 {
 			if f, err = h.waitToFeed(ctx, p, f); err != nil || f.Stopped {
