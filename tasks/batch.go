@@ -10,6 +10,7 @@ import (
 
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 	"github.com/partflow/partflow/storage"
 )
 
@@ -58,7 +59,7 @@ func EnqueueCreated(ctx context.Context, store *state.Store, q Enqueuer, uploads
 		if _, err := store.AssignBatch(ctx, id, batch); err != nil {
 			return err
 		}
-		return enqueueNew(ctx, q, NewBatchTask(batch, batchBytes))
+		return enqueueNew(ctx, q, NewBatchTask(ctx, batch, batchBytes))
 	}
 	for _, u := range uploads {
 		if u.Size <= 0 || u.Size > BatchMaxObject {
@@ -88,12 +89,13 @@ func enqueueNew(ctx context.Context, q Enqueuer, t *asynq.Task) error {
 }
 
 // NewBatchTask returns the upload:batch task of uploads ids (of one migration, bytes in all).
-func NewBatchTask(ids []state.UploadID, bytes int64) *asynq.Task {
+// It carries ctx's trace (the migration's: a batch belongs to no one upload's trace).
+func NewBatchTask(ctx context.Context, ids []state.UploadID, bytes int64) *asynq.Task {
 	p := BatchPayload{Uploads: make([]string, len(ids))}
 	for i, id := range ids {
 		p.Uploads[i] = id.String()
 	}
-	return asynq.NewTask(TypeBatch, mustJSON(p), asynq.TaskID(BatchTaskID(ids[0])), asynq.Queue(QueueHigh),
+	return asynq.NewTaskWithHeaders(TypeBatch, mustJSON(p), tracing.Headers(ctx), asynq.TaskID(BatchTaskID(ids[0])), asynq.Queue(QueueHigh),
 		asynq.MaxRetry(StartRetries), asynq.Timeout(PartTimeout(bytes)))
 }
 

@@ -43,7 +43,7 @@ func TestBatchRedeliveredCountsOnceAndAFailingItemFailsAlone(t *testing.T) {
 	_, err := e.store.Transition(e.ctx, ids[3], state.AnyVersion, []state.State{state.Planned}, state.Cancelled)
 	require.NoError(t, err)
 
-	batch := tasks.NewBatchTask(ids, 5000)
+	batch := tasks.NewBatchTask(t.Context(), ids, 5000)
 	for run := range 2 {
 		require.NoError(t, e.handlers.HandleBatchTask(e.ctx, batch), "run %d", run)
 		m, err := e.store.GetMigration(e.ctx, ids[0].Migration)
