@@ -11,6 +11,7 @@ import (
 	"github.com/partflow/partflow/internal/metrics"
 	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/internal/tracing"
 	"github.com/partflow/partflow/storage"
 )
 
@@ -189,7 +190,10 @@ func (h *Handlers) finalizeInline(ctx context.Context, j job) error {
 		return h.enqueueFinalize(ctx, j)
 	}
 	fj := job{u: u, log: j.log.With("inline", true), task: TypeFinalize}
-	err = h.finalize(ctx, fj)
+	// The finalize has its own span in the part's, as a finalizer task's would be.
+	fctx, span := tracing.Start(ctx, TypeFinalize)
+	err = h.finalize(fctx, fj)
+	tracing.End(span, err)
 	switch {
 	case err == nil, errors.Is(err, errClaimed), errors.Is(err, asynq.SkipRetry):
 		// Done, or another finalizer holds it, or it failed for good (recorded): nothing left.

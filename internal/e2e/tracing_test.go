@@ -141,7 +141,7 @@ func childrenOf(spans []span, parent span, name string) []span {
 // TestTraceAcrossProcesses: with OTEL_EXPORTER_OTLP_ENDPOINT set, a 3-part upload put by the
 // enqueuer process and run by a worker process is one trace: the enqueue, the start task
 // under it, every part task under the start task (part 2 twice, its first attempt failed by
-// the S3 proxy and marked for retry), the finalizer under the last part, each with its
+// the S3 proxy and marked for retry), the finalizer (inline) under the last part; each task with its
 // queue wait, S3 requests, source reads and Redis scripts; and the upload record and the
 // worker's log lines carry the trace ID.
 func TestTraceAcrossProcesses(t *testing.T) {
@@ -184,7 +184,7 @@ func TestTraceAcrossProcesses(t *testing.T) {
 	var spans []span
 	require.Eventually(t, func() bool {
 		spans = recv.trace(u.TraceID)
-		return len(named(spans, tracing.QueueWaitSpan)) >= 5 && len(named(spans, "upload:finalize")) >= 1 &&
+		return len(named(spans, tracing.QueueWaitSpan)) >= 4 && len(named(spans, "upload:finalize")) >= 1 &&
 			len(named(spans, "upload:part")) >= 4
 	}, 30*time.Second, 50*time.Millisecond, "the worker's spans of the upload's trace reach the receiver")
 	for _, sp := range spans {
@@ -236,7 +236,7 @@ func TestTraceAcrossProcesses(t *testing.T) {
 	fin := named(spans, "upload:finalize")
 	require.Len(t, fin, 1)
 	require.True(t, fin[0].parent == byPart["1"][0].spanID || fin[0].parent == retry.spanID ||
-		fin[0].parent == byPart["3"][0].spanID, "the finalizer continues the part that completed the set")
+		fin[0].parent == byPart["3"][0].spanID, "the finalizer (inline in the part task, or its own task) continues the part that completed the set")
 	require.NotEmpty(t, childrenOf(spans, fin[0], "S3 CompleteMultipartUpload"), "the finalizer's Complete")
 	require.NotEmpty(t, named(spans, "redis EVALSHA record_part"), "the Redis scripts have spans")
 	for _, sp := range spans {

@@ -317,7 +317,7 @@ func TestURLSourceValidationAndDisabledWorkers(t *testing.T) {
 	cmd.Env = s.env()
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
-	require.Contains(t, string(out), "set --volume-root (PARTFLOW_VOLUME_ROOT), --allow-url-host (PARTFLOW_ALLOW_URL_HOSTS) or both")
+	require.Contains(t, string(out), "set --volume-root (PARTFLOW_VOLUME_ROOT), --allow-url-host (PARTFLOW_ALLOW_URL_HOSTS), --source-s3-endpoint (PARTFLOW_SOURCE_S3_ENDPOINT) or several")
 	cmd = exec.Command(filepath.Join(binDir, "worker"), "--url-allow-private")
 	cmd.Env = s.env()
 	out, err = cmd.CombinedOutput()
