@@ -20,6 +20,20 @@ func TestEnqueuerRejectsBadVariable(t *testing.T) {
 	require.Contains(t, stderr.String(), "PARTFLOW_REDIS_CLUSTER")
 }
 
+// A malformed --redis-url is bad configuration (exit 2, naming the flag), not an unreachable
+// Redis (exit 3), in every command that connects.
+func TestEnqueuerRejectsBadRedisURL(t *testing.T) {
+	for _, args := range [][]string{{"list"}, {"status", "x"}, {"report", "x"}, {"cancel", "x"}} {
+		var stdout, stderr bytes.Buffer
+		code := run(append(args, "--redis-url", "bogus://host"), &stdout, &stderr)
+		require.Equal(t, exitUsage, code, "%v: %s", args, stderr.String())
+		require.Contains(t, stderr.String(), "--redis-url (PARTFLOW_REDIS_URL)", args)
+	}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitRuntime, run([]string{"list", "--redis-url", "redis://127.0.0.1:1"}, &stdout, &stderr),
+		"a Redis that does not answer: %s", stderr.String())
+}
+
 func TestEnqueuerVersion(t *testing.T) {
 	for _, args := range [][]string{{"--version"}, {"list", "--version"}} {
 		var stdout, stderr bytes.Buffer

@@ -31,9 +31,9 @@ func (c *command) list(ctx context.Context, args []string) int {
 	if *want != "" && !slices.Contains(client.MigrationStates, *want) {
 		return c.fail(exitUsage, "list: unknown --state %q: want one of %s", *want, strings.Join(client.MigrationStates, ", "))
 	}
-	pf, closeAll, err := c.connect(ctx)
-	if err != nil {
-		return c.fail(exitRuntime, "%v", err)
+	pf, closeAll, code := c.connect(ctx)
+	if code != 0 {
+		return code
 	}
 	defer closeAll()
 

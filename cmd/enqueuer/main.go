@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -164,16 +165,21 @@ func (c *command) parseWithID(fs *cli.Flags, name string, args []string) (id str
 	return id, 0, true
 }
 
-// connect opens Redis and the partflow client, checking that Redis answers.
-func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
+// connect opens Redis and the partflow client, checking that Redis answers. On error it
+// reports it and returns the exit code: exitUsage for a bad --redis-url or tracing variable,
+// exitRuntime when Redis does not answer.
+func (c *command) connect(ctx context.Context) (*client.Client, func(), int) {
 	rdb, err := redisconn.Connect(ctx, c.redis.Config(), 0) // bounded by ctx (a signal) only
-	if err != nil {
-		return nil, nil, err
+	switch {
+	case errors.Is(err, redisconn.ErrUnreachable):
+		return nil, nil, c.fail(exitRuntime, "%v", err)
+	case err != nil:
+		return nil, nil, c.fail(exitUsage, "--redis-url (PARTFLOW_REDIS_URL): %v", err)
 	}
 	tp, err := tracing.New(ctx, c.tracing())
 	if err != nil {
 		rdb.Close()
-		return nil, nil, err
+		return nil, nil, c.fail(exitUsage, "--otel (PARTFLOW_OTEL, OTEL_*): %v", err)
 	}
 	if tp != nil {
 		rdb.AddHook(tp.RedisHook(state.ScriptNames()))
@@ -181,7 +187,7 @@ func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
 	pf, err := client.New(rdb, client.Config{Tracing: tp})
 	if err != nil {
 		rdb.Close()
-		return nil, nil, err
+		return nil, nil, c.fail(exitRuntime, "%v", err)
 	}
 	return pf, func() {
 		pf.Close()
@@ -189,7 +195,7 @@ func (c *command) connect(ctx context.Context) (*client.Client, func(), error) {
 		if err := tp.Close(ctx); err != nil {
 			fmt.Fprintln(c.stderr, "enqueuer: traces not flushed:", err)
 		}
-	}, nil
+	}, 0
 }
 
 // tracing is the tracing configuration of --otel and the environment.

@@ -257,9 +257,9 @@ func (c *command) runMigration(ctx context.Context, mg *migration) int {
 	}
 
 	// Pass 2: enqueue.
-	pf, closeAll, err := c.connect(ctx)
-	if err != nil {
-		return c.fail(exitRuntime, "%v", err)
+	pf, closeAll, code := c.connect(ctx)
+	if code != 0 {
+		return code
 	}
 	defer closeAll()
 	mg.skips.frozen = true

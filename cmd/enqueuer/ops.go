@@ -28,9 +28,9 @@ func (c *command) operate(ctx context.Context, name string, args []string,
 	if !ok {
 		return code
 	}
-	pf, closeAll, err := c.connect(ctx)
-	if err != nil {
-		return c.fail(exitRuntime, "%v", err)
+	pf, closeAll, code := c.connect(ctx)
+	if code != 0 {
+		return code
 	}
 	defer closeAll()
 	out, err := do(pf, id)
@@ -57,9 +57,9 @@ func (c *command) pause(ctx context.Context, args []string) int {
 	if !ok {
 		return code
 	}
-	pf, closeAll, err := c.connect(ctx)
-	if err != nil {
-		return c.fail(exitRuntime, "%v", err)
+	pf, closeAll, code := c.connect(ctx)
+	if code != 0 {
+		return code
 	}
 	defer closeAll()
 	changed, err := pf.Pause(ctx, id, *reason)

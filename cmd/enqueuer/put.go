@@ -55,9 +55,9 @@ func (c *command) put(ctx context.Context, args []string) int {
 		}
 	}
 
-	pf, closeAll, err := c.connect(ctx)
-	if err != nil {
-		return c.fail(exitRuntime, "%v", err)
+	pf, closeAll, code := c.connect(ctx)
+	if code != 0 {
+		return code
 	}
 	defer closeAll()
 	id, err := pf.Put(ctx, req)

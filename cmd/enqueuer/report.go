@@ -32,9 +32,9 @@ func (c *command) report(ctx context.Context, args []string) int {
 	if state.IsUploadID(id) {
 		return c.fail(exitUsage, "report: %s is an upload; report takes a migration ID (see status for an upload)", id)
 	}
-	pf, closeAll, err := c.connect(ctx)
-	if err != nil {
-		return c.fail(exitRuntime, "%v", err)
+	pf, closeAll, code := c.connect(ctx)
+	if code != 0 {
+		return code
 	}
 	defer closeAll()
 	out := bufio.NewWriterSize(c.stdout, 64<<10)

@@ -21,9 +21,9 @@ func (c *command) status(ctx context.Context, args []string) int {
 		return code
 	}
 
-	pf, closeAll, err := c.connect(ctx)
-	if err != nil {
-		return c.fail(exitRuntime, "%v", err)
+	pf, closeAll, code := c.connect(ctx)
+	if code != 0 {
+		return code
 	}
 	defer closeAll()
 
