@@ -232,6 +232,7 @@ type UploadStatus struct {
 	ETag        string    `json:"etag,omitempty"`
 	Error       string    `json:"error,omitempty"`
 	ContentType string    `json:"content_type,omitempty"`
+	TraceID     string    `json:"trace_id,omitempty"`
 	Created     time.Time `json:"created"`
 	Updated     time.Time `json:"updated"`
 }
@@ -241,7 +242,8 @@ func StatusOf(u Upload) UploadStatus {
 	return UploadStatus{
 		ID: u.ID.String(), Migration: u.ID.Migration, State: string(u.State), Source: source.RedactSource(u.Source), Bucket: u.Bucket,
 		Key: u.Key, Size: u.Size, PartSize: u.PartSize, Parts: u.Parts, PartsDone: u.PartsDone, BytesDone: u.BytesDone,
-		ETag: u.ETag, Error: u.Error, ContentType: u.ContentType, Created: u.Created, Updated: u.Updated,
+		ETag: u.ETag, Error: u.Error, ContentType: u.ContentType, TraceID: u.TraceID,
+		Created: u.Created, Updated: u.Updated,
 	}
 }
 

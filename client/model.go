@@ -78,6 +78,9 @@ type Upload struct {
 	Created      time.Time
 	Updated      time.Time
 	StateSince   time.Time // when it entered State (zero while planned)
+	// TraceID is the upload's OpenTelemetry trace (32 hex digits) when its enqueue was traced
+	// and sampled; empty otherwise.
+	TraceID string
 }
 
 // UploadFromRecord converts an upload's record. It is for partflow's own packages that read
@@ -88,7 +91,7 @@ func UploadFromRecord(u state.Upload) Upload {
 		Metadata: u.Metadata, Options: ObjectOptions(u.Options), Size: u.Size, PartSize: u.PartSize, Parts: u.Parts,
 		State: State(u.State), Version: u.Version, PartsDone: u.PartsDone, BytesDone: u.BytesDone, Error: u.Error,
 		ETag: u.ETag, SkipExisting: u.SkipExisting, Skipped: u.Skipped, Created: u.Created, Updated: u.Updated,
-		StateSince: u.StateSince,
+		StateSince: u.StateSince, TraceID: u.TraceID,
 	}
 }
 

@@ -88,6 +88,7 @@ type uploadEvent struct {
 	BytesDone   int64  `json:"bytes_done"`
 	ETag        string `json:"etag,omitempty"`
 	Error       string `json:"error,omitempty"`
+	TraceID     string `json:"trace_id,omitempty"`
 }
 
 type migrationEvent struct {
@@ -162,7 +163,7 @@ func (e *eventWriter) enqueuedUpload(id client.UploadID) {
 func (e *eventWriter) upload(u client.Upload) {
 	e.emit(uploadEvent{eventHeader: header(eventUpload), UploadID: u.ID.String(), MigrationID: u.ID.Migration,
 		State: string(u.State), Bucket: u.Bucket, Key: u.Key, Size: u.Size, Parts: u.Parts, PartsDone: u.PartsDone,
-		BytesDone: u.BytesDone, ETag: u.ETag, Error: u.Error})
+		BytesDone: u.BytesDone, ETag: u.ETag, Error: u.Error, TraceID: u.TraceID})
 }
 
 func (e *eventWriter) migration(m client.Migration) {

@@ -205,6 +205,9 @@ func (r *textReporter) uploadStatus(u client.Upload) int {
 	if u.Error != "" {
 		fmt.Fprintf(w, "error      %s\n", u.Error)
 	}
+	if u.TraceID != "" {
+		fmt.Fprintf(w, "trace      %s\n", u.TraceID)
+	}
 	fmt.Fprintf(w, "updated    %s\n", u.Updated.Format(time.RFC3339))
 	return exitOK
 }

@@ -170,7 +170,8 @@ func TestTraceAcrossProcesses(t *testing.T) {
 
 	// The upload record remembers its trace.
 	var st struct {
-		ID string `json:"id"`
+		ID      string `json:"id"`
+		TraceID string `json:"trace_id"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), r.stdout)
 	id, err := state.ParseUploadID(st.ID)
@@ -180,6 +181,7 @@ func TestTraceAcrossProcesses(t *testing.T) {
 	u, err := store.GetUpload(context.Background(), id)
 	require.NoError(t, err)
 	require.Len(t, u.TraceID, 32, "the upload record holds its trace ID")
+	require.Equal(t, u.TraceID, st.TraceID, "the enqueuer's output names the trace, to join it with the logs")
 
 	var spans []span
 	require.Eventually(t, func() bool {
