@@ -91,6 +91,14 @@ func sampleRedis(t *testing.T, rdb *redis.Client, mid string) (stop func() redis
 // keyClass names the family a Redis key belongs to, with its IDs replaced by *.
 func keyClass(k string) string {
 	switch {
+	case strings.HasPrefix(k, "partflow:{dest:"):
+		return "partflow:{dest:*}"
+	case strings.HasPrefix(k, "partflow:{liveness}:"):
+		name, _, more := strings.Cut(strings.TrimPrefix(k, "partflow:{liveness}:"), ":")
+		if more {
+			name += ":*"
+		}
+		return "partflow:{liveness}:" + name
 	case strings.HasPrefix(k, "partflow:{"):
 		_, rest, _ := strings.Cut(k, "}:")
 		if strings.HasPrefix(rest, "upload:") {
