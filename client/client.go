@@ -152,9 +152,10 @@ func (c *Client) put(ctx context.Context, mid string, r PutRequest) (_ UploadID,
 	return UploadID(id), nil
 }
 
-// Upload returns an upload's record.
+// Upload returns an upload's record (for a compacted completed upload of a windowed
+// migration, what its done entry kept).
 func (c *Client) Upload(ctx context.Context, id UploadID) (Upload, error) {
-	u, err := c.store.GetUpload(ctx, state.UploadID(id))
+	u, err := c.store.FindUpload(ctx, state.UploadID(id))
 	return UploadFromRecord(u), err
 }
 

@@ -24,6 +24,9 @@ const (
 	// ActionFailedAbandoned: the multipart upload of an upload failed for longer than
 	// JanitorConfig.AbandonAfter was aborted (its parts are gone; resume starts over).
 	ActionFailedAbandoned = "failed_abandoned"
+	// ActionFeederRestarted: a fed migration that is not sealed had no feeder task left
+	// (its last run archived after its retries, or deleted) and got a new run.
+	ActionFeederRestarted = "feeder_restarted"
 	// ActionArchivedFailed: a live upload one of whose tasks asynq archived (its retries used
 	// up, e.g. by worker kills the recoverer counted) was failed with that reason, keeping
 	// its parts.
@@ -126,8 +129,12 @@ func (h *Handlers) HandleJanitorTask(ctx context.Context, _ *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	feeders, err := h.restartFeeders(ctx)
+	if err != nil {
+		return err
+	}
 	h.log.Info("JanitorDone", "archived_failed", archived, "stalled_failed", stalled, "abandoned_aborted", abandoned, "orphans_aborted", orphans,
-		"index_pruned", pruned, "reports_enqueued", reports)
+		"index_pruned", pruned, "reports_enqueued", reports, "feeders_restarted", feeders)
 	return nil
 }
 
@@ -421,6 +428,78 @@ func orNone(s string) string {
 }
 
 var _ TaskLookup = (*asynq.Inspector)(nil)
+
+// nextFeedRun finds the feeder run to enqueue for m (see restartFeeders), or alive when one
+// can still run.
+func (h *Handlers) nextFeedRun(m state.Migration) (int64, bool, error) {
+	first := max(m.FeedRun, 1)
+	for next := first; ; next++ {
+		info, err := h.tasks.GetTaskInfo(QueueFeed, FeedTaskID(m.ID, next))
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			if next == first && m.FeedRun > 0 {
+				continue // the run that claimed the feed ended (its task is gone): look at the next
+			}
+			return next, false, nil
+		case err != nil:
+			return 0, false, fmt.Errorf("tasks: janitor: feeder of %s: %w", m.ID, err)
+		case info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted:
+			return next, true, nil
+		}
+	}
+}
+
+// restartFeeders gives a new feeder run to every fed migration that is not sealed (its
+// listing has not ended and it was not cancelled) but has no feeder task that can still run
+// (the last was archived after its retries, or deleted). The new run is the next number, with its deterministic task ID, so
+// it is enqueued once however many janitors look; a run that finds a later one started
+// stops, and the feed's checkpoint keeps a doubled run from creating anything twice.
+// Without a TaskLookup it does nothing. It returns how many feeders it restarted.
+//
+// Feeder runs are numbered, each enqueuing the next: from the run that last claimed the feed
+// (1 before any did), the runs are looked at in order: one whose task can still run
+// (pending, scheduled, retrying, active) means the feed is alive; archived ones are skipped
+// (their IDs are taken), and so is the claiming run's own when it is gone (it ended); the
+// first other number with no task is the run to enqueue.
+func (h *Handlers) restartFeeders(ctx context.Context) (int, error) {
+	if h.tasks == nil {
+		return 0, nil
+	}
+	n := 0
+	const page = 500
+	for offset := int64(0); ; offset += page {
+		ms, total, err := h.store.ListMigrations(ctx, offset, page)
+		if err != nil {
+			return n, err
+		}
+		for _, m := range ms {
+			if !m.Fed || m.Sealed {
+				continue
+			}
+			next, alive, err := h.nextFeedRun(m)
+			if err != nil {
+				return n, err
+			}
+			if alive {
+				continue
+			}
+			_, err = h.queue.EnqueueContext(ctx, NewFeedTask(m.ID, next, 0))
+			if errors.Is(err, asynq.ErrTaskIDConflict) {
+				continue // another janitor (or the feeder) enqueued it meanwhile
+			}
+			if err != nil {
+				return n, fmt.Errorf("tasks: janitor: restart the feeder of %s: %w", m.ID, err)
+			}
+			h.log.Warn("FeederRestarted", "migration_id", m.ID, "run", next,
+				"reason", fmt.Sprintf("no task of feeder run %d or later was left in the queue", max(m.FeedRun, 1)))
+			h.metrics.JanitorAction(ActionFeederRestarted)
+			n++
+		}
+		if offset+page >= total {
+			return n, nil
+		}
+	}
+}
 
 // waiting reports whether a task that can still move the upload is in a queue (pending,
 // scheduled, retrying or running): then a long wait means a backlog, not a stall. Without a

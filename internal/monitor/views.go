@@ -269,7 +269,7 @@ func (m *Monitor) uploadDetail(ctx context.Context, raw string, q url.Values) (U
 	if err != nil {
 		return UploadDetail{}, err
 	}
-	u, err := m.store.GetUpload(ctx, id)
+	u, err := m.store.FindUpload(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
 		return UploadDetail{}, notFound("upload %s not found (or expired)", id)
 	} else if err != nil {

@@ -41,6 +41,11 @@ type Row struct {
 
 // RowOf returns the report row of an upload record.
 func RowOf(u state.Upload) Row {
+	if u.Compacted {
+		// A compacted completed upload (a windowed migration's) kept no source or timestamps.
+		return Row{ID: u.ID.String(), Bucket: u.Bucket, Key: u.Key, Size: u.Size, State: string(u.State), ETag: u.ETag,
+			Duration: u.CompactedDuration.Seconds()}
+	}
 	return Row{ID: u.ID.String(), Bucket: u.Bucket, Key: u.Key, Source: source.RedactSource(u.Source), Size: u.Size,
 		State: string(u.State), ETag: u.ETag, FailedAttempts: u.FailedAttempts, Error: u.Error, Skipped: u.Skipped,
 		Created: u.Created, Updated: u.Updated, Duration: max(u.Updated.Sub(u.Created), 0).Seconds()}

@@ -134,9 +134,11 @@ func (s *Store) MarkReportWritten(ctx context.Context, id string) error {
 // uploadsPage is how many uploads Uploads reads per round trip.
 const uploadsPage = 500
 
-// Uploads yields every upload of a migration in creation order, a page at a time (one
-// ZRANGE and one pipeline of HGETALLs per page), so memory stays flat however many there
-// are. Uploads whose record expired are left out.
+// Uploads yields every upload of a migration, a page at a time (one ZRANGE and one pipeline
+// of HGETALLs per page), so memory stays flat however many there are: the uploads with a
+// record in creation order, then the compacted completed uploads of a fed migration in
+// completion order (see FindUpload; an upload that completes while Uploads runs may show
+// twice, once live and once completed). Uploads whose record expired are left out.
 func (s *Store) Uploads(ctx context.Context, migrationID string) iter.Seq2[Upload, error] {
 	return func(yield func(Upload, error) bool) {
 		for offset := int64(0); ; offset += uploadsPage {
@@ -156,6 +158,11 @@ func (s *Store) Uploads(ctx context.Context, migrationID string) iter.Seq2[Uploa
 				}
 			}
 			if len(ids) < uploadsPage {
+				break
+			}
+		}
+		for r, err := range s.Done(ctx, migrationID) {
+			if !yield(r.Upload(), err) || err != nil {
 				return
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // A fed migration is created with a feed spec: its items are not all written at once but
@@ -166,46 +164,6 @@ func (s *Store) SetFeedPaused(ctx context.Context, migrationID, reason string) e
 		return fmt.Errorf("state: feed paused of %s: %w", migrationID, err)
 	}
 	return nil
-}
-
-// DoneRecord is the compact record a completed upload of a fed migration leaves.
-type DoneRecord struct {
-	Bucket   string // the migration's when the entry names none
-	Key      string
-	Size     int64
-	ETag     string
-	Duration int64 // milliseconds from creation to completion
-}
-
-// DoneRecords returns up to limit compact records of a migration's completed uploads, in
-// completion order, from offset, and how many there are.
-func (s *Store) DoneRecords(ctx context.Context, migrationID string, offset, limit int64) ([]DoneRecord, int64, error) {
-	key := migrationDoneKey(migrationID)
-	var lr *redis.StringSliceCmd
-	var ln *redis.IntCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ln = p.LLen(ctx, key)
-		lr = p.LRange(ctx, key, offset, offset+limit-1)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("state: done records of %s: %w", migrationID, err)
-	}
-	out := make([]DoneRecord, 0, len(lr.Val()))
-	for _, e := range lr.Val() {
-		f := strings.Split(e, "\t")
-		if len(f) < 4 {
-			continue
-		}
-		r := DoneRecord{Key: f[0], ETag: f[2]}
-		r.Size, _ = strconv.ParseInt(f[1], 10, 64)
-		r.Duration, _ = strconv.ParseInt(f[3], 10, 64)
-		if len(f) > 4 {
-			r.Bucket = f[4]
-		}
-		out = append(out, r)
-	}
-	return out, ln.Val(), nil
 }
 
 // Memory is Redis's memory use as INFO memory reports it.

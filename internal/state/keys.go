@@ -13,7 +13,7 @@ package state
 //	partflow:{<mid>}:upload:<uid>           hash: upload record
 //	partflow:{<mid>}:upload:<uid>:parts     hash: part number -> ETag
 //	partflow:{<mid>}:bandwidth              hash: the migration's bandwidth token bucket (migrate --bwlimit)
-//	partflow:{<mid>}:done                   list: a compact record per completed upload of a fed migration (compact.go)
+//	partflow:{<mid>}:done                   list: a compact record per completed upload of a fed migration (done.go)
 //	partflow:{<mid>}:feed                   list: upload IDs the feeder created and has not enqueued yet
 //
 // The global keys live in other Cluster slots than a migration's, so the upload scripts never

@@ -272,6 +272,12 @@ type Upload struct {
 	// Batch is the upload:batch task that was given this upload while it was planned (empty
 	// for an upload that has only its own start task); see AssignBatch.
 	Batch string
+	// Compacted: the upload completed in a fed migration and this is what its done entry
+	// kept (see done.go); CompactedDuration is its time from creation to completion.
+	Compacted         bool
+	CompactedDuration time.Duration
+	// Fed: the upload was created by a migration's feeder (its completion is compacted).
+	Fed bool
 }
 
 // NewUpload describes an upload to create in state planned.
@@ -361,6 +367,7 @@ func parseUpload(id UploadID, h map[string]string) (Upload, error) {
 		SkipExisting: h["skip_existing"] == "1", Skipped: h["skipped"] == "1",
 		Created: f.time("created"), Updated: f.time("updated"), StateSince: f.time("state_since"),
 		ArchivedTask: h["archived_task"], TraceID: h["trace_id"], FailedAttempts: f.int("failed_attempts"), Batch: h["batch"],
+		Fed: h["fed"] == "1",
 	}
 	opts, err := decodeObjectOptions(h["object_options"])
 	if err != nil {

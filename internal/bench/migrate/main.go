@@ -6,6 +6,10 @@
 //     into a Redis of its own, with no worker running. It prints the uploads enqueued per
 //     second (the enqueue pass alone, as the enqueuer reports it, and end to end including the
 //     validation pass) and the enqueuer's peak RSS (getrusage of the child: ru_maxrss).
+//   - windowed migration: the Redis steps of a windowed migration of --feed.lines lines (and a
+//     quarter of that) with --feed.window, driven directly (feed_batch.lua, upload:start tasks,
+//     CompleteSingle's compaction, the tasks' deletion; no S3, no worker); it prints Redis
+//     bytes per in-flight and per completed upload and the used_memory peak (see feed.go).
 //   - redis memory: --small files of --small-size bytes are migrated to versitygw by real
 //     worker processes; it prints Redis's used_memory before and after, divided by the
 //     number of completed uploads. Completed records are kept for the retention period
@@ -52,6 +56,9 @@ type config struct {
 	workerConc   int
 	skipEnqueue  bool
 	skipRedisMem bool
+	feedLines    int
+	feedWindow   int
+	skipFeed     bool
 }
 
 func main() {
@@ -67,6 +74,9 @@ func main() {
 	fs.IntVar(&cfg.workerConc, "worker-concurrency", 8, "--concurrency of each worker")
 	fs.BoolVar(&cfg.skipEnqueue, "skip-enqueue", false, "skip the enqueue measurement")
 	fs.BoolVar(&cfg.skipRedisMem, "skip-redis-memory", false, "skip the Redis memory measurement")
+	fs.IntVar(&cfg.feedLines, "feed.lines", 100_000, "manifest lines of the windowed-migration measurement (also a quarter of that); the issue's size is 1000000")
+	fs.IntVar(&cfg.feedWindow, "feed.window", 20_000, "--window of the windowed-migration measurement")
+	fs.BoolVar(&cfg.skipFeed, "skip-feed", false, "skip the windowed-migration measurement")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
@@ -111,6 +121,11 @@ func run(ctx context.Context, cfg config) error {
 
 	if !cfg.skipEnqueue {
 		if err := benchEnqueue(ctx, cfg, redisSrv, rdb); err != nil {
+			return err
+		}
+	}
+	if !cfg.skipFeed {
+		if err := benchFeed(ctx, cfg, rdb); err != nil {
 			return err
 		}
 	}

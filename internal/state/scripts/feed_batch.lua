@@ -31,7 +31,7 @@ for i = 7, #ARGV do
     end
     redis.call('HSET', key, unpack(fields))
     redis.call('HSET', key, 'state', 'planned', 'version', 1, 'parts_done', 0, 'bytes_done', 0,
-      'created', now, 'updated', now)
+      'created', now, 'updated', now, 'fed', 1)
     redis.call('EXPIRE', key, idle_expiry)
     redis.call('ZADD', uploads_index_key, now, rec.id)
     redis.call('ZADD', live_index_key, now, rec.id)

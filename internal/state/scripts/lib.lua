@@ -74,16 +74,23 @@ local function check_failure_threshold(now)
   if reason then redis.call('HSET', migration_key, 'paused', '1', 'pause_reason', reason, 'paused_at', now) end
 end
 
--- A completed upload of a fed migration (field compact = 1) keeps no record: its key, size,
--- ETag and duration go to the migration's done list as one tab-separated entry (with its
--- bucket last when it is not the migration's), and its hashes and index entry are dropped.
--- The feeder's checkpoint, not the record, keeps it from being created again.
+-- A completed upload of a fed migration (field compact = 1) keeps no record: its name (the
+-- upload ID after the migration's), key, size, ETag (without its quotes) and duration go to the
+-- migration's done list as one tab-separated entry (with its bucket last when it is not the
+-- migration's; key and bucket with \, tab and newline escaped as \\, \t, \n: see done.go),
+-- and its hashes and index entry are dropped. The feeder's checkpoint, not the record, keeps
+-- it from being created again.
+local done_escapes = {['\\'] = '\\\\', ['\t'] = '\\t', ['\n'] = '\\n'}
+local function escape_done(s) return (string.gsub(s, '[\\\t\n]', done_escapes)) end
 local function compact(id, now)
   if redis.call('HGET', migration_key, 'compact') ~= '1' then return end
   local f = redis.call('HMGET', upload_key, 'key', 'size', 'etag', 'created', 'bucket')
   local m = redis.call('HMGET', migration_key, 'bucket')
-  local entry = (f[1] or '') .. '\t' .. (f[2] or '0') .. '\t' .. (f[3] or '') .. '\t' .. (now - num(f[4]))
-  if f[5] and f[5] ~= m[1] then entry = entry .. '\t' .. f[5] end
+  local etag = f[3] or ''
+  if string.sub(etag, 1, 1) == '"' and string.sub(etag, -1) == '"' and #etag >= 2 then etag = string.sub(etag, 2, -2) end
+  local entry = string.sub(id, -16) .. '\t' .. escape_done(f[1] or '') .. '\t' .. (f[2] or '0') .. '\t' .. etag ..
+    '\t' .. (now - num(f[4]))
+  if f[5] and f[5] ~= m[1] then entry = entry .. '\t' .. escape_done(f[5]) end
   redis.call('RPUSH', done_key, entry)
   redis.call('DEL', upload_key, parts_key)
   redis.call('ZREM', uploads_index_key, id)
