@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -22,7 +23,7 @@ const (
 	BatchMaxUploads = 32
 	// BatchMaxObject is the largest upload, in bytes, that EnqueueCreated sends in a batch.
 	BatchMaxObject = 4 << 20
-	// BatchMaxBytes bounds the bytes of one batch task (its uploads run one after the other).
+	// BatchMaxBytes bounds the bytes of one batch task (its timeout is sized for them).
 	BatchMaxBytes = 64 << 20
 )
 
@@ -102,8 +103,8 @@ func NewBatchTask(ctx context.Context, ids []state.UploadID, bytes int64) *asynq
 // BatchTaskID is the task ID of the upload:batch task whose first upload is first.
 func BatchTaskID(first state.UploadID) string { return first.String() + ":batch" }
 
-// HandleBatchTask uploads a batch of small objects, one PutObject each, one after the other,
-// and records their completions in one script. Each upload is what upload:start would make of
+// HandleBatchTask uploads a batch of small objects, one PutObject each, concurrently (within
+// the worker's Config.BatchPuts), and records their completions in one script. Each upload is what upload:start would make of
 // it, with the same checks (source stat and fingerprint, Content-MD5, the destination's order);
 // an upload that is no longer planned (done by an earlier run of this task, cancelled, started
 // by its own start task) is skipped, so a redelivered batch counts nothing twice. An upload
@@ -130,20 +131,43 @@ func (h *Handlers) HandleBatchTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	var done []state.SingleCompletion
-	var jobs []job
-	for _, u := range uploads {
+	// The batch's uploads go concurrently, as many at once as the worker's batch tokens allow
+	// (shared by all its batch tasks, so a lone batch uses them all and many batches don't
+	// multiply them).
+	puts := make([]*state.SingleCompletion, len(uploads))
+	jobs := make([]job, len(uploads))
+	var wg sync.WaitGroup
+	for i, u := range uploads {
 		if u.State != state.Planned {
 			continue
 		}
-		j := job{u: u, log: h.log.With("upload_id", u.ID.String(), "bucket", u.Bucket, "key", u.Key), task: TypeBatch}
-		c, ok := h.putBatched(ctx, j)
-		if ok {
-			done = append(done, c)
-			jobs = append(jobs, j)
+		taken := false
+		select {
+		case h.batchPuts <- struct{}{}:
+			taken = true
+		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			if taken {
+				<-h.batchPuts
+			}
 			break // the task is over; what was put is recorded below, the rest runs again
+		}
+		jobs[i] = job{u: u, log: h.log.With("upload_id", u.ID.String(), "bucket", u.Bucket, "key", u.Key), task: TypeBatch}
+		wg.Go(func() {
+			defer func() { <-h.batchPuts }()
+			if c, ok := h.putBatched(ctx, jobs[i]); ok {
+				puts[i] = &c
+			}
+		})
+	}
+	wg.Wait()
+	var done []state.SingleCompletion
+	var putJobs []job
+	for i, c := range puts {
+		if c != nil {
+			done = append(done, *c)
+			putJobs = append(putJobs, jobs[i])
 		}
 	}
 	if len(done) == 0 {
@@ -154,7 +178,7 @@ func (h *Handlers) HandleBatchTask(ctx context.Context, t *asynq.Task) error {
 		return err // the retry puts the same bytes again and records them
 	}
 	for i, out := range outs {
-		h.singleCompleted(ctx, jobs[i], done[i].Plan, done[i].ETag, out)
+		h.singleCompleted(ctx, putJobs[i], done[i].Plan, done[i].ETag, out)
 	}
 	return ctx.Err()
 }
