@@ -13,7 +13,7 @@ import (
 // A destination (bucket + key) has one key of its own, in its own Cluster slot, that orders
 // the uploads writing it across migrations (claim_destination.lua):
 //
-//	partflow:{dest:<32 hex digits of sha256(bucket NUL key)>}   hash: newest upload, write lease
+//	partflow:{dest:<32 hex digits of sha256(bucket NUL key)>}   hash: newest upload, write leases (lease:<upload ID>)
 //
 // It lives as long as the store's retention after its last use.
 
@@ -23,10 +23,7 @@ func destinationKey(bucket, key string) string {
 	return keyPrefix + "{dest:" + hex.EncodeToString(sum[:16]) + "}"
 }
 
-var (
-	claimDestinationScript   = rawScript("claim_destination.lua")
-	releaseDestinationScript = rawScript("release_destination.lua")
-)
+var claimDestinationScript = rawScript("claim_destination.lua")
 
 // rawScript loads a script that does not use lib.lua.
 func rawScript(name string) *redis.Script {
@@ -79,9 +76,10 @@ func (s *Store) ClaimDestination(ctx context.Context, u Upload, lease time.Durat
 	return DestinationClaim{Result: DestinationResult(res[0]), By: res[1]}, nil
 }
 
-// ReleaseDestination gives back u's write lease, if it still holds it.
+// ReleaseDestination gives back u's write lease, if it still holds it: one HDEL of u's own
+// lease field (no script), which cannot touch another upload's lease.
 func (s *Store) ReleaseDestination(ctx context.Context, u Upload) error {
-	err := releaseDestinationScript.Run(ctx, s.rdb, []string{destinationKey(u.Bucket, u.Key)}, u.ID.String()).Err()
+	err := s.rdb.HDel(ctx, destinationKey(u.Bucket, u.Key), "lease:"+u.ID.String()).Err()
 	if err != nil {
 		return fmt.Errorf("state: release destination %s/%s for %s: %w", u.Bucket, u.Key, u.ID, err)
 	}
