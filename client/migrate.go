@@ -94,6 +94,10 @@ func (p Priority) queue() (string, error) {
 	return "", fmt.Errorf("%w: priority %q: want low, default or high", ErrInvalid, p)
 }
 
+// migrateLinger is how long Migrate holds an item for others to be created with it in one
+// script (and share an upload:batch task) when no more are waiting yet.
+const migrateLinger = 5 * time.Millisecond
+
 // DefaultMigrateConcurrency is how many items Migrate enqueues at once by default. asynq
 // enqueues one task per round trip, so enqueueing is bound by round trips, not by Redis.
 const DefaultMigrateConcurrency = 16
@@ -488,48 +492,95 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 	var wg sync.WaitGroup
 	for range r.Concurrency {
 		wg.Go(func() {
-			// Uploads created but not yet enqueued: small ones share upload:batch tasks
-			// (tasks.EnqueueCreated), sent once enough are gathered or nothing else waits.
-			// An interrupted migration still enqueues what it created (a re-run would find
-			// those planned and give each its own start task).
-			var created []tasks.CreatedUpload
+			// Items gathered to be created in one script (tasks.CreateAndEnqueue: small ones
+			// share upload:batch tasks), sent once enough are gathered or nothing else waits.
+			// Items not created when the migration is interrupted are left to a re-run.
+			type pendingItem struct {
+				it  MigrationItem
+				id  state.UploadID
+				end func(error) // ends the upload's span
+				up  state.NewUpload
+			}
+			var pending []pendingItem
 			flush := func() {
-				if len(created) == 0 {
+				if len(pending) == 0 {
 					return
 				}
+				defer func() { pending = pending[:0] }()
+				if ctx.Err() != nil {
+					for _, p := range pending {
+						p.end(ctx.Err())
+					}
+					return
+				}
+				news := make([]tasks.NewItem, len(pending))
+				for i, p := range pending {
+					news[i] = tasks.NewItem{Upload: p.up, Size: p.it.Size}
+				}
+				// Once created, their tasks are enqueued even if the migration is interrupted
+				// meanwhile (a re-run would find them planned and give each its own start task).
 				fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				defer fcancel()
-				if err := tasks.EnqueueCreated(fctx, c.store, c.queue, created); err != nil && ctx.Err() == nil {
-					cancel(fmt.Errorf("enqueue: %w", err))
+				isNew, err := tasks.CreateAndEnqueue(fctx, c.store, c.queue, news)
+				for i, p := range pending {
+					var requeued bool
+					ierr := err
+					if err == nil && !isNew[i] {
+						requeued, ierr = c.requeue(fctx, p.id)
+					}
+					p.end(ierr)
+					if ierr != nil {
+						cancel(fmt.Errorf("enqueue: %w", ierr))
+						continue
+					}
+					n.items.Add(1)
+					n.bytes.Add(p.it.Size)
+					switch {
+					case isNew[i]:
+						n.created.Add(1)
+					case requeued:
+						n.existing.Add(1)
+						n.requeued.Add(1)
+					default:
+						n.existing.Add(1)
+					}
 				}
-				created = created[:0]
 			}
 			defer flush()
-			for it := range work {
+			linger := time.NewTimer(time.Hour)
+			linger.Stop()
+			for {
+				var it MigrationItem
+				var ok bool
+				if len(pending) == 0 {
+					it, ok = <-work
+				} else {
+					select {
+					case it, ok = <-work:
+					case <-linger.C:
+						flush()
+						continue
+					}
+				}
+				if !ok {
+					break
+				}
 				if ctx.Err() != nil {
 					continue // drain
 				}
-				isNew, requeued, id, err := c.enqueueItem(ctx, &r, it)
-				if err != nil {
-					cancel(err)
-					continue
-				}
-				if isNew {
-					created = append(created, tasks.CreatedUpload{ID: id, Size: it.Size})
-				}
-				if len(created) >= tasks.BatchMaxUploads || len(work) == 0 {
-					flush()
-				}
-				n.items.Add(1)
-				n.bytes.Add(it.Size)
+				id := state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
+				ictx, span := c.trace.StartUpload(ctx, id.String(), it.Bucket, it.Key)
+				pending = append(pending, pendingItem{it: it, id: id, end: func(err error) { tracing.End(span, err) }, up: state.NewUpload{ID: id,
+					Source: it.Source, Bucket: it.Bucket, Key: it.Key, ContentType: it.ContentType, Metadata: it.Metadata,
+					Options: state.ObjectOptions(it.Options), PartSize: r.PartSize, SkipExisting: r.SkipExisting,
+					TraceID: tracing.TraceID(ictx)}})
 				switch {
-				case isNew:
-					n.created.Add(1)
-				case requeued:
-					n.existing.Add(1)
-					n.requeued.Add(1)
-				default:
-					n.existing.Add(1)
+				case len(pending) >= tasks.BatchMaxUploads:
+					linger.Stop()
+					flush()
+				case len(pending) == 1:
+					// The first item waits at most migrateLinger for others to share its script.
+					linger.Reset(migrateLinger)
 				}
 			}
 		})
@@ -590,35 +641,25 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 	return res, nil
 }
 
-// enqueueItem creates the item's upload; the caller enqueues the work of a new one
-// (tasks.EnqueueCreated). An upload that exists already gets its start task here, only while it
-// is still planned (its task was lost, or is still queued, which makes enqueueing a no-op
-// thanks to the deterministic task ID).
-func (c *Client) enqueueItem(ctx context.Context, r *MigrateRequest, it MigrationItem) (isNew, requeued bool, id state.UploadID, err error) {
-	id = state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
-	ctx, span := c.trace.StartUpload(ctx, id.String(), it.Bucket, it.Key)
-	defer func() { tracing.End(span, err) }()
-	isNew, err = c.store.CreateUpload(ctx, state.NewUpload{ID: id, Source: it.Source, Bucket: it.Bucket, Key: it.Key,
-		ContentType: it.ContentType, Metadata: it.Metadata, Options: state.ObjectOptions(it.Options), PartSize: r.PartSize,
-		SkipExisting: r.SkipExisting, TraceID: tracing.TraceID(ctx)})
-	if err != nil || isNew {
-		return isNew, false, id, err
-	}
+// requeue gives an upload that exists already its start task, only while it is still
+// planned (its task was lost, or is still queued, which makes enqueueing a no-op thanks to the
+// deterministic task ID). It reports whether it enqueued one.
+func (c *Client) requeue(ctx context.Context, id state.UploadID) (bool, error) {
 	u, err := c.store.GetUpload(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
-		return false, false, id, nil // expired after finishing in an earlier run
+		return false, nil // expired after finishing in an earlier run
 	}
 	if err != nil || u.State != state.Planned {
-		return false, false, id, err
+		return false, err
 	}
 	_, err = c.queue.EnqueueContext(ctx, tasks.NewStartTask(ctx, id))
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
-		return false, false, id, nil
+		return false, nil
 	case err != nil:
-		return false, false, id, fmt.Errorf("enqueue start of %s: %w", id, err)
+		return false, fmt.Errorf("enqueue start of %s: %w", id, err)
 	}
-	return false, true, id, nil
+	return true, nil
 }
 
 // ItemsOf returns items as a sequence for MigrateRequest.Items.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -22,7 +23,7 @@ const (
 	BatchMaxUploads = 32
 	// BatchMaxObject is the largest upload, in bytes, that EnqueueCreated sends in a batch.
 	BatchMaxObject = 4 << 20
-	// BatchMaxBytes bounds the bytes of one batch task (its uploads run one after the other).
+	// BatchMaxBytes bounds the bytes of one batch task (its timeout is sized for them).
 	BatchMaxBytes = 64 << 20
 )
 
@@ -32,52 +33,76 @@ type BatchPayload struct {
 	Uploads []string `json:"uploads"`
 }
 
-// CreatedUpload is an upload that was just created (state planned) and still needs the task
-// that starts it. Size is the source's size if the listing knew it, else 0.
-type CreatedUpload struct {
-	ID   state.UploadID
-	Size int64
+// NewItem is an upload to create and the source's size, if the listing knew it (else 0).
+type NewItem struct {
+	Upload state.NewUpload
+	Size   int64
 }
 
-// EnqueueCreated enqueues the work of freshly created uploads: those known to be small (at most
-// BatchMaxObject) go in upload:batch tasks of up to BatchMaxUploads uploads of one migration,
-// the others (and a small one that would be alone in its batch) get their upload:start task. A
-// task that exists already is fine (the IDs are deterministic: a batch is named after its first
-// upload), so calling it again with the same uploads enqueues nothing twice.
-func EnqueueCreated(ctx context.Context, store *state.Store, q Enqueuer, uploads []CreatedUpload) error {
-	var batch []state.UploadID
-	var batchBytes int64
-	flush := func() error {
-		defer func() { batch, batchBytes = nil, 0 }()
-		switch len(batch) {
-		case 0:
-			return nil
-		case 1:
-			return enqueueNew(ctx, q, NewStartTask(ctx, batch[0]))
-		}
-		id := BatchTaskID(batch[0])
-		if _, err := store.AssignBatch(ctx, id, batch); err != nil {
-			return err
-		}
-		return enqueueNew(ctx, q, NewBatchTask(ctx, batch, batchBytes))
-	}
-	for _, u := range uploads {
-		if u.Size <= 0 || u.Size > BatchMaxObject {
-			if err := enqueueNew(ctx, q, NewStartTask(ctx, u.ID)); err != nil {
-				return err
-			}
+// CreateAndEnqueue creates uploads of one migration (at most state.CreateUploadsMax) in one
+// script and enqueues the work of the new ones: those known to be small (at most
+// BatchMaxObject) go in upload:batch tasks of up to BatchMaxUploads uploads (and BatchMaxBytes),
+// the others (and a small one that would be alone in its batch) get their upload:start task.
+// It reports, per item, whether its upload was created now; an upload that existed is left
+// to the caller. A task that exists already is fine (the IDs are deterministic: a batch is
+// named after its first new upload), so calling it again with the same uploads enqueues nothing
+// twice.
+func CreateAndEnqueue(ctx context.Context, store *state.Store, q Enqueuer, items []NewItem) ([]bool, error) {
+	us := make([]state.NewUpload, len(items))
+	group, count, bytes := 0, 0, int64(0)
+	for i, it := range items {
+		us[i] = it.Upload
+		us[i].BatchGroup = 0
+		if it.Size <= 0 || it.Size > BatchMaxObject {
 			continue
 		}
-		if len(batch) > 0 && (batch[0].Migration != u.ID.Migration || len(batch) == BatchMaxUploads ||
-			batchBytes+u.Size > BatchMaxBytes) {
-			if err := flush(); err != nil {
-				return err
-			}
+		if group == 0 || count == BatchMaxUploads || bytes+it.Size > BatchMaxBytes {
+			group, count, bytes = group+1, 0, 0
 		}
-		batch = append(batch, u.ID)
-		batchBytes += u.Size
+		us[i].BatchGroup = group
+		count++
+		bytes += it.Size
 	}
-	return flush()
+	created, err := store.CreateUploads(ctx, us)
+	if err != nil {
+		return nil, err
+	}
+	isNew := make([]bool, len(items))
+	type batch struct {
+		ids   []state.UploadID
+		bytes int64
+	}
+	var order []string
+	batches := map[string]*batch{}
+	for i, c := range created {
+		isNew[i] = c.New
+		switch {
+		case !c.New:
+		case c.Batch == "":
+			if err := enqueueNew(ctx, q, NewStartTask(ctx, us[i].ID)); err != nil {
+				return isNew, err
+			}
+		default:
+			b := batches[c.Batch]
+			if b == nil {
+				b = &batch{}
+				batches[c.Batch] = b
+				order = append(order, c.Batch)
+			}
+			b.ids = append(b.ids, us[i].ID)
+			b.bytes += items[i].Size
+		}
+	}
+	for _, name := range order {
+		b := batches[name]
+		if BatchTaskID(b.ids[0]) != name {
+			return isNew, fmt.Errorf("tasks: batch %s does not start with its first upload %s", name, b.ids[0])
+		}
+		if err := enqueueNew(ctx, q, NewBatchTask(ctx, b.ids, b.bytes)); err != nil {
+			return isNew, err
+		}
+	}
+	return isNew, nil
 }
 
 // enqueueNew enqueues t; a task with its ID that exists already is fine.
@@ -102,8 +127,8 @@ func NewBatchTask(ctx context.Context, ids []state.UploadID, bytes int64) *asynq
 // BatchTaskID is the task ID of the upload:batch task whose first upload is first.
 func BatchTaskID(first state.UploadID) string { return first.String() + ":batch" }
 
-// HandleBatchTask uploads a batch of small objects, one PutObject each, one after the other,
-// and records their completions in one script. Each upload is what upload:start would make of
+// HandleBatchTask uploads a batch of small objects, one PutObject each, concurrently (within
+// the worker's Config.BatchPuts), and records their completions in one script. Each upload is what upload:start would make of
 // it, with the same checks (source stat and fingerprint, Content-MD5, the destination's order);
 // an upload that is no longer planned (done by an earlier run of this task, cancelled, started
 // by its own start task) is skipped, so a redelivered batch counts nothing twice. An upload
@@ -130,20 +155,43 @@ func (h *Handlers) HandleBatchTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	var done []state.SingleCompletion
-	var jobs []job
-	for _, u := range uploads {
+	// The batch's uploads go concurrently, as many at once as the worker's batch tokens allow
+	// (shared by all its batch tasks, so a lone batch uses them all and many batches don't
+	// multiply them).
+	puts := make([]*state.SingleCompletion, len(uploads))
+	jobs := make([]job, len(uploads))
+	var wg sync.WaitGroup
+	for i, u := range uploads {
 		if u.State != state.Planned {
 			continue
 		}
-		j := job{u: u, log: h.log.With("upload_id", u.ID.String(), "bucket", u.Bucket, "key", u.Key), task: TypeBatch}
-		c, ok := h.putBatched(ctx, j)
-		if ok {
-			done = append(done, c)
-			jobs = append(jobs, j)
+		taken := false
+		select {
+		case h.batchPuts <- struct{}{}:
+			taken = true
+		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			if taken {
+				<-h.batchPuts
+			}
 			break // the task is over; what was put is recorded below, the rest runs again
+		}
+		jobs[i] = job{u: u, log: h.log.With("upload_id", u.ID.String(), "bucket", u.Bucket, "key", u.Key), task: TypeBatch}
+		wg.Go(func() {
+			defer func() { <-h.batchPuts }()
+			if c, ok := h.putBatched(ctx, jobs[i]); ok {
+				puts[i] = &c
+			}
+		})
+	}
+	wg.Wait()
+	var done []state.SingleCompletion
+	var putJobs []job
+	for i, c := range puts {
+		if c != nil {
+			done = append(done, *c)
+			putJobs = append(putJobs, jobs[i])
 		}
 	}
 	if len(done) == 0 {
@@ -154,7 +202,7 @@ func (h *Handlers) HandleBatchTask(ctx context.Context, t *asynq.Task) error {
 		return err // the retry puts the same bytes again and records them
 	}
 	for i, out := range outs {
-		h.singleCompleted(ctx, jobs[i], done[i].Plan, done[i].ETag, out)
+		h.singleCompleted(ctx, putJobs[i], done[i].Plan, done[i].ETag, out)
 	}
 	return ctx.Err()
 }

@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/partflow/partflow/client"
 	"github.com/partflow/partflow/internal/state"
+	"github.com/partflow/partflow/storage"
 	"github.com/partflow/partflow/tasks"
 )
 
@@ -112,4 +114,53 @@ func TestMigrateSendsSmallFilesInBatches(t *testing.T) {
 	for name, sum := range sums {
 		require.Equal(t, sum, e.objectSHA256(t, name), name)
 	}
+}
+
+// gatedPuts is S3 whose PutObject waits until `want` PutObjects are in flight at once (or
+// its context ends), so uploads that are sent one after the other never get through.
+type gatedPuts struct {
+	storage.Multipart
+	mu       sync.Mutex
+	inFlight int
+	want     int
+	open     chan struct{}
+}
+
+func (g *gatedPuts) PutObject(ctx context.Context, obj storage.Object, body []byte, opts storage.ObjectOptions) (storage.Part, error) {
+	g.mu.Lock()
+	g.inFlight++
+	if g.inFlight == g.want {
+		close(g.open)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return storage.Part{}, ctx.Err()
+	}
+	return g.Multipart.PutObject(ctx, obj, body, opts)
+}
+
+// TestBatchPutsItsUploadsConcurrently: a batch's uploads are sent at the same time, within
+// the worker's batch tokens (Config.BatchPuts), not one after the other.
+func TestBatchPutsItsUploadsConcurrently(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	names := []string{"p", "q", "r", "s"}
+	for _, name := range names {
+		e.writeFile(t, name, 700)
+	}
+	ids := e.newMigration(t, names...)
+	gate := &gatedPuts{Multipart: e.storage, want: len(names), open: make(chan struct{})}
+	h, err := tasks.NewHandlers(tasks.Config{Store: e.store, S3: gate, Sources: e.volume, Queue: e.queue,
+		Logger: quietLogger(), BatchPuts: len(names)})
+	require.NoError(t, err)
+	// The deadline only bounds a failure: sent one after the other, the first PutObject
+	// waits for the others until it ends.
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, h.HandleBatchTask(ctx, tasks.NewBatchTask(ctx, ids, 2800)))
+	m, err := e.store.GetMigration(e.ctx, ids[0].Migration)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(names)), m.Completed, "uploads completed by the batch")
 }

@@ -57,6 +57,10 @@ type Config struct {
 	NoInlineFinalize bool
 	// Feed configures the migration feeders this worker runs.
 	Feed FeedConfig
+	// BatchPuts is the most PutObjects the worker's upload:batch tasks run at once, all of
+	// them together (a batch's uploads go concurrently, not one after the other); the worker
+	// gives its task concurrency. Default 8.
+	BatchPuts int
 }
 
 func (c *Config) validate() error {
@@ -73,8 +77,11 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.PartRetries < 0 || c.PartTimeout < 0 || c.FleetBandwidth < 0 {
-		return errors.New("tasks: Config.PartRetries, Config.PartTimeout and Config.FleetBandwidth must not be negative")
+	if c.PartRetries < 0 || c.PartTimeout < 0 || c.FleetBandwidth < 0 || c.BatchPuts < 0 {
+		return errors.New("tasks: Config.PartRetries, Config.PartTimeout, Config.FleetBandwidth and Config.BatchPuts must not be negative")
+	}
+	if c.BatchPuts == 0 {
+		c.BatchPuts = 8
 	}
 	if c.PartRetries == 0 {
 		c.PartRetries = PartRetries
@@ -108,6 +115,8 @@ type Handlers struct {
 	bw              map[string]*state.Bandwidth // migration ID -> its cap (sendLimits)
 	// inlineFinalize: the part that completes the set finalizes the upload in its own task.
 	inlineFinalize bool
+	// batchPuts holds a token per PutObject of an upload:batch task in flight (Config.BatchPuts).
+	batchPuts chan struct{}
 }
 
 // NewHandlers returns the task handlers for cfg.
@@ -118,7 +127,7 @@ func NewHandlers(cfg Config) (*Handlers, error) {
 	h := &Handlers{store: cfg.Store, s3: cfg.S3, sources: cfg.Sources, queue: cfg.Queue, log: cfg.Logger,
 		metrics: cfg.Metrics, janitor: cfg.Janitor, partRetries: cfg.PartRetries, partTimeout: cfg.PartTimeout,
 		tasks: cfg.Tasks, budget: cfg.MemoryBudget, copier: cfg.Copier, bw: make(map[string]*state.Bandwidth),
-		inlineFinalize: !cfg.NoInlineFinalize, feed: cfg.Feed}
+		inlineFinalize: !cfg.NoInlineFinalize, feed: cfg.Feed, batchPuts: make(chan struct{}, cfg.BatchPuts)}
 	if cfg.FleetBandwidth > 0 {
 		h.fleet = cfg.Store.FleetBandwidth(cfg.FleetBandwidth)
 	}

@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -88,4 +89,55 @@ func TestAssignBatchNamesOnlyPlannedUploads(t *testing.T) {
 	require.Zero(t, exists)
 	_, err = b.store.AssignBatch(b.ctx, "batch-3", []state.UploadID{id, state.DeriveUploadID("other", "x")})
 	require.Error(t, err, "a batch spans one migration")
+}
+
+// TestCreateUploadsNamesBatchesOfTheNewOnes: one script creates a migration's uploads, counts
+// each once (an upload named twice, or existing already, is not created again), names each
+// group's batch after its first new member (a group with one new member gets none: it needs
+// its own start task), and gives every record a bounded life.
+func TestCreateUploadsNamesBatchesOfTheNewOnes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mid := state.NewMigrationID()
+	_, err := b.store.CreateMigration(b.ctx, state.NewMigration{ID: mid, Bucket: "bkt", Queue: "default"})
+	require.NoError(t, err)
+	up := func(key string, group int) state.NewUpload {
+		return state.NewUpload{ID: state.DeriveUploadID(mid, "bkt", key), Source: key, Bucket: "bkt", Key: key,
+			BatchGroup: group, Metadata: map[string]string{"k": key}}
+	}
+	existing, err := b.store.CreateUpload(b.ctx, up("a", 0))
+	require.NoError(t, err)
+	require.True(t, existing)
+	us := []state.NewUpload{up("a", 1), up("b", 1), up("c", 1), up("b", 1), up("d", 2), up("e", 2), up("f", 3), up("g", 0)}
+	for run := range 2 {
+		got, err := b.store.CreateUploads(b.ctx, us)
+		require.NoError(t, err)
+		want := []state.Created{{}, {New: true, Batch: us[1].ID.String() + ":batch"}, {New: true, Batch: us[1].ID.String() + ":batch"},
+			{}, {New: true, Batch: us[4].ID.String() + ":batch"}, {New: true, Batch: us[4].ID.String() + ":batch"},
+			{New: true}, {New: true}}
+		if run == 1 {
+			want = make([]state.Created, len(us))
+		}
+		require.Equal(t, want, got, "run %d", run)
+		m, err := b.store.GetMigration(b.ctx, mid)
+		require.NoError(t, err)
+		require.EqualValues(t, 7, m.Total, "run %d: a to g, each once", run)
+	}
+	u, err := b.store.GetUpload(b.ctx, us[2].ID)
+	require.NoError(t, err)
+	require.Equal(t, [5]string{string(state.Planned), "c", us[1].ID.String() + ":batch", "c", "1"},
+		[5]string{string(u.State), u.Source, u.Batch, u.Metadata["k"], fmt.Sprint(u.Version)})
+	f, err := b.store.GetUpload(b.ctx, us[6].ID)
+	require.NoError(t, err)
+	require.Empty(t, f.Batch, "alone in its group: its own start task")
+	keys, err := b.rdb.Keys(b.ctx, "partflow:{"+mid+"}:*").Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		ttl, err := b.rdb.TTL(b.ctx, k).Result()
+		require.NoError(t, err)
+		require.Greater(t, ttl, time.Duration(0), "%s must expire", k)
+	}
+
+	_, err = b.store.CreateUploads(b.ctx, []state.NewUpload{{ID: state.DeriveUploadID("nope", "bkt", "x"), Bucket: "bkt", Key: "x"}})
+	require.ErrorIs(t, err, state.ErrNotFound, "no such migration")
 }

@@ -13,7 +13,7 @@ import (
 // A destination (bucket + key) has one key of its own, in its own Cluster slot, that orders
 // the uploads writing it across migrations (claim_destination.lua):
 //
-//	partflow:{dest:<32 hex digits of sha256(bucket NUL key)>}   hash: newest upload, write lease
+//	partflow:{dest:<32 hex digits of sha256(bucket NUL key)>}   hash: newest upload, write leases (lease:<upload ID>)
 //
 // It lives as long as the store's retention after its last use, except for an upload of a fed
 // (windowed) migration: when it is the destination's newest and gives back its write lease,
@@ -85,10 +85,17 @@ func (s *Store) ClaimDestination(ctx context.Context, u Upload, lease time.Durat
 	return DestinationClaim{Result: DestinationResult(res[0]), By: res[1]}, nil
 }
 
-// ReleaseDestination gives back u's write lease, if it still holds it (and drops the key when
-// u is a fed migration's upload and the destination's newest).
+// ReleaseDestination gives back u's write lease, if it still holds it: one HDEL of u's own
+// lease field (no script), which cannot touch another upload's lease; for an upload of a fed
+// migration that is the destination's newest, the key is dropped instead.
 func (s *Store) ReleaseDestination(ctx context.Context, u Upload) error {
-	err := releaseDestinationScript.Run(ctx, s.rdb, []string{destinationKey(u.Bucket, u.Key)}, u.ID.String(), boolField(u.Fed)).Err()
+	key := destinationKey(u.Bucket, u.Key)
+	var err error
+	if u.Fed {
+		err = releaseDestinationScript.Run(ctx, s.rdb, []string{key}, u.ID.String()).Err()
+	} else {
+		err = s.rdb.HDel(ctx, key, "lease:"+u.ID.String()).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("state: release destination %s/%s for %s: %w", u.Bucket, u.Key, u.ID, err)
 	}

@@ -15,7 +15,7 @@ var scriptFiles embed.FS
 var (
 	createMigrationScript = loadScript("create_migration.lua")
 	sealMigrationScript   = loadScript("seal_migration.lua")
-	createUploadScript    = loadScript("create_upload.lua")
+	createUploadsScript   = loadScript("create_uploads.lua")
 	transitionScript      = loadScript("transition.lua")
 	claimCompleteScript   = loadScript("claim_complete.lua")
 	recordPartScript      = loadScript("record_part.lua")

@@ -270,7 +270,7 @@ type Upload struct {
 	// FailedAttempts counts its task attempts that ended in an error (see CountAttempt).
 	FailedAttempts int64
 	// Batch is the upload:batch task that was given this upload while it was planned (empty
-	// for an upload that has only its own start task); see AssignBatch.
+	// for an upload that has only its own start task); see CreateUploads (AssignBatch names it afterwards).
 	Batch string
 	// Compacted: the upload completed in a fed migration and this is what its done entry
 	// kept (see done.go); CompactedDuration is its time from creation to completion.
@@ -294,30 +294,86 @@ type NewUpload struct {
 	SkipExisting bool
 	// TraceID: see Upload.TraceID.
 	TraceID string
+	// BatchGroup: new uploads of one CreateUploads call with the same BatchGroup (not 0)
+	// share an upload:batch task (see Created.Batch). CreateUpload ignores it.
+	BatchGroup int
 }
 
 // CreateUpload creates an upload in state planned and counts it in its migration, which must
 // exist. It reports false, changing nothing, when the upload exists already.
 func (s *Store) CreateUpload(ctx context.Context, u NewUpload) (bool, error) {
-	rec, err := uploadFields(u)
+	u.BatchGroup = 0
+	c, err := s.CreateUploads(ctx, []NewUpload{u})
 	if err != nil {
 		return false, err
 	}
-	args := make([]any, 0, 2*len(rec))
-	for _, name := range uploadFieldNames {
-		args = append(args, name, rec[name])
+	return c[0].New, nil
+}
+
+// CreateUploadsMax is the most uploads one CreateUploads call takes.
+const CreateUploadsMax = 256
+
+// Created is what CreateUploads did with one upload.
+type Created struct {
+	// New: the upload was created now (false: it existed already, or finished in an earlier
+	// run and its record expired).
+	New bool
+	// Batch is the upload:batch task ID the new upload was given with the other new uploads
+	// of its BatchGroup ("<first new member's ID>:batch", see Upload.Batch); "" when it was
+	// the only new one of its group, or has no group: it needs its own start task.
+	Batch string
+}
+
+// CreateUploads creates, in one script, the uploads us of one migration (which must exist)
+// in state planned, counts them in the migration and names the batch task of each
+// BatchGroup's new members (see Created). An upload that exists already is left alone.
+func (s *Store) CreateUploads(ctx context.Context, us []NewUpload) ([]Created, error) {
+	if len(us) > CreateUploadsMax {
+		return nil, fmt.Errorf("state: create uploads: %d uploads, at most %d at once", len(us), CreateUploadsMax)
 	}
-	if v, ok := rec["trace_id"]; ok {
-		args = append(args, "trace_id", v)
+	ids := make([]UploadID, len(us))
+	args := make([]any, 0, len(us)*(3+2*len(uploadFieldNames)))
+	for i, u := range us {
+		ids[i] = u.ID
+		rec, err := uploadFields(u)
+		if err != nil {
+			return nil, err
+		}
+		delete(rec, "id") // the script writes it from the upload's ID
+		args = append(args, u.BatchGroup, u.ID.String(), len(rec))
+		for _, name := range uploadFieldNames {
+			if v, ok := rec[name]; ok {
+				args = append(args, name, v)
+			}
+		}
+		if v, ok := rec["trace_id"]; ok {
+			args = append(args, "trace_id", v)
+		}
 	}
-	n, err := s.run(ctx, createUploadScript, uploadKeys(u.ID), args...).Int()
+	keys, err := batchKeys(ids)
 	if err != nil {
-		return false, fmt.Errorf("state: create upload %s: %w", u.ID, err)
+		return nil, err
 	}
-	if n < 0 {
-		return false, fmt.Errorf("state: create upload %s: migration %s: %w", u.ID, u.ID.Migration, ErrNotFound)
+	res, err := s.run(ctx, createUploadsScript, keys, args...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: create %d uploads (first %s): %w", len(us), ids[0], err)
 	}
-	return n == 1, nil
+	if n, ok := res.(int64); ok && n < 0 {
+		return nil, fmt.Errorf("state: create upload %s: migration %s: %w", ids[0], ids[0].Migration, ErrNotFound)
+	}
+	rows, _ := res.([]any)
+	if len(rows) != len(us) {
+		return nil, fmt.Errorf("state: create uploads: %d answers for %d uploads", len(rows), len(us))
+	}
+	out := make([]Created, len(rows))
+	for i, r := range rows {
+		v, _ := r.([]any)
+		if len(v) != 2 {
+			return nil, fmt.Errorf("state: create uploads: unexpected answer %v for %s", r, ids[i])
+		}
+		out[i] = Created{New: asInt(v[0]) == 1, Batch: asString(v[1])}
+	}
+	return out, nil
 }
 
 // uploadFieldNames are the fields of a new upload's record, in the order they are written.

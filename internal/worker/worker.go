@@ -168,7 +168,7 @@ func New(cfg Config) (*Worker, error) {
 	handlers, err := tasks.NewHandlers(tasks.Config{Store: store, S3: cfg.S3, Sources: cfg.Sources, Queue: queue,
 		Logger: cfg.Logger, Metrics: cfg.Metrics, PartRetries: cfg.PartRetries, PartTimeout: cfg.PartTimeout,
 		Janitor: cfg.Janitor, Tasks: asynq.NewInspectorFromRedisClient(cfg.Redis), MemoryBudget: budget,
-		Copier: cfg.Copier, FleetBandwidth: cfg.FleetBandwidth, Feed: cfg.Feed})
+		Copier: cfg.Copier, FleetBandwidth: cfg.FleetBandwidth, Feed: cfg.Feed, BatchPuts: cfg.Concurrency})
 	if err != nil {
 		return nil, err
 	}
