@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/partflow/partflow/internal/feed"
+	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 )
 
@@ -117,7 +118,7 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if h.feed.Listings == nil {
-		return fmt.Errorf("tasks: feed %s: this worker has no listings (no --volume-root)", p.Migration)
+		return fmt.Errorf("tasks: feed %s: this worker can open no listing (no --volume-root, no --source-s3-endpoint)", p.Migration)
 	}
 	listing, err := h.feed.Listings.Open(ctx, f.Spec)
 	if err != nil {
@@ -167,6 +168,16 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 			continue
 		}
 		items, next, end, err := listing.List(ctx, f.Position, int(min(free, FeedBatch)))
+		if err != nil && source.Permanent(err) {
+			// A listing refused or gone (an S3 prefix's bucket missing, access denied) fails
+			// every try alike: pause the migration, saying why; resume lists again.
+			reason := fmt.Sprintf("listing the migration's source failed: %v (fix it, then resume %s)", err, p.Migration)
+			if _, err := h.store.PauseMigration(context.WithoutCancel(ctx), p.Migration, reason); err != nil {
+				return err
+			}
+			log.Error("FeedListingFailed", "error", err.Error())
+			continue // the pause holds the feeder until the migration is resumed
+		}
 		if err != nil {
 			return fmt.Errorf("tasks: feed %s: %w", p.Migration, err)
 		}

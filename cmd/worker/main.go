@@ -274,6 +274,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer metricsLn.Close()
 	}
 	var sources source.Mux
+	listings := feed.Mux{} // the feeds this worker can read: files on the volume, S3 prefixes
 	if cfg.volumeRoot != "" {
 		volume, err := source.OpenVolume(cfg.volumeRoot)
 		if err != nil {
@@ -288,7 +289,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer feedRoot.Close()
-		cfg.feed.Listings = feed.Volume{Root: feedRoot}
+		listings[feed.KindFile] = feed.Volume{Root: feedRoot}
 	}
 	var urlHeaderHosts []string
 	if len(cfg.url.AllowHosts) > 0 {
@@ -337,6 +338,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if st.copy {
 			copier = s3 // the destination copies from its own store
 		}
+		listings[feed.KindS3] = feed.S3{Store: store}
+	}
+	if len(listings) > 0 {
+		cfg.feed.Listings = listings
 	}
 	budget, budgetFrom := cfg.memoryBudget, "--memory-budget"
 	if budget == 0 {

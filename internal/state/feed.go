@@ -19,15 +19,25 @@ import (
 
 // FeedSpec says where a fed migration's items come from and how they are fed.
 type FeedSpec struct {
-	// Kind of listing: "file" (JSON Lines of resolved items on the shared volume).
+	// Kind of listing: "file" (JSON Lines of resolved items on the shared volume) or "s3" (a
+	// prefix of the workers' S3 source store, listed by the feeder).
 	Kind string `json:"kind"`
-	// Location of the listing: for "file", a path relative to the volume root.
+	// Location of the listing: for "file", a path relative to the volume root; for "s3",
+	// s3://bucket/prefix.
 	Location string `json:"location"`
 	// Window is the most unfinished uploads the migration keeps in Redis.
 	Window int `json:"window"`
 	// PartSize and SkipExisting are given to every upload the feeder creates.
 	PartSize     int64 `json:"part_size,omitempty"`
 	SkipExisting bool  `json:"skip_existing,omitempty"`
+	// Bucket, Prefix and Options make a listed source key an upload (kind "s3", whose
+	// listing yields source keys rather than resolved items): the destination bucket, the
+	// key prefix put in front of each key, every upload's object options.
+	Bucket  string        `json:"bucket,omitempty"`
+	Prefix  string        `json:"prefix,omitempty"`
+	Options ObjectOptions `json:"options,omitzero"`
+	// Filter is what the listing keeps, opaque here (the listing's kind reads it).
+	Filter json.RawMessage `json:"filter,omitempty"`
 }
 
 // Feed is what a feeder run reads when it claims the feed.
