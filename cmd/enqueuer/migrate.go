@@ -75,10 +75,9 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 func (c *command) parseMigrate(args []string) (migrateFlags, int, bool) {
 	fs := c.flags("migrate", "--bucket B [--prefix P] (--source DIR | --source s3://BUCKET/PREFIX/ | --manifest FILE|-) [flags]")
 	f := migrateFlags{
-		bucket: fs.String("bucket", "", "destination bucket (required); a manifest line may name its own"),
-		prefix: fs.String("prefix", "", "put in front of every key"),
-		dir: fs.String("source", "", "directory to migrate, relative to the volume root (needs --volume-root), or s3://bucket/prefix/ of the workers' source store, "+
-			"listed by the fleet (the enqueuer needs no source credentials; not with --dry-run or --window 0); keys are paths relative to it, --prefix in front"),
+		bucket:       fs.String("bucket", "", "destination bucket (required); a manifest line may name its own"),
+		prefix:       fs.String("prefix", "", "put in front of every key"),
+		dir:          fs.String("source", "", "directory to migrate, relative to the volume root (needs --volume-root), or s3://bucket/prefix/ of the workers' source store, listed by the fleet (the enqueuer needs no source credentials; not with --dry-run or --window 0); keys are paths relative to it"),
 		manifest:     fs.String("manifest", "", "JSON Lines manifest to migrate, or - for stdin"),
 		volumeRoot:   fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume, to walk --source DIR and to hold the feed file a --window migration reads"),
 		window:       fs.Int("window", defaultWindow, "most unfinished uploads the migration keeps in Redis: the fleet feeds the rest from a copy of the listing on the volume (needs --volume-root when there are more items); 0: write every item into Redis now"),
