@@ -62,7 +62,7 @@ func (r *MigrateRequest) validateListed() error {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if r.Source == "" {
-		r.Source = "s3:" + r.SourcePrefix
+		r.Source = r.SourcePrefix
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ func (c *command) migrateListed(ctx context.Context, mg *migration) int {
 		return c.fail(exitUsage, "migrate: --source: %v", err)
 	}
 	req.SourcePrefix, req.Window = prefix, *f.window
-	req.Source = "s3:" + prefix
+	req.Source = prefix
 	if mg.filter != nil {
 		req.Filter = client.ListingFilter(mg.filter.Config())
 		req.Source += ";" + mg.filterID
