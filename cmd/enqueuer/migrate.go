@@ -115,6 +115,10 @@ func (c *command) parseMigrate(args []string) (migrateFlags, int, bool) {
 func (c *command) validateMigrate(mg *migration) (int, bool) {
 	f := mg.flags
 	opts, err := f.object.options()
+	var prefixErr error // of an S3 prefix source
+	if source.IsS3(*f.dir) {
+		_, prefixErr = client.NormalizeS3Prefix(*f.dir)
+	}
 	switch {
 	case err != nil:
 		return c.fail(exitUsage, "migrate: %v (a manifest line's options override these flags)", err), false
@@ -124,6 +128,8 @@ func (c *command) validateMigrate(mg *migration) (int, bool) {
 		return c.fail(exitUsage, "migrate: give exactly one of --source DIR and --manifest FILE"), false
 	case *f.window < 0:
 		return c.fail(exitUsage, "migrate: --window %d must not be negative", *f.window), false
+	case prefixErr != nil:
+		return c.fail(exitUsage, "migrate: --source: %v", prefixErr), false
 	case source.IsS3(*f.dir) && *f.window == 0:
 		return c.fail(exitUsage, "migrate: --source %s: --window 0 cannot be used with an S3 prefix: the fleet's feeder lists it, a window at a time", *f.dir), false
 	case source.IsS3(*f.dir) && *f.dryRun:
