@@ -187,7 +187,7 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 				Source: it.Source, Bucket: it.Bucket, Key: it.Key, ContentType: it.ContentType, Metadata: it.Metadata,
 				Options: it.Options, PartSize: f.Spec.PartSize, SkipExisting: f.Spec.SkipExisting}
 		}
-		created, err := h.store.FeedBatch(ctx, p.Migration, f.Seq, next, end, batch)
+		created, err := h.store.FeedBatchOfRun(ctx, p.Migration, p.Run, f.Seq, next, end, batch)
 		if errors.Is(err, state.ErrStale) {
 			log.Info("FeedRunStale")
 			return nil

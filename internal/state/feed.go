@@ -109,8 +109,15 @@ func (s *Store) ClaimFeed(ctx context.Context, migrationID string, run int64) (F
 // uploads as to be enqueued, in one script. It returns how many uploads were new, or
 // ErrStale when the checkpoint is no longer at seq (another feeder moved it).
 func (s *Store) FeedBatch(ctx context.Context, migrationID string, seq int64, position string, end bool, batch []NewUpload) (int64, error) {
+	return s.FeedBatchOfRun(ctx, migrationID, 0, seq, position, end, batch)
+}
+
+// FeedBatchOfRun is FeedBatch for feeder run run: it is also ErrStale once a later run has
+// claimed the feed, so an overtaken run cannot move the checkpoint under the run that holds
+// it (which would then find its own batch stale and stop, leaving nobody to feed).
+func (s *Store) FeedBatchOfRun(ctx context.Context, migrationID string, run, seq int64, position string, end bool, batch []NewUpload) (int64, error) {
 	keys := uploadKeys(UploadID{Migration: migrationID})
-	args := []any{seq, position, boolField(end)}
+	args := []any{seq, position, boolField(end), run}
 	for _, u := range batch {
 		rec, err := uploadFields(u)
 		if err != nil {
