@@ -11,8 +11,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/tags"
-	"github.com/partflow/partflow/internal/testenv"
 	"github.com/stretchr/testify/require"
+
+	"github.com/partflow/partflow/internal/testenv"
 )
 
 // TestMigrateS3PrefixListedByTheFleet migrates `--source s3://bucket/data/` from a second S3
