@@ -252,7 +252,7 @@ func (h *Handlers) enqueueFed(ctx context.Context, migrationID string) error {
 			return fmt.Errorf("tasks: feed %s: enqueue start of %s: %w", migrationID, id, err)
 		}
 	}
-	return h.store.FeedEnqueued(ctx, migrationID, len(ids))
+	return h.store.FeedForget(ctx, migrationID, ids)
 }
 
 // feedHeldBack says why feeders must wait ("" when they need not): Redis's used_memory is

@@ -160,6 +160,24 @@ func (s *Store) FeedEnqueued(ctx context.Context, migrationID string, n int) err
 	return nil
 }
 
+// FeedForget forgets the given uploads of the to-enqueue list (each once), once their tasks
+// are enqueued. Unlike FeedEnqueued's count it is safe when two feeder runs overlap: a second
+// copy forgetting the same uploads cannot drop a later batch's uploads before their start
+// tasks are enqueued.
+func (s *Store) FeedForget(ctx context.Context, migrationID string, ids []UploadID) error {
+	key := migrationFeedKey(migrationID)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.LRem(ctx, key, 1, id.String())
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: feed forget of %s: %w", migrationID, err)
+	}
+	return nil
+}
+
 // StopFeed stops a fed migration's feeder for good and seals the migration (a cancelled
 // migration gets no new uploads, and finishes once its live ones are terminal). It does
 // nothing to a migration that is not fed.

@@ -204,3 +204,25 @@ func TestFeedBatchOfAnOvertakenRunIsStale(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(3), m.Total)
 }
+
+// TestFeedForgetIsSafeForOverlappingRuns: two feeder runs that enqueued the same batch both
+// forget it, the second after a later batch was listed: the later batch stays to enqueue.
+func TestFeedForgetIsSafeForOverlappingRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mid := b.fedMigration(t)
+	f, err := b.store.ClaimFeed(b.ctx, mid, 1)
+	require.NoError(t, err)
+	_, err = b.store.FeedBatch(b.ctx, mid, f.Seq, "pos-3", false, batchOf(mid, 0, 3))
+	require.NoError(t, err)
+	first, err := b.store.FeedPending(b.ctx, mid)
+	require.NoError(t, err)
+	require.Len(t, first, 3)
+	require.NoError(t, b.store.FeedForget(b.ctx, mid, first))
+	_, err = b.store.FeedBatch(b.ctx, mid, f.Seq+1, "pos-5", false, batchOf(mid, 3, 2))
+	require.NoError(t, err)
+	require.NoError(t, b.store.FeedForget(b.ctx, mid, first), "a second copy forgets the first batch late")
+	left, err := b.store.FeedPending(b.ctx, mid)
+	require.NoError(t, err)
+	require.Len(t, left, 2, "the later batch is still to enqueue")
+}
