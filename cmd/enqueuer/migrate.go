@@ -32,6 +32,7 @@ type migrateFlags struct {
 	timeout                                                                   *time.Duration
 	maxFailures, reportTo                                                     *string
 	bwlimit                                                                   *int64
+	sourceStore                                                               sourceStoreFlags
 }
 
 // migration is one run of migrate: the request, its items and what is known of them.
@@ -101,6 +102,7 @@ func (c *command) parseMigrate(args []string) (migrateFlags, int, bool) {
 	f.jsonLines = c.jsonLinesFlag(fs.FlagSet, "--wait")
 	f.object = defineObjectFlags(fs.FlagSet)
 	f.filter = defineFilterFlags(fs.FlagSet)
+	f.sourceStore = defineSourceStoreFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return f, code, false
 	}
@@ -132,10 +134,10 @@ func (c *command) validateMigrate(mg *migration) (int, bool) {
 		return c.fail(exitUsage, "migrate: --source: %v", prefixErr), false
 	case source.IsS3(*f.dir) && *f.window == 0:
 		return c.fail(exitUsage, "migrate: --source %s: --window 0 cannot be used with an S3 prefix: the fleet's feeder lists it, a window at a time", *f.dir), false
-	case source.IsS3(*f.dir) && *f.dryRun:
+	case source.IsS3(*f.dir) && *f.dryRun && *f.sourceStore.endpoint == "":
 		// The listing needs the source store's credentials, which only the workers hold.
-		return c.fail(exitUsage, "migrate: --source %s: --dry-run cannot list an S3 prefix: the fleet lists it "+
-			"with the workers' source store credentials, which the enqueuer does not have", *f.dir), false
+		return c.fail(exitUsage, "migrate: --source %s: --dry-run lists an S3 prefix only with --source-s3-endpoint "+
+			"(PARTFLOW_SOURCE_S3_ENDPOINT) and the source store's PARTFLOW_SOURCE_AWS_* credentials; without them the fleet lists it", *f.dir), false
 	case *f.dir != "" && !source.IsS3(*f.dir) && *f.volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory"), false
 	case *f.timeout < 0 || (*f.timeout > 0 && !*f.wait):

@@ -33,11 +33,11 @@ func TestEnqueuerS3Sources(t *testing.T) {
 		require.Equal(t, exitUsage, code, "%s: %s", line, out)
 		require.Contains(t, out, want)
 	}
-	// An S3 prefix is listed by the fleet: the enqueuer cannot dry-run it, and the feeder
-	// needs a window.
+	// An S3 prefix is listed by the fleet: the enqueuer dry-runs it only when given the source
+	// store (--source-s3-endpoint), and the feeder needs a window.
 	code, out = migrate("--source", "s3://old-bucket/2024/")
 	require.Equal(t, exitUsage, code, out)
-	require.Contains(t, out, "--dry-run cannot list an S3 prefix")
+	require.Contains(t, out, "--dry-run lists an S3 prefix only with --source-s3-endpoint")
 	code, out = migrate("--source", "s3://old-bucket/2024/", "--window", "0")
 	require.Equal(t, exitUsage, code, out)
 	require.Contains(t, out, "--window 0")

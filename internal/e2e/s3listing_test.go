@@ -17,7 +17,8 @@ import (
 )
 
 // TestMigrateS3PrefixListedByTheFleet migrates `--source s3://bucket/data/` from a second S3
-// store: the enqueuer lists nothing (it has no source credentials); the fleet's feeder lists
+// store: the enqueuer lists nothing (it has no source credentials; a --dry-run given them
+// lists and counts what the filters keep); the fleet's feeder lists
 // the prefix page by page, a small window at a time, applying --exclude, and maps each key
 // below the prefix to --prefix + key. 500 mixed-size objects (three multipart) arrive
 // byte-identical with their content types, metadata and (with --source-s3-copy-tags) tags;
@@ -69,14 +70,30 @@ func TestMigrateS3PrefixListedByTheFleet(t *testing.T) {
 
 	args := []string{"migrate", "--source", "s3://" + srcBucket + "/data", "--bucket", s.bucket, "--prefix", "copied/",
 		"--window", "40", "--exclude", "*.tmp", "--part-size", "5MiB", "--json"}
-	r := s.run(t, nil, args...)
+	want := int64(len(objs) + 1) // and the victim
+
+	// --dry-run lists the prefix from the enqueuer only when it is given the source store.
+	r := s.run(t, nil, append(args, "--dry-run")...)
+	require.Equal(t, 2, r.code, "a dry run without the source store: %s %s", r.stdout, r.stderr)
+	require.Contains(t, r.stderr, "--source-s3-endpoint")
+	s.extraEnv = append([]string{"PARTFLOW_SOURCE_S3_ENDPOINT=" + src.Endpoint}, workerEnv...)
+	r = s.run(t, nil, append(args, "--dry-run", "--show-keys", "3")...)
+	s.extraEnv = nil
+	require.Zero(t, r.code, "a dry run with the source store: %s %s", r.stdout, r.stderr)
+	dry := decodeMigrate(t, r)
+	require.Equal(t, want, dry.Plan.Valid, "the dry run counts what the filters keep")
+	require.Contains(t, r.stdout, `"filtered_out": 2`, "the two .tmp objects")
+	require.Len(t, dry.Plan.FirstKeys, 3)
+	require.True(t, strings.HasPrefix(dry.Plan.FirstKeys[0], s.bucket+"/copied/"), "first keys: %v", dry.Plan.FirstKeys)
+
+	r = s.run(t, nil, args...)
 	require.Zero(t, r.code, "migrate: %s %s", r.stdout, r.stderr)
 	mid := decodeMigrate(t, r).MigrationID
+	require.Equal(t, dry.MigrationID, mid, "the dry run names the migration the real run makes")
 	require.NotEmpty(t, mid)
 	require.Contains(t, r.stdout, `"listing": "s3://`+srcBucket+`/data/"`, "the fleet lists the prefix (as a folder)")
 
 	// Mid-listing: kill the worker running the feeder, run the command again, start another.
-	want := int64(len(objs) + 1) // and the victim
 	rdb := s.rdb(t)
 	require.Eventually(t, func() bool {
 		m, err := mustStore(t, rdb).GetMigration(t.Context(), mid)
