@@ -173,3 +173,18 @@ func (s *stack) startWorkerWithEnv(t *testing.T, name string, env []string, args
 	defer func() { s.extraEnv = saved }()
 	return s.startWorker(t, name, args...)
 }
+
+// TestMigrateS3PrefixOfAMissingBucketPauses: a listing that cannot succeed (the source bucket
+// does not exist) pauses the migration with the reason instead of retrying for an hour;
+// migrate --wait exits with the paused code and says why.
+func TestMigrateS3PrefixOfAMissingBucketPauses(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	src := testenv.S3(t)
+	s.startWorkerWithEnv(t, "w1", []string{"PARTFLOW_SOURCE_AWS_ACCESS_KEY_ID=" + src.AccessKey,
+		"PARTFLOW_SOURCE_AWS_SECRET_ACCESS_KEY=" + src.SecretKey}, "--source-s3-endpoint", src.Endpoint, "--feed-interval", "100ms")
+	r := s.run(t, nil, "migrate", "--source", "s3://no-such-source-bucket/x/", "--bucket", s.bucket, "--wait", "--timeout", "2m")
+	require.Equal(t, 5, r.code, "migrate --wait exits paused: %s %s", r.stdout, r.stderr)
+	require.Contains(t, r.stderr, "listing the migration's source failed")
+	require.Contains(t, r.stderr, "no-such-source-bucket")
+}
