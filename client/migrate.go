@@ -120,6 +120,14 @@ type MigrateRequest struct {
 	// *ItemError) is invalid; any other error ends the migration. Items may be iterated
 	// more than once (Plan, then Migrate); each iteration must yield the same items.
 	Items iter.Seq2[MigrationItem, error]
+	// SourcePrefix, instead of Items, is s3://bucket/prefix of the workers' source store: the
+	// fleet's feeder lists it (the enqueuer needs no source credentials), Window uploads at a
+	// time, checkpointing the last key listed. A key below the prefix becomes Prefix + that
+	// key, as a directory walk's path does; content type, metadata (and tags, with the
+	// workers' --source-s3-copy-tags) are the source object's. Needs Window.
+	SourcePrefix string
+	// Filter is what the feeder keeps of SourcePrefix's listing.
+	Filter ListingFilter
 
 	Priority Priority
 	// PartSize requested for every upload; 0 for the default (16 MiB).
@@ -186,7 +194,11 @@ func (r *MigrateRequest) validate(needID bool) error {
 	if !utf8.ValidString(r.Prefix) || len(r.Prefix) >= storage.MaxKeyLength {
 		return fmt.Errorf("%w: prefix must be valid UTF-8 and shorter than %d bytes", ErrInvalid, storage.MaxKeyLength)
 	}
-	if r.Items == nil {
+	if r.SourcePrefix != "" {
+		if err := r.validateListed(); err != nil {
+			return err
+		}
+	} else if r.Items == nil {
 		return fmt.Errorf("%w: no items", ErrInvalid)
 	}
 	if _, err := r.Priority.queue(); err != nil {
@@ -202,7 +214,7 @@ func (r *MigrateRequest) validate(needID bool) error {
 	if r.Window < 0 {
 		return fmt.Errorf("%w: window %d must not be negative", ErrInvalid, r.Window)
 	}
-	if r.Window > 0 && r.FeedVolume == nil {
+	if r.Window > 0 && r.FeedVolume == nil && r.SourcePrefix == "" {
 		return fmt.Errorf("%w: a window needs the shared volume (FeedVolume) to write the feed file", ErrInvalid)
 	}
 	if r.Concurrency < 0 || r.Concurrency > 1024 {
@@ -337,6 +349,9 @@ func (r *MigrateRequest) Plan(firstKeys int) (MigrationPlan, error) {
 	if err := r.validate(false); err != nil {
 		return MigrationPlan{}, err
 	}
+	if r.SourcePrefix != "" {
+		return MigrationPlan{}, fmt.Errorf("%w: %s is listed by the fleet, not planned here", ErrInvalid, r.SourcePrefix)
+	}
 	var p MigrationPlan
 	keys := newKeyIndex()
 	for it, err := range r.Items {
@@ -422,6 +437,8 @@ type MigrateResult struct {
 	// fleet's feeder turns into uploads, Window at a time; Created and Existing stay 0.
 	Fed      bool   `json:"fed,omitempty"`
 	FeedFile string `json:"feed_file,omitempty"`
+	// Listing is the S3 prefix the fleet's feeder lists (MigrateRequest.SourcePrefix).
+	Listing string `json:"listing,omitempty"`
 }
 
 // Rate is items enqueued per second.
@@ -445,8 +462,10 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 	if err := r.validate(true); err != nil {
 		return MigrateResult{}, err
 	}
-	if err := r.checkKeys(); err != nil {
-		return MigrateResult{}, err
+	if r.SourcePrefix == "" {
+		if err := r.checkKeys(); err != nil {
+			return MigrateResult{}, err
+		}
 	}
 	queue, _ := r.Priority.queue()
 	begin := time.Now()
@@ -473,6 +492,9 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 		}
 	}
 
+	if r.SourcePrefix != "" {
+		return c.migrateListed(ctx, &r, created, begin)
+	}
 	if r.Window > 0 {
 		if res, handled, err := c.migrateFed(ctx, &r, created, begin); handled || err != nil {
 			return res, err

@@ -349,3 +349,56 @@ func TestAllowURLHostsParsedAsWorkersParseThem(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, plan.Valid, "the URL on [::1] is allowed by the pattern ::1")
 }
+
+// Migrating an S3 prefix writes no upload here: it records a fed migration whose feed spec is
+// the prefix (as a folder), the destination, the options and the filter, and enqueues the
+// feeder's first run; a re-run carries on the same migration with the next feeder run.
+func TestMigrateS3PrefixIsFedFromTheFleet(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	req := client.MigrateRequest{Bucket: "dst-bucket", Prefix: "copied/", SourcePrefix: "s3://src-bucket/data", Window: 40,
+		Options:  client.ObjectOptions{StorageClass: "STANDARD_IA"},
+		Filter:   client.ListingFilter{Exclude: []string{"*.tmp"}, MinSize: 10},
+		PartSize: 5 << 20}
+	res, err := b.pf.Migrate(b.ctx, req)
+	require.NoError(t, err)
+	require.True(t, res.Fed)
+	require.Equal(t, "s3://src-bucket/data/", res.Listing, "a prefix is a folder")
+	require.Equal(t, client.DeriveMigrationID("dst-bucket", "copied/", "s3://src-bucket/data/"), res.ID)
+
+	f, err := b.store.ClaimFeed(b.ctx, res.ID, 1)
+	require.NoError(t, err)
+	require.Equal(t, "s3", f.Spec.Kind)
+	require.Equal(t, "s3://src-bucket/data/", f.Spec.Location)
+	require.Equal(t, "dst-bucket", f.Spec.Bucket)
+	require.Equal(t, "copied/", f.Spec.Prefix)
+	require.Equal(t, 40, f.Spec.Window)
+	require.Equal(t, int64(5<<20), f.Spec.PartSize)
+	require.Equal(t, "STANDARD_IA", f.Spec.Options.StorageClass)
+	require.JSONEq(t, `{"Include":null,"Exclude":["*.tmp"],"MinSize":10,"MaxSize":0,"NewerThan":"0001-01-01T00:00:00Z",`+
+		`"OlderThan":"0001-01-01T00:00:00Z","FilesFrom":null}`, string(f.Spec.Filter))
+	m, err := b.store.GetMigration(b.ctx, res.ID)
+	require.NoError(t, err)
+	require.True(t, m.Fed)
+	require.Zero(t, m.Total, "the enqueuer lists nothing")
+
+	inspector := asynq.NewInspectorFromRedisClient(b.rdb)
+	_, err = inspector.GetTaskInfo("feed", res.ID+":feed:1")
+	require.NoError(t, err, "the feeder's first run is enqueued")
+	res2, err := b.pf.Migrate(b.ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, res.ID, res2.ID)
+	require.False(t, res2.MigrationCreated)
+	_, err = inspector.GetTaskInfo("feed", res.ID+":feed:2")
+	require.NoError(t, err, "a re-run enqueues the next feeder run (run 1 claimed the feed)")
+
+	for _, bad := range []client.MigrateRequest{
+		{Bucket: "dst-bucket", SourcePrefix: "s3://src-bucket/data/"},                                                   // no window
+		{Bucket: "dst-bucket", SourcePrefix: "s3://Src_Bucket/data/", Window: 10},                                       // bucket name
+		{Bucket: "dst-bucket", SourcePrefix: "s3://src-bucket/", Window: 10, Items: client.ItemsOf()},                   // both
+		{Bucket: "dst-bucket", SourcePrefix: "s3://src-bucket/", Window: 10, Filter: client.ListingFilter{MinSize: -1}}, // filter
+	} {
+		_, err := b.pf.Migrate(b.ctx, bad)
+		require.ErrorIs(t, err, client.ErrInvalid, "%+v", bad)
+	}
+}

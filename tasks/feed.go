@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/partflow/partflow/internal/feed"
+	"github.com/partflow/partflow/internal/source"
 	"github.com/partflow/partflow/internal/state"
 )
 
@@ -117,7 +118,7 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if h.feed.Listings == nil {
-		return fmt.Errorf("tasks: feed %s: this worker has no listings (no --volume-root)", p.Migration)
+		return fmt.Errorf("tasks: feed %s: this worker can open no listing (no --volume-root, no --source-s3-endpoint)", p.Migration)
 	}
 	listing, err := h.feed.Listings.Open(ctx, f.Spec)
 	if err != nil {
@@ -167,6 +168,16 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 			continue
 		}
 		items, next, end, err := listing.List(ctx, f.Position, int(min(free, FeedBatch)))
+		if err != nil && source.Permanent(err) {
+			// A listing refused or gone (an S3 prefix's bucket missing, access denied) fails
+			// every try alike: pause the migration, saying why; resume lists again.
+			reason := fmt.Sprintf("listing the migration's source failed: %v (fix it, then resume %s)", err, p.Migration)
+			if _, err := h.store.PauseMigration(context.WithoutCancel(ctx), p.Migration, reason); err != nil {
+				return err
+			}
+			log.Error("FeedListingFailed", "error", err.Error())
+			continue // the pause holds the feeder until the migration is resumed
+		}
 		if err != nil {
 			return fmt.Errorf("tasks: feed %s: %w", p.Migration, err)
 		}
@@ -176,7 +187,7 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 				Source: it.Source, Bucket: it.Bucket, Key: it.Key, ContentType: it.ContentType, Metadata: it.Metadata,
 				Options: it.Options, PartSize: f.Spec.PartSize, SkipExisting: f.Spec.SkipExisting}
 		}
-		created, err := h.store.FeedBatch(ctx, p.Migration, f.Seq, next, end, batch)
+		created, err := h.store.FeedBatchOfRun(ctx, p.Migration, p.Run, f.Seq, next, end, batch)
 		if errors.Is(err, state.ErrStale) {
 			log.Info("FeedRunStale")
 			return nil
@@ -241,7 +252,7 @@ func (h *Handlers) enqueueFed(ctx context.Context, migrationID string) error {
 			return fmt.Errorf("tasks: feed %s: enqueue start of %s: %w", migrationID, id, err)
 		}
 	}
-	return h.store.FeedEnqueued(ctx, migrationID, len(ids))
+	return h.store.FeedForget(ctx, migrationID, ids)
 }
 
 // feedHeldBack says why feeders must wait ("" when they need not): Redis's used_memory is

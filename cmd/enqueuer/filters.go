@@ -36,10 +36,10 @@ func defineFilterFlags(fs *flag.FlagSet) *filterFlags {
 	f := &filterFlags{}
 	fs.Var(&f.include, "include", "migrate only keys matching this glob (rclone syntax: *, **, ?, [..], {a,b}; repeatable; anything no --include matches is left out)")
 	fs.Var(&f.exclude, "exclude", "leave out keys matching this glob; a pattern ending in / leaves out a directory (repeatable; --include rules are tried first)")
-	fs.StringVar(&f.minSize, "min-size", "", "leave out files smaller than this, e.g. 1MiB (needs --source DIR)")
-	fs.StringVar(&f.maxSize, "max-size", "", "leave out files larger than this (needs --source DIR)")
-	fs.StringVar(&f.newerThan, "newer-than", "", "migrate only files modified at or after this: an age (7d, 36h, 2w) or a date (2006-01-02, RFC 3339) (needs --source DIR)")
-	fs.StringVar(&f.olderThan, "older-than", "", "migrate only files modified at or before this: an age or a date (needs --source DIR)")
+	fs.StringVar(&f.minSize, "min-size", "", "leave out files smaller than this, e.g. 1MiB (needs --source DIR or s3://bucket/prefix/)")
+	fs.StringVar(&f.maxSize, "max-size", "", "leave out files larger than this (needs --source DIR or s3://bucket/prefix/)")
+	fs.StringVar(&f.newerThan, "newer-than", "", "migrate only files modified at or after this: an age (7d, 36h, 2w) or a date (2006-01-02, RFC 3339) (needs --source DIR or s3://bucket/prefix/)")
+	fs.StringVar(&f.olderThan, "older-than", "", "migrate only files modified at or before this: an age or a date (needs --source DIR or s3://bucket/prefix/)")
 	fs.StringVar(&f.from, "files-from", "", "migrate only the keys listed in this file, one per line (# comments); not with --include/--exclude")
 	return f
 }
@@ -96,7 +96,7 @@ func (f *filterFlags) build(now time.Time, manifest bool) (*filter.Filter, strin
 		return nil, "", nil
 	}
 	if manifest && flt.NeedsInfo() {
-		return nil, "", errors.New("--min-size, --max-size, --newer-than and --older-than need --source DIR: a manifest's lines carry no size or time")
+		return nil, "", errors.New("--min-size, --max-size, --newer-than and --older-than need --source DIR or s3://bucket/prefix/: a manifest's lines carry no size or time")
 	}
 	// The description: the flags as given (an age such as 7d as written, not the time it
 	// resolves to), so a re-run with the same filters minutes later carries on the same

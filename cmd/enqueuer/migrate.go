@@ -32,6 +32,7 @@ type migrateFlags struct {
 	timeout                                                                   *time.Duration
 	maxFailures, reportTo                                                     *string
 	bwlimit                                                                   *int64
+	sourceStore                                                               sourceStoreFlags
 }
 
 // migration is one run of migrate: the request, its items and what is known of them.
@@ -62,6 +63,9 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 		return code
 	}
 	defer mg.close()
+	if source.IsS3(*f.dir) {
+		return c.migrateListed(ctx, mg)
+	}
 	if code, ok := c.openItems(mg); !ok {
 		return code
 	}
@@ -70,11 +74,11 @@ func (c *command) migrate(ctx context.Context, args []string) int {
 
 // parseMigrate defines and parses migrate's flags and picks the reporter.
 func (c *command) parseMigrate(args []string) (migrateFlags, int, bool) {
-	fs := c.flags("migrate", "--bucket B [--prefix P] (--source DIR | --manifest FILE|-) [flags]")
+	fs := c.flags("migrate", "--bucket B [--prefix P] (--source DIR | --source s3://BUCKET/PREFIX/ | --manifest FILE|-) [flags]")
 	f := migrateFlags{
 		bucket:       fs.String("bucket", "", "destination bucket (required); a manifest line may name its own"),
 		prefix:       fs.String("prefix", "", "put in front of every key"),
-		dir:          fs.String("source", "", "directory to migrate, relative to the volume root (needs --volume-root); keys are paths relative to it"),
+		dir:          fs.String("source", "", "directory to migrate, relative to the volume root (needs --volume-root), or s3://bucket/prefix/ of the workers' source store, listed by the fleet (the enqueuer needs no source credentials; not with --dry-run or --window 0); keys are paths relative to it"),
 		manifest:     fs.String("manifest", "", "JSON Lines manifest to migrate, or - for stdin"),
 		volumeRoot:   fs.StringEnv("volume-root", "PARTFLOW_VOLUME_ROOT", "", "mount point of the shared volume, to walk --source DIR and to hold the feed file a --window migration reads"),
 		window:       fs.Int("window", defaultWindow, "most unfinished uploads the migration keeps in Redis: the fleet feeds the rest from a copy of the listing on the volume (needs --volume-root when there are more items); 0: write every item into Redis now"),
@@ -98,6 +102,7 @@ func (c *command) parseMigrate(args []string) (migrateFlags, int, bool) {
 	f.jsonLines = c.jsonLinesFlag(fs.FlagSet, "--wait")
 	f.object = defineObjectFlags(fs.FlagSet)
 	f.filter = defineFilterFlags(fs.FlagSet)
+	f.sourceStore = defineSourceStoreFlags(fs)
 	if code, ok := c.parse(fs, args); !ok {
 		return f, code, false
 	}
@@ -112,6 +117,10 @@ func (c *command) parseMigrate(args []string) (migrateFlags, int, bool) {
 func (c *command) validateMigrate(mg *migration) (int, bool) {
 	f := mg.flags
 	opts, err := f.object.options()
+	var prefixErr error // of an S3 prefix source
+	if source.IsS3(*f.dir) {
+		_, prefixErr = client.NormalizeS3Prefix(*f.dir)
+	}
 	switch {
 	case err != nil:
 		return c.fail(exitUsage, "migrate: %v (a manifest line's options override these flags)", err), false
@@ -119,13 +128,17 @@ func (c *command) validateMigrate(mg *migration) (int, bool) {
 		return c.fail(exitUsage, "migrate: unexpected argument %q", f.args[0]), false
 	case (*f.dir == "") == (*f.manifest == ""):
 		return c.fail(exitUsage, "migrate: give exactly one of --source DIR and --manifest FILE"), false
-	case source.IsS3(*f.dir):
-		// The listing needs the workers' S3 credentials, so it must run in the fleet.
-		return c.fail(exitUsage, "migrate: --source %s: listing an S3 prefix is not yet supported; "+
-			"give a manifest of s3://bucket/key sources (--manifest)", *f.dir), false
 	case *f.window < 0:
 		return c.fail(exitUsage, "migrate: --window %d must not be negative", *f.window), false
-	case *f.dir != "" && *f.volumeRoot == "":
+	case prefixErr != nil:
+		return c.fail(exitUsage, "migrate: --source: %v", prefixErr), false
+	case source.IsS3(*f.dir) && *f.window == 0:
+		return c.fail(exitUsage, "migrate: --source %s: --window 0 cannot be used with an S3 prefix: the fleet's feeder lists it, a window at a time", *f.dir), false
+	case source.IsS3(*f.dir) && *f.dryRun && *f.sourceStore.endpoint == "":
+		// The listing needs the source store's credentials, which only the workers hold.
+		return c.fail(exitUsage, "migrate: --source %s: --dry-run lists an S3 prefix only with --source-s3-endpoint "+
+			"(PARTFLOW_SOURCE_S3_ENDPOINT) and the source store's PARTFLOW_SOURCE_AWS_* credentials; without them the fleet lists it", *f.dir), false
+	case *f.dir != "" && !source.IsS3(*f.dir) && *f.volumeRoot == "":
 		return c.fail(exitUsage, "migrate: --source DIR needs --volume-root (or PARTFLOW_VOLUME_ROOT) to walk the directory"), false
 	case *f.timeout < 0 || (*f.timeout > 0 && !*f.wait):
 		return c.fail(exitUsage, "migrate: --timeout needs --wait and a positive duration"), false

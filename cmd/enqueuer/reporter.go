@@ -61,6 +61,7 @@ type planSummary struct {
 	FilteredOut int64 // items they left out
 	Skipped     int64 // directory entries that are not regular files
 	Took        time.Duration
+	Listing     string // an S3 prefix the fleet lists: nothing was planned here
 }
 
 // jsonLinesFlag defines --json-lines on a command whose following flag is follow.

@@ -90,6 +90,10 @@ func (r *jsonReporter) planned(p planSummary) {
 	r.doc.value("migration_id", p.ID)
 	r.doc.value("source", p.Source)
 	r.doc.value("dry_run", p.DryRun)
+	if p.Listing != "" {
+		r.doc.value("listing", p.Listing)
+		return
+	}
 	plan := p.Plan
 	if !p.DryRun {
 		plan.FirstKeys = nil

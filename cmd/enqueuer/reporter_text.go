@@ -41,6 +41,9 @@ func (r *textReporter) skipped(path, reason string) {
 }
 
 func (r *textReporter) planned(p planSummary) {
+	if p.Listing != "" {
+		return // enqueued says it
+	}
 	notes := r.c.notes()
 	fmt.Fprintf(notes, "checked %d items in %s: %d valid, %d invalid", p.Plan.Valid+p.Plan.Invalid,
 		p.Took.Round(time.Millisecond), p.Plan.Valid, p.Plan.Invalid)
@@ -114,6 +117,10 @@ func (r *textReporter) enqueueProgress(total int64) func(client.MigrateResult) {
 func (r *textReporter) enqueueResult(client.MigrateResult) {}
 
 func (r *textReporter) enqueued(res client.MigrateResult) {
+	if res.Listing != "" {
+		fmt.Fprintf(r.c.notes(), "migration %s: the fleet lists %s and feeds its objects, a window at a time\n", res.ID, res.Listing)
+		return
+	}
 	if res.Fed {
 		fmt.Fprintf(r.c.notes(), "migration %s: %d items written to %s in %s; the fleet feeds them, a window at a time\n",
 			res.ID, res.Items, res.FeedFile, res.Duration.Round(time.Millisecond))

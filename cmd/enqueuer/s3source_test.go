@@ -10,7 +10,7 @@ import (
 )
 
 // The enqueuer cannot reach S3 sources (their credentials live in the workers): it checks the
-// s3:// syntax only, and refuses to list an S3 prefix until the fleet can.
+// s3:// syntax only, and leaves listing an S3 prefix to the fleet.
 func TestEnqueuerS3Sources(t *testing.T) {
 	dir := t.TempDir()
 	write := func(line string) string {
@@ -33,7 +33,15 @@ func TestEnqueuerS3Sources(t *testing.T) {
 		require.Equal(t, exitUsage, code, "%s: %s", line, out)
 		require.Contains(t, out, want)
 	}
+	// An S3 prefix is listed by the fleet: the enqueuer dry-runs it only when given the source
+	// store (--source-s3-endpoint), and the feeder needs a window.
 	code, out = migrate("--source", "s3://old-bucket/2024/")
 	require.Equal(t, exitUsage, code, out)
-	require.Contains(t, out, "not yet supported")
+	require.Contains(t, out, "--dry-run lists an S3 prefix only with --source-s3-endpoint")
+	code, out = migrate("--source", "s3://old-bucket/2024/", "--window", "0")
+	require.Equal(t, exitUsage, code, out)
+	require.Contains(t, out, "--window 0")
+	code, out = migrate("--source", "s3://Old_Bucket/2024/")
+	require.Equal(t, exitUsage, code, out)
+	require.Contains(t, out, "lower-case")
 }

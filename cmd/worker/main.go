@@ -118,7 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewBuildInfo("worker"))
-	cfg.feed.Listings = res.listings
+	if len(res.listings) > 0 {
+		cfg.feed.Listings = res.listings
+	}
 	w, err := worker.New(worker.Config{Redis: rdb, S3: res.s3, Sources: res.sources, Copier: res.copier, Logger: log,
 		Concurrency: cfg.run.concurrency, MemoryBudget: budget, ShutdownTimeout: cfg.run.shutdownTimeout,
 		Retention: cfg.run.retention, Queues: cfg.run.queues, PartRetries: cfg.run.partRetries, PartTimeout: cfg.run.partTimeout,

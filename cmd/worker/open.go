@@ -26,7 +26,7 @@ import (
 type resources struct {
 	metricsLn      net.Listener
 	sources        source.Mux
-	listings       feed.Opener
+	listings       feed.Mux // the feeds this worker can read: files on the volume, S3 prefixes
 	s3             *storage.Minio
 	copier         storage.Copier // nil: s3:// sources are read, not copied server-side
 	urlHeaderHosts []string       // names only: the values are secrets
@@ -36,7 +36,7 @@ type resources struct {
 // open opens the metrics listener, the sources and the S3 clients of cfg. Close the result
 // even when it fails.
 func open(cfg config, tp *tracing.Provider) (*resources, error) {
-	r := &resources{}
+	r := &resources{listings: feed.Mux{}}
 	if cfg.metricsAddr != "" {
 		// Listen first, so that a bad address is an error at once, not a log line later.
 		ln, err := net.Listen("tcp", cfg.metricsAddr)
@@ -79,7 +79,7 @@ func (r *resources) openVolume(cfg config, _ *tracing.Provider) error {
 		return fmt.Errorf("--volume-root (PARTFLOW_VOLUME_ROOT): %w", err)
 	}
 	r.onClose(func() { _ = feedRoot.Close() })
-	r.listings = feed.Volume{Root: feedRoot}
+	r.listings[feed.KindFile] = feed.Volume{Root: feedRoot}
 	return nil
 }
 
@@ -142,6 +142,7 @@ func (r *resources) openSourceStore(cfg config, _ *tracing.Provider) error {
 	if st.copy {
 		r.copier = r.s3
 	}
+	r.listings[feed.KindS3] = feed.S3{Store: store}
 	return nil
 }
 

@@ -7,8 +7,10 @@
 // feeder stores in Redis as its checkpoint. The one kind today is a feed file: JSON Lines of
 // resolved items (final bucket and key, content type, fingerprint) on the shared volume,
 // written by the enqueuer (see Writer) under .partflow/manifests/<sha256>.jsonl; its position
-// is "<byte offset>:<line number>". Other kinds (an S3 prefix listed after a key, a directory
-// walked after a path) plug in through Opener.
+// is "<byte offset>:<line number>". The other is an S3 prefix of the workers' source store
+// (KindS3, see S3), listed by the feeder itself after the last key it listed, with the
+// migration's filter; its items are source keys made uploads by the spec's bucket, prefix
+// and options. Mux opens each kind with its Opener.
 //
 // # Considerations
 //

@@ -118,6 +118,10 @@ func New(cfg Config) (*Filter, error) {
 	return f, nil
 }
 
+// Config returns the configuration the filter was built from (what a feeder in the fleet
+// builds it again from).
+func (f *Filter) Config() Config { return f.cfg }
+
 // Active reports whether the filter can drop anything.
 func (f *Filter) Active() bool {
 	c := f.cfg

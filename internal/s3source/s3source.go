@@ -162,6 +162,8 @@ type Entry struct {
 	Key     string
 	Size    int64
 	ModTime time.Time
+	// ETag as listed (without quotes), for a fingerprint; reads pin the one HeadObject sees.
+	ETag string
 }
 
 // Lister lists the objects below an s3://bucket/prefix of the source store.
@@ -208,7 +210,7 @@ func (l *Lister) List(ctx context.Context, after string) iter.Seq2[Entry, error]
 				continue // the prefix itself names an object; it has no key below the prefix
 			}
 			e := Entry{Source: source.S3Location{Bucket: l.loc.Bucket, Key: o.Key}.String(), Key: rel,
-				Size: o.Size, ModTime: o.LastModified}
+				Size: o.Size, ModTime: o.LastModified, ETag: o.ETag}
 			if !yield(e, nil) {
 				return
 			}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // A fed migration is created with a feed spec: its items are not all written at once but
@@ -17,15 +19,25 @@ import (
 
 // FeedSpec says where a fed migration's items come from and how they are fed.
 type FeedSpec struct {
-	// Kind of listing: "file" (JSON Lines of resolved items on the shared volume).
+	// Kind of listing: "file" (JSON Lines of resolved items on the shared volume) or "s3" (a
+	// prefix of the workers' S3 source store, listed by the feeder).
 	Kind string `json:"kind"`
-	// Location of the listing: for "file", a path relative to the volume root.
+	// Location of the listing: for "file", a path relative to the volume root; for "s3",
+	// s3://bucket/prefix.
 	Location string `json:"location"`
 	// Window is the most unfinished uploads the migration keeps in Redis.
 	Window int `json:"window"`
 	// PartSize and SkipExisting are given to every upload the feeder creates.
 	PartSize     int64 `json:"part_size,omitempty"`
 	SkipExisting bool  `json:"skip_existing,omitempty"`
+	// Bucket, Prefix and Options make a listed source key an upload (kind "s3", whose
+	// listing yields source keys rather than resolved items): the destination bucket, the
+	// key prefix put in front of each key, every upload's object options.
+	Bucket  string        `json:"bucket,omitempty"`
+	Prefix  string        `json:"prefix,omitempty"`
+	Options ObjectOptions `json:"options,omitzero"`
+	// Filter is what the listing keeps, opaque here (the listing's kind reads it).
+	Filter json.RawMessage `json:"filter,omitempty"`
 }
 
 // Feed is what a feeder run reads when it claims the feed.
@@ -97,8 +109,15 @@ func (s *Store) ClaimFeed(ctx context.Context, migrationID string, run int64) (F
 // uploads as to be enqueued, in one script. It returns how many uploads were new, or
 // ErrStale when the checkpoint is no longer at seq (another feeder moved it).
 func (s *Store) FeedBatch(ctx context.Context, migrationID string, seq int64, position string, end bool, batch []NewUpload) (int64, error) {
+	return s.FeedBatchOfRun(ctx, migrationID, 0, seq, position, end, batch)
+}
+
+// FeedBatchOfRun is FeedBatch for feeder run run: it is also ErrStale once a later run has
+// claimed the feed, so an overtaken run cannot move the checkpoint under the run that holds
+// it (which would then find its own batch stale and stop, leaving nobody to feed).
+func (s *Store) FeedBatchOfRun(ctx context.Context, migrationID string, run, seq int64, position string, end bool, batch []NewUpload) (int64, error) {
 	keys := uploadKeys(UploadID{Migration: migrationID})
-	args := []any{seq, position, boolField(end)}
+	args := []any{seq, position, boolField(end), run}
 	for _, u := range batch {
 		rec, err := uploadFields(u)
 		if err != nil {
@@ -137,6 +156,24 @@ func (s *Store) FeedPending(ctx context.Context, migrationID string) ([]UploadID
 func (s *Store) FeedEnqueued(ctx context.Context, migrationID string, n int) error {
 	if err := s.rdb.LTrim(ctx, migrationFeedKey(migrationID), int64(n), -1).Err(); err != nil {
 		return fmt.Errorf("state: feed enqueued of %s: %w", migrationID, err)
+	}
+	return nil
+}
+
+// FeedForget forgets the given uploads of the to-enqueue list (each once), once their tasks
+// are enqueued. Unlike FeedEnqueued's count it is safe when two feeder runs overlap: a second
+// copy forgetting the same uploads cannot drop a later batch's uploads before their start
+// tasks are enqueued.
+func (s *Store) FeedForget(ctx context.Context, migrationID string, ids []UploadID) error {
+	key := migrationFeedKey(migrationID)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.LRem(ctx, key, 1, id.String())
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: feed forget of %s: %w", migrationID, err)
 	}
 	return nil
 }

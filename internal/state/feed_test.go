@@ -181,3 +181,48 @@ func TestFedMigrationMemoryPerUpload(t *testing.T) {
 		perInFlight, perDone, float64(list)/n)
 	require.Less(t, perDone*5, perInFlight, "a completed upload keeps a small fraction of an in-flight one")
 }
+
+// TestFeedBatchOfAnOvertakenRunIsStale: a run that claimed the feed before a later run did
+// cannot move the checkpoint any more (the later run's batch then goes through), so the run
+// that holds the feed is never left with a stale batch of its own.
+func TestFeedBatchOfAnOvertakenRunIsStale(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mid := b.fedMigration(t)
+	old, err := b.store.ClaimFeed(b.ctx, mid, 1)
+	require.NoError(t, err)
+	later, err := b.store.ClaimFeed(b.ctx, mid, 2)
+	require.NoError(t, err)
+	require.Equal(t, old.Seq, later.Seq)
+
+	_, err = b.store.FeedBatchOfRun(b.ctx, mid, 1, old.Seq, "pos-3", false, batchOf(mid, 0, 3))
+	require.ErrorIs(t, err, state.ErrStale, "the overtaken run's batch")
+	n, err := b.store.FeedBatchOfRun(b.ctx, mid, 2, later.Seq, "pos-3", false, batchOf(mid, 0, 3))
+	require.NoError(t, err, "the run that holds the feed")
+	require.Equal(t, int64(3), n)
+	m, err := b.store.GetMigration(b.ctx, mid)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), m.Total)
+}
+
+// TestFeedForgetIsSafeForOverlappingRuns: two feeder runs that enqueued the same batch both
+// forget it, the second after a later batch was listed: the later batch stays to enqueue.
+func TestFeedForgetIsSafeForOverlappingRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mid := b.fedMigration(t)
+	f, err := b.store.ClaimFeed(b.ctx, mid, 1)
+	require.NoError(t, err)
+	_, err = b.store.FeedBatch(b.ctx, mid, f.Seq, "pos-3", false, batchOf(mid, 0, 3))
+	require.NoError(t, err)
+	first, err := b.store.FeedPending(b.ctx, mid)
+	require.NoError(t, err)
+	require.Len(t, first, 3)
+	require.NoError(t, b.store.FeedForget(b.ctx, mid, first))
+	_, err = b.store.FeedBatch(b.ctx, mid, f.Seq+1, "pos-5", false, batchOf(mid, 3, 2))
+	require.NoError(t, err)
+	require.NoError(t, b.store.FeedForget(b.ctx, mid, first), "a second copy forgets the first batch late")
+	left, err := b.store.FeedPending(b.ctx, mid)
+	require.NoError(t, err)
+	require.Len(t, left, 2, "the later batch is still to enqueue")
+}
