@@ -93,7 +93,7 @@ func (h *Handlers) copyPart(ctx context.Context, j job, fence state.PartFence, n
 	part, err := h.copier.CopyPart(ctx, j.object(), fence.S3UploadID, n, src, off, length, opts)
 	switch {
 	case errors.Is(err, storage.ErrNoSuchUpload):
-		return h.uploadVanished(ctx, j, fence, err)
+		return h.uploadVanished(ctx, j, fence, nil, err)
 	case err != nil:
 		return h.copyError(ctx, j, fmt.Errorf("copy part %d: %w", n, err))
 	}

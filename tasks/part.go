@@ -2,8 +2,12 @@ package tasks
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -108,7 +112,7 @@ func (h *Handlers) uploadPart(ctx context.Context, j job, fence state.PartFence,
 	part, err := h.s3.UploadPart(h.sendLimits(ctx, j), j.object(), fence.S3UploadID, n, buf, opts)
 	switch {
 	case errors.Is(err, storage.ErrNoSuchUpload):
-		return h.uploadVanished(ctx, j, fence, err)
+		return h.uploadVanished(ctx, j, fence, buf, err)
 	case err != nil:
 		return h.s3Error(ctx, j, fmt.Errorf("upload part %d: %w", n, err))
 	}
@@ -205,9 +209,10 @@ func (h *Handlers) finalizeInline(ctx context.Context, j job) error {
 
 // uploadVanished handles NoSuchUpload on a part: fine if the upload was cancelled, failed or
 // completed meanwhile, or was planned again with another multipart upload (the part's is an
-// old one: nothing is done to the new one); otherwise the multipart upload was aborted behind
-// partflow's back.
-func (h *Handlers) uploadVanished(ctx context.Context, j job, fence state.PartFence, err error) error {
+// old one: nothing is done to the new one); or the multipart upload was completed by a
+// finalizer whose records a Redis failover lost (see completedUnrecorded); otherwise it was
+// aborted behind partflow's back. buf is the part's buffer, reused to read the source again.
+func (h *Handlers) uploadVanished(ctx context.Context, j job, fence state.PartFence, buf []byte, err error) error {
 	u, gerr := h.store.GetUpload(ctx, j.u.ID)
 	if gerr != nil {
 		return gerr
@@ -221,5 +226,74 @@ func (h *Handlers) uploadVanished(ctx context.Context, j job, fence state.PartFe
 		return nil
 	}
 	j.u = u
+	if out, ok, rerr := h.completedUnrecorded(ctx, j, fence, buf); rerr != nil {
+		if !source.Permanent(rerr) {
+			return h.retryOrGiveUp(ctx, j, rerr)
+		}
+	} else if ok {
+		return h.afterRecord(ctx, j, fence, out)
+	}
 	return h.fail(ctx, j, fmt.Errorf("the multipart upload no longer exists in S3 (aborted outside partflow?): %w", err), false)
+}
+
+// completedUnrecorded looks for the object a vanished multipart upload may have become: a
+// Redis failover (Sentinel promotes a replica that missed the last writes) can rewind an
+// upload to uploading after its finalizer completed it in S3, and its rerun parts then find
+// NoSuchUpload. If the object under the key has the upload's size and the multipart ETag of
+// this plan's parts as the source holds them now (each part read again, in buf-sized
+// chunks, and its MD5 taken), the parts the record lacks are recorded with those ETags and
+// ok is true: the finalizer then completes the record (its Complete finds NoSuchUpload and
+// verifies the object as usual). The source is read again only when such an object exists.
+func (h *Handlers) completedUnrecorded(ctx context.Context, j job, fence state.PartFence, buf []byte) (out state.PartOutcome, ok bool, err error) {
+	opts, err := h.objectOptions(j)
+	if err != nil {
+		return out, false, nil
+	}
+	info, err := h.s3.StatObject(ctx, j.object(), opts)
+	if err != nil || info.Size != j.u.Size || !strings.HasSuffix(info.ETag, "-"+strconv.Itoa(j.u.Parts)) || len(buf) == 0 {
+		return out, false, nil
+	}
+	plan := storage.PartPlan{Size: j.u.Size, PartSize: j.u.PartSize, Parts: j.u.Parts}
+	want := source.Info{Size: j.u.Size, Fingerprint: j.u.Fingerprint}
+	parts := make([]storage.Part, j.u.Parts)
+	md5s := make([]string, j.u.Parts)
+	for n := 1; n <= j.u.Parts; n++ {
+		off, length := plan.Part(n)
+		sum := md5.New()
+		for done := int64(0); done < length; {
+			chunk := buf[:min(int64(len(buf)), length-done)]
+			if err := h.readSource(ctx, j, want, off+done, chunk); err != nil {
+				return out, false, err
+			}
+			sum.Write(chunk)
+			done += int64(len(chunk))
+		}
+		md5s[n-1] = hex.EncodeToString(sum.Sum(nil))
+		parts[n-1] = storage.Part{Number: n, Size: length, ETag: md5s[n-1], MD5: md5s[n-1]}
+	}
+	if etag, _ := storage.MultipartETag(md5s); etag != info.ETag {
+		j.log.Info("VanishedUploadNotFound", "found_etag", info.ETag, "want_etag", etag)
+		return out, false, nil
+	}
+	j.log.Warn("VanishedUploadCompleted", "reason", "the object under the key is the source's bytes, "+
+		"completed by a finalizer whose records were lost (a Redis failover?)")
+	for _, p := range parts {
+		recorded, err := h.store.PartRecorded(ctx, j.u.ID, p.Number)
+		if err != nil {
+			return out, false, err
+		}
+		if recorded {
+			continue // its own ETag stays: one recorded under another (encrypted) ETag is not changed
+		}
+		if out, err = h.store.RecordPart(ctx, j.u.ID, fence, p.Number, partRecord(p), p.Size); err != nil {
+			return out, false, err
+		}
+		if out.Result != state.ResultRecorded && out.Result != state.ResultDuplicate {
+			return out, true, nil // fenced, changed or moved on: afterRecord says what it means
+		}
+	}
+	if out.Result == "" { // every part was recorded already
+		out = state.PartOutcome{Result: state.ResultDuplicate, State: j.u.State, PartsDone: j.u.Parts, Parts: j.u.Parts}
+	}
+	return out, true, nil
 }
