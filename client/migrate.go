@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -467,31 +466,11 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 			return MigrateResult{}, err
 		}
 	}
-	queue, _ := r.Priority.queue()
 	begin := time.Now()
-	created, err := c.store.CreateMigration(ctx, state.NewMigration{ID: r.ID, Bucket: r.Bucket, Prefix: r.Prefix,
-		Source: r.Source, Queue: queue})
+	created, err := c.openMigration(ctx, &r)
 	if err != nil {
 		return MigrateResult{}, err
 	}
-	if !created {
-		m, err := c.store.GetMigration(ctx, r.ID)
-		if err != nil {
-			return MigrateResult{}, err
-		}
-		// An ID names one destination. (The source may differ: carrying on a migration whose
-		// manifest grew, under its ID, is fine.)
-		if m.Bucket != r.Bucket || m.Prefix != r.Prefix {
-			return MigrateResult{}, fmt.Errorf("%w: migration %s exists for %s/%s (from %s), not %s/%s; give another ID",
-				ErrInvalid, r.ID, m.Bucket, m.Prefix, m.Source, r.Bucket, r.Prefix)
-		}
-	}
-	if r.Controls != (MigrationControls{}) {
-		if err := c.store.Configure(ctx, r.ID, r.Controls.state()); err != nil {
-			return MigrateResult{}, err
-		}
-	}
-
 	if r.SourcePrefix != "" {
 		return c.migrateListed(ctx, &r, created, begin)
 	}
@@ -500,167 +479,47 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 			return res, err
 		}
 	}
-
-	var n struct{ items, created, existing, requeued, invalid, deduped, bytes atomic.Int64 }
-	snapshot := func() MigrateResult {
-		return MigrateResult{ID: r.ID, MigrationCreated: created, Items: n.items.Load(), Created: n.created.Load(),
-			Existing: n.existing.Load(), Requeued: n.requeued.Load(), Invalid: n.invalid.Load(), Deduped: n.deduped.Load(),
-			Bytes: n.bytes.Load(), Duration: time.Since(begin)}
-	}
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	run := &migrateRun{c: c, r: &r, created: created, begin: begin}
+	run.ctx, run.cancel = context.WithCancelCause(ctx)
+	defer run.cancel(nil)
 	work := make(chan MigrationItem, 4*r.Concurrency)
 	var wg sync.WaitGroup
 	for range r.Concurrency {
-		wg.Go(func() {
-			// Items gathered to be created in one script (tasks.CreateAndEnqueue: small ones
-			// share upload:batch tasks), sent once enough are gathered or nothing else waits.
-			// Items not created when the migration is interrupted are left to a re-run.
-			type pendingItem struct {
-				it  MigrationItem
-				id  state.UploadID
-				end func(error) // ends the upload's span
-				up  state.NewUpload
-			}
-			var pending []pendingItem
-			flush := func() {
-				if len(pending) == 0 {
-					return
-				}
-				defer func() { pending = pending[:0] }()
-				if ctx.Err() != nil {
-					for _, p := range pending {
-						p.end(ctx.Err())
-					}
-					return
-				}
-				news := make([]tasks.NewItem, len(pending))
-				for i, p := range pending {
-					news[i] = tasks.NewItem{Upload: p.up, Size: p.it.Size}
-				}
-				// Once created, their tasks are enqueued even if the migration is interrupted
-				// meanwhile (a re-run would find them planned and give each its own start task).
-				fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				defer fcancel()
-				isNew, err := tasks.CreateAndEnqueue(fctx, c.store, c.queue, news)
-				for i, p := range pending {
-					var requeued bool
-					ierr := err
-					if err == nil && !isNew[i] {
-						requeued, ierr = c.requeue(fctx, p.id)
-					}
-					p.end(ierr)
-					if ierr != nil {
-						cancel(fmt.Errorf("enqueue: %w", ierr))
-						continue
-					}
-					n.items.Add(1)
-					n.bytes.Add(p.it.Size)
-					switch {
-					case isNew[i]:
-						n.created.Add(1)
-					case requeued:
-						n.existing.Add(1)
-						n.requeued.Add(1)
-					default:
-						n.existing.Add(1)
-					}
-				}
-			}
-			defer flush()
-			linger := time.NewTimer(time.Hour)
-			linger.Stop()
-			for {
-				var it MigrationItem
-				var ok bool
-				if len(pending) == 0 {
-					it, ok = <-work
-				} else {
-					select {
-					case it, ok = <-work:
-					case <-linger.C:
-						flush()
-						continue
-					}
-				}
-				if !ok {
-					break
-				}
-				if ctx.Err() != nil {
-					continue // drain
-				}
-				id := state.DeriveUploadID(r.ID, it.Bucket, it.Key, it.Fingerprint)
-				ictx, span := c.trace.StartUpload(ctx, id.String(), it.Bucket, it.Key)
-				pending = append(pending, pendingItem{it: it, id: id, end: func(err error) { tracing.End(span, err) }, up: state.NewUpload{ID: id,
-					Source: it.Source, Bucket: it.Bucket, Key: it.Key, ContentType: it.ContentType, Metadata: it.Metadata,
-					Options: state.ObjectOptions(it.Options), PartSize: r.PartSize, SkipExisting: r.SkipExisting,
-					TraceID: tracing.TraceID(ictx)}})
-				switch {
-				case len(pending) >= tasks.BatchMaxUploads:
-					linger.Stop()
-					flush()
-				case len(pending) == 1:
-					// The first item waits at most migrateLinger for others to share its script.
-					linger.Reset(migrateLinger)
-				}
-			}
-		})
+		wg.Go(func() { run.create(work) })
 	}
-
-	lastProgress := time.Now()
-	for it, err := range r.Items {
-		if ctx.Err() != nil {
-			break
-		}
-		if err == nil {
-			it, err = r.Resolve(it)
-		}
-		if err != nil {
-			if !errors.Is(err, ErrInvalid) || !r.SkipInvalid {
-				cancel(err)
-				break
-			}
-			n.invalid.Add(1)
-			if r.OnInvalid != nil {
-				r.OnInvalid(err)
-			}
-			continue
-		}
-		if !r.keys.keep(it) {
-			n.deduped.Add(1)
-			continue
-		}
-		select {
-		case work <- it:
-		case <-ctx.Done():
-		}
-		if r.Progress != nil && time.Since(lastProgress) >= r.ProgressInterval {
-			r.Progress(snapshot())
-			lastProgress = time.Now()
-		}
-	}
+	run.send(work)
 	close(work)
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		res := snapshot()
-		if errors.Is(err, ErrInvalid) {
-			return res, err
+	return run.finish(ctx)
+}
+
+// openMigration creates r's migration, or checks that the existing one has r's destination,
+// and applies r's controls. It reports whether it created the migration.
+func (c *Client) openMigration(ctx context.Context, r *MigrateRequest) (bool, error) {
+	queue, _ := r.Priority.queue()
+	created, err := c.store.CreateMigration(ctx, state.NewMigration{ID: r.ID, Bucket: r.Bucket, Prefix: r.Prefix,
+		Source: r.Source, Queue: queue})
+	if err != nil {
+		return false, err
+	}
+	if !created {
+		m, err := c.store.GetMigration(ctx, r.ID)
+		if err != nil {
+			return false, err
 		}
-		return res, fmt.Errorf("client: migration %s: %w (run it again to carry on)", r.ID, err)
+		// An ID names one destination. (The source may differ: carrying on a migration whose
+		// manifest grew, under its ID, is fine.)
+		if m.Bucket != r.Bucket || m.Prefix != r.Prefix {
+			return false, fmt.Errorf("%w: migration %s exists for %s/%s (from %s), not %s/%s; give another ID",
+				ErrInvalid, r.ID, m.Bucket, m.Prefix, m.Source, r.Bucket, r.Prefix)
+		}
 	}
-	if err := c.store.SealMigration(ctx, r.ID); err != nil {
-		return snapshot(), err
+	if r.Controls != (MigrationControls{}) {
+		if err := c.store.Configure(ctx, r.ID, r.Controls.state()); err != nil {
+			return false, err
+		}
 	}
-	if err := c.reportIfFinished(ctx, r.ID); err != nil {
-		return snapshot(), err
-	}
-	res := snapshot()
-	res.Sealed = true
-	if r.Progress != nil {
-		r.Progress(res)
-	}
-	return res, nil
+	return created, nil
 }
 
 // requeue gives an upload that exists already its start task, only while it is still
