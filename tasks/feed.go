@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -126,87 +127,9 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 	}
 	defer listing.Close()
 
-	deadline := time.Now().Add(h.feed.RunFor)
-	for time.Now().Before(deadline) {
-		if reason, err := h.feedHeldBack(ctx); err != nil {
-			return err
-		} else if reason != "" || f.Paused != "" {
-			if reason != f.Paused {
-				if err := h.store.SetFeedPaused(ctx, p.Migration, reason); err != nil {
-					return err
-				}
-				if reason != "" {
-					log.Warn("FeedPaused", "reason", reason)
-				} else {
-					log.Info("FeedResumed")
-				}
-				f.Paused = reason
-			}
-			if reason != "" {
-				h.metrics.FeedWaited()
-				if f, err = h.waitToFeed(ctx, p, f); err != nil || f.Stopped {
-					return err
-				}
-				continue
-			}
-		}
-		// A paused migration (migrate --max-failures, a destination-wide error, enqueuer
-		// pause) gets no new uploads until it is resumed.
-		if pause, err := h.store.MigrationPaused(ctx, p.Migration); err != nil {
-			return err
-		} else if pause.Paused {
-			if f, err = h.waitToFeed(ctx, p, f); err != nil || f.Stopped {
-				return err
-			}
-			continue
-		}
-		free := int64(f.Spec.Window) - f.Live
-		if free <= 0 {
-			if f, err = h.waitToFeed(ctx, p, f); err != nil || f.Stopped {
-				return err
-			}
-			continue
-		}
-		items, next, end, err := listing.List(ctx, f.Position, int(min(free, FeedBatch)))
-		if err != nil && source.Permanent(err) {
-			// A listing refused or gone (an S3 prefix's bucket missing, access denied) fails
-			// every try alike: pause the migration, saying why; resume lists again.
-			reason := fmt.Sprintf("listing the migration's source failed: %v (fix it, then resume %s)", err, p.Migration)
-			if _, err := h.store.PauseMigration(context.WithoutCancel(ctx), p.Migration, reason); err != nil {
-				return err
-			}
-			log.Error("FeedListingFailed", "error", err.Error())
-			continue // the pause holds the feeder until the migration is resumed
-		}
-		if err != nil {
-			return fmt.Errorf("tasks: feed %s: %w", p.Migration, err)
-		}
-		batch := make([]state.NewUpload, len(items))
-		for i, it := range items {
-			batch[i] = state.NewUpload{ID: state.DeriveUploadID(p.Migration, it.Bucket, it.Key, it.Fingerprint),
-				Source: it.Source, Bucket: it.Bucket, Key: it.Key, ContentType: it.ContentType, Metadata: it.Metadata,
-				Options: it.Options, PartSize: f.Spec.PartSize, SkipExisting: f.Spec.SkipExisting}
-		}
-		created, err := h.store.FeedBatchOfRun(ctx, p.Migration, p.Run, f.Seq, next, end, batch)
-		if errors.Is(err, state.ErrStale) {
-			log.Info("FeedRunStale")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		h.metrics.FeedFed(created)
-		f.Seq, f.Position, f.Live = f.Seq+1, next, f.Live+int64(len(batch))
-		log.Debug("FeedBatchCreated", "uploads", created, "position", next)
-		if err := h.enqueueFed(ctx, p.Migration); err != nil {
-			return err
-		}
-		if end {
-			log.Info("FeedFinished", "batches", f.Seq)
-			return nil
-		}
-		// Learn how many finished meanwhile (and whether the migration was cancelled).
-		if f, err = h.reclaim(ctx, p, f); err != nil || f.Stopped {
+	run := feedRun{p: p, f: f, listing: listing, log: log}
+	for deadline := time.Now().Add(h.feed.RunFor); time.Now().Before(deadline); {
+		if stop, err := h.feedStep(ctx, &run); stop || err != nil {
 			return err
 		}
 	}
@@ -215,6 +138,111 @@ func (h *Handlers) HandleFeedTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("tasks: feed %s: enqueue the next run: %w", p.Migration, err)
 	}
 	return nil
+}
+
+// feedRun is one feeder run's state: its task, the feed as last claimed, its listing.
+type feedRun struct {
+	p       FeedPayload
+	f       state.Feed
+	listing feed.Listing
+	log     *slog.Logger
+}
+
+// feedStep waits once if the feed is held back (Redis memory, a paused migration, a full
+// window), or else creates one batch of uploads. It reports stop when the run is over: the
+// listing ended, a later run took over, or the migration stopped.
+func (h *Handlers) feedStep(ctx context.Context, r *feedRun) (stop bool, err error) {
+	held, err := h.feedHeld(ctx, r)
+	if err != nil {
+		return true, err
+	}
+	if held {
+		if r.f, err = h.waitToFeed(ctx, r.p, r.f); err != nil || r.f.Stopped {
+			return true, err
+		}
+		return false, nil
+	}
+	return h.feedOnce(ctx, r)
+}
+
+// feedHeld reports whether the feed must wait: Redis above its memory bound (said on the
+// feed, for the monitor and status), a paused migration (migrate --max-failures, a
+// destination-wide error, enqueuer pause) or a full window.
+func (h *Handlers) feedHeld(ctx context.Context, r *feedRun) (bool, error) {
+	reason, err := h.feedHeldBack(ctx)
+	if err != nil {
+		return false, err
+	}
+	if reason != r.f.Paused {
+		if err := h.store.SetFeedPaused(ctx, r.p.Migration, reason); err != nil {
+			return false, err
+		}
+		if reason != "" {
+			r.log.Warn("FeedPaused", "reason", reason)
+		} else {
+			r.log.Info("FeedResumed")
+		}
+		r.f.Paused = reason
+	}
+	if reason != "" {
+		h.metrics.FeedWaited()
+		return true, nil
+	}
+	pause, err := h.store.MigrationPaused(ctx, r.p.Migration)
+	if err != nil {
+		return false, err
+	}
+	return pause.Paused || int64(r.f.Spec.Window)-r.f.Live <= 0, nil
+}
+
+// feedOnce lists the next items after the checkpoint, at most the window's free room, and
+// creates their uploads with the new checkpoint in one script, then enqueues their tasks.
+func (h *Handlers) feedOnce(ctx context.Context, r *feedRun) (stop bool, err error) {
+	p, f := r.p, &r.f
+	free := int64(f.Spec.Window) - f.Live
+	items, next, end, err := r.listing.List(ctx, f.Position, int(min(free, FeedBatch)))
+	if err != nil && source.Permanent(err) {
+		// A listing refused or gone (an S3 prefix's bucket missing, access denied) fails
+		// every try alike: pause the migration, saying why; resume lists again.
+		reason := fmt.Sprintf("listing the migration's source failed: %v (fix it, then resume %s)", err, p.Migration)
+		if _, err := h.store.PauseMigration(context.WithoutCancel(ctx), p.Migration, reason); err != nil {
+			return true, err
+		}
+		r.log.Error("FeedListingFailed", "error", err.Error())
+		return false, nil // the pause holds the feeder until the migration is resumed
+	}
+	if err != nil {
+		return true, fmt.Errorf("tasks: feed %s: %w", p.Migration, err)
+	}
+	batch := make([]state.NewUpload, len(items))
+	for i, it := range items {
+		batch[i] = state.NewUpload{ID: state.DeriveUploadID(p.Migration, it.Bucket, it.Key, it.Fingerprint),
+			Source: it.Source, Bucket: it.Bucket, Key: it.Key, ContentType: it.ContentType, Metadata: it.Metadata,
+			Options: it.Options, PartSize: f.Spec.PartSize, SkipExisting: f.Spec.SkipExisting}
+	}
+	created, err := h.store.FeedBatchOfRun(ctx, p.Migration, p.Run, f.Seq, next, end, batch)
+	if errors.Is(err, state.ErrStale) {
+		r.log.Info("FeedRunStale")
+		return true, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	h.metrics.FeedFed(created)
+	f.Seq, f.Position, f.Live = f.Seq+1, next, f.Live+int64(len(batch))
+	r.log.Debug("FeedBatchCreated", "uploads", created, "position", next)
+	if err := h.enqueueFed(ctx, p.Migration); err != nil {
+		return true, err
+	}
+	if end {
+		r.log.Info("FeedFinished", "batches", f.Seq)
+		return true, nil
+	}
+	// Learn how many finished meanwhile (and whether the migration was cancelled).
+	if r.f, err = h.reclaim(ctx, p, r.f); err != nil || r.f.Stopped {
+		return true, err
+	}
+	return false, nil
 }
 
 // waitToFeed waits FeedConfig.Interval, then reads the feed again (see reclaim).
