@@ -113,3 +113,28 @@ func TestFeederWaitsWhileRedisIsFull(t *testing.T) {
 	require.True(t, m.Sealed, "the listing ended")
 	require.Empty(t, m.FeedPaused, "resumed")
 }
+
+// TestFeederCreatesNothingForAPausedMigration: a paused migration (max-failures, a
+// destination-wide error, enqueuer pause) gets no new uploads from its feeder until it is
+// unpaused; the run still hands over to the next.
+func TestFeederCreatesNothingForAPausedMigration(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	mid := e.fedMigration(t, 5, 10)
+	_, err := e.store.PauseMigration(e.ctx, mid, "paused by a test")
+	require.NoError(t, err)
+	h := e.feeder(t, tasks.FeedConfig{})
+	require.NoError(t, h.HandleFeedTask(e.ctx, feedTask(mid, 1)))
+	m, err := e.store.GetMigration(e.ctx, mid)
+	require.NoError(t, err)
+	require.Zero(t, m.Total, "a paused migration gets no uploads")
+	_, err = asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(tasks.QueueFeed, tasks.FeedTaskID(mid, 2))
+	require.NoError(t, err, "the next run is scheduled")
+
+	_, err = e.store.UnpauseMigration(e.ctx, mid)
+	require.NoError(t, err)
+	require.NoError(t, h.HandleFeedTask(e.ctx, feedTask(mid, 2)))
+	m, err = e.store.GetMigration(e.ctx, mid)
+	require.NoError(t, err)
+	require.Equal(t, int64(5), m.Total, "unpaused, it is fed")
+}
