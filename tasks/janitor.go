@@ -142,31 +142,43 @@ func (h *Handlers) HandleJanitorTask(ctx context.Context, _ *asynq.Task) error {
 func (h *Handlers) failStalled(ctx context.Context) (int, error) {
 	before := time.Now().Add(-h.janitor.StalledAfter)
 	stalled := 0
+	err := h.eachMigration(ctx, func(m state.Migration) error {
+		if m.Finished() || m.Completed+m.Failed+m.Cancelled >= m.Total {
+			return nil // no live upload (a migration never sealed expires by itself)
+		}
+		if m.Paused() {
+			return nil // its uploads wait for resume on purpose
+		}
+		ids, err := h.store.StalledUploads(ctx, m.ID, before, 1000)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if h.failStalledUpload(ctx, id, before) {
+				stalled++
+			}
+		}
+		return nil
+	})
+	return stalled, err
+}
+
+// eachMigration calls fn with every migration of the index, a page at a time, until fn
+// returns an error.
+func (h *Handlers) eachMigration(ctx context.Context, fn func(state.Migration) error) error {
 	const page = 500
 	for offset := int64(0); ; offset += page {
 		ms, total, err := h.store.ListMigrations(ctx, offset, page)
 		if err != nil {
-			return stalled, err
+			return err
 		}
 		for _, m := range ms {
-			if m.Finished() || m.Completed+m.Failed+m.Cancelled >= m.Total {
-				continue // no live upload (a migration never sealed expires by itself)
-			}
-			if m.Paused() {
-				continue // its uploads wait for resume on purpose
-			}
-			ids, err := h.store.StalledUploads(ctx, m.ID, before, 1000)
-			if err != nil {
-				return stalled, err
-			}
-			for _, id := range ids {
-				if h.failStalledUpload(ctx, id, before) {
-					stalled++
-				}
+			if err := fn(m); err != nil {
+				return err
 			}
 		}
 		if offset+page >= total {
-			return stalled, nil
+			return nil
 		}
 	}
 }
@@ -466,39 +478,28 @@ func (h *Handlers) restartFeeders(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	n := 0
-	const page = 500
-	for offset := int64(0); ; offset += page {
-		ms, total, err := h.store.ListMigrations(ctx, offset, page)
+	err := h.eachMigration(ctx, func(m state.Migration) error {
+		if !m.Fed || m.Sealed {
+			return nil
+		}
+		next, alive, err := h.nextFeedRun(m)
+		if err != nil || alive {
+			return err
+		}
+		_, err = h.queue.EnqueueContext(ctx, NewFeedTask(m.ID, next, 0))
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return nil // another janitor (or the feeder) enqueued it meanwhile
+		}
 		if err != nil {
-			return n, err
+			return fmt.Errorf("tasks: janitor: restart the feeder of %s: %w", m.ID, err)
 		}
-		for _, m := range ms {
-			if !m.Fed || m.Sealed {
-				continue
-			}
-			next, alive, err := h.nextFeedRun(m)
-			if err != nil {
-				return n, err
-			}
-			if alive {
-				continue
-			}
-			_, err = h.queue.EnqueueContext(ctx, NewFeedTask(m.ID, next, 0))
-			if errors.Is(err, asynq.ErrTaskIDConflict) {
-				continue // another janitor (or the feeder) enqueued it meanwhile
-			}
-			if err != nil {
-				return n, fmt.Errorf("tasks: janitor: restart the feeder of %s: %w", m.ID, err)
-			}
-			h.log.Warn("FeederRestarted", "migration_id", m.ID, "run", next,
-				"reason", fmt.Sprintf("no task of feeder run %d or later was left in the queue", max(m.FeedRun, 1)))
-			h.metrics.JanitorAction(ActionFeederRestarted)
-			n++
-		}
-		if offset+page >= total {
-			return n, nil
-		}
-	}
+		h.log.Warn("FeederRestarted", "migration_id", m.ID, "run", next,
+			"reason", fmt.Sprintf("no task of feeder run %d or later was left in the queue", max(m.FeedRun, 1)))
+		h.metrics.JanitorAction(ActionFeederRestarted)
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // waiting reports whether a task that can still move the upload is in a queue (pending,

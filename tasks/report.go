@@ -210,20 +210,12 @@ func (h *Handlers) enqueueReport(ctx context.Context, migrationID string) {
 // none written yet (its finishing transition's enqueue was lost). It returns how many.
 func (h *Handlers) reportBackstop(ctx context.Context) (int, error) {
 	n := 0
-	const page = 500
-	for offset := int64(0); ; offset += page {
-		ms, total, err := h.store.ListMigrations(ctx, offset, page)
-		if err != nil {
-			return n, err
+	err := h.eachMigration(ctx, func(m state.Migration) error {
+		if m.Controls.ReportTo != "" && m.Finished() && m.ReportWritten.IsZero() {
+			h.enqueueReport(ctx, m.ID)
+			n++
 		}
-		for _, m := range ms {
-			if m.Controls.ReportTo != "" && m.Finished() && m.ReportWritten.IsZero() {
-				h.enqueueReport(ctx, m.ID)
-				n++
-			}
-		}
-		if offset+page >= total {
-			return n, nil
-		}
-	}
+		return nil
+	})
+	return n, err
 }

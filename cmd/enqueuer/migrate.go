@@ -292,6 +292,13 @@ func (c *command) runMigration(ctx context.Context, mg *migration) int {
 		fmt.Fprintf(c.stderr, "enqueuer: migrate: %d items became invalid after the first pass and were left out\n",
 			res.Invalid-plan.Invalid)
 	}
+	return c.afterEnqueue(ctx, pf, mg, res, plan.Bytes)
+}
+
+// afterEnqueue reports an enqueued migration and, with --wait, waits for it to finish (at
+// most --timeout); knownBytes is the planned total, 0 when unknown.
+func (c *command) afterEnqueue(ctx context.Context, pf *client.Client, mg *migration, res client.MigrateResult, knownBytes int64) int {
+	f := mg.flags
 	c.rep.enqueued(res)
 	if !*f.wait {
 		return c.rep.migrationEnqueued(res.ID)
@@ -302,7 +309,7 @@ func (c *command) runMigration(ctx context.Context, mg *migration) int {
 		waitCtx, cancel = context.WithTimeout(ctx, *f.timeout)
 		defer cancel()
 	}
-	return c.rep.finish(c.finishMigration(waitCtx, pf, res.ID, plan.Bytes))
+	return c.rep.finish(c.finishMigration(waitCtx, pf, res.ID, knownBytes))
 }
 
 // exitCodeOf maps an error to an exit code: invalid input is a usage error.

@@ -48,17 +48,7 @@ func (c *command) migrateListed(ctx context.Context, mg *migration) int {
 	if err != nil {
 		return c.fail(exitCodeOf(err), "migrate: %v", err)
 	}
-	c.rep.enqueued(res)
-	if !*f.wait {
-		return c.rep.migrationEnqueued(res.ID)
-	}
-	waitCtx := ctx
-	if *f.timeout > 0 {
-		var cancel context.CancelFunc
-		waitCtx, cancel = context.WithTimeout(ctx, *f.timeout)
-		defer cancel()
-	}
-	return c.rep.finish(c.finishMigration(waitCtx, pf, res.ID, 0))
+	return c.afterEnqueue(ctx, pf, mg, res, 0)
 }
 
 // sourceStoreFlags are the source store's, for migrate --dry-run of an S3 prefix only (the
