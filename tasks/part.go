@@ -230,6 +230,8 @@ func (h *Handlers) uploadVanished(ctx context.Context, j job, fence state.PartFe
 		if !source.Permanent(rerr) {
 			return h.retryOrGiveUp(ctx, j, rerr)
 		}
+		return h.fail(ctx, j, fmt.Errorf("the multipart upload no longer exists in S3, and the source cannot be read "+
+			"to check the object under the key: %w", rerr), errors.Is(rerr, source.ErrChanged))
 	} else if ok {
 		return h.afterRecord(ctx, j, fence, out)
 	}

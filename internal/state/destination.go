@@ -19,9 +19,11 @@ import (
 // (windowed) migration: when it is the destination's newest and gives back its write lease,
 // the key is dropped, so a windowed migration keeps destination keys only for the uploads
 // writing now (a key per completed object for the retention would be ~230 B each, more than
-// the rest of a completed upload: see the windowed e2e test). The price: an older upload of
-// the same key from another migration that is planned only after the newer one wrote is no
-// longer superseded.
+// the rest of a completed upload: see the windowed e2e test). A key on which a second upload
+// made itself known (the "shared" field) is kept, so an older upload planned before the newer
+// one wrote stays superseded. The price: an older upload of the same key from another
+// migration that is planned only after the newer one wrote (and dropped the key) is no longer
+// superseded.
 
 // destinationKey is the key of one destination's ordering.
 func destinationKey(bucket, key string) string {

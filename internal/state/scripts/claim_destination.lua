@@ -5,7 +5,9 @@
 -- KEYS[1]  the destination's hash: newest (rank), newest_id, and one field
 --          "lease:<upload ID>" = until (unix ms) per write lease taken and not given back (a
 --          lease is given back with a plain HDEL of its own field, see ReleaseDestination);
---          holder/holder_until, from before leases had fields of their own, are still honoured
+--          holder/holder_until, from before leases had fields of their own, are still honoured;
+--          shared = "1" once a second upload made itself known (release_destination.lua then
+--          keeps the key, so the older one stays superseded)
 -- ARGV[1]  the caller's rank: "<created unix ms, 13 digits>|<upload ID>" (a larger one is newer)
 -- ARGV[2]  the caller's upload ID
 -- ARGV[3]  "1" to take the write lease (before PutObject or CompleteMultipartUpload), "0" to
@@ -23,12 +25,17 @@ local cur = {}
 for i = 1, #all, 2 do cur[all[i]] = all[i + 1] end
 local newest = cur['newest']
 if newest and ARGV[1] < newest then
+  redis.call('HSET', KEYS[1], 'shared', '1')
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   return {'superseded', cur['newest_id']}
 end
 local fields = {}
 if not newest or ARGV[1] > newest then
   fields = {'newest', ARGV[1], 'newest_id', ARGV[2]}
+  if newest then
+    fields[#fields + 1] = 'shared'
+    fields[#fields + 1] = '1'
+  end
 end
 if ARGV[3] == '1' then
   local now, busy, lapsed = tonumber(ARGV[5]), nil, {}
