@@ -478,6 +478,17 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 		if res, handled, err := c.migrateFed(ctx, &r, created, begin); handled || err != nil {
 			return res, err
 		}
+	} else if !created {
+		// A windowed migration's completed uploads are compacted (no record left to find):
+		// writing its items into Redis would create and upload them again.
+		m, err := c.store.GetMigration(ctx, r.ID)
+		if err != nil {
+			return MigrateResult{}, err
+		}
+		if m.Fed {
+			return MigrateResult{}, fmt.Errorf("%w: migration %s is windowed (fed from its listing by the fleet): "+
+				"run it again with a window (--window), or give another ID", ErrInvalid, r.ID)
+		}
 	}
 	run := &migrateRun{c: c, r: &r, created: created, begin: begin}
 	run.ctx, run.cancel = context.WithCancelCause(ctx)

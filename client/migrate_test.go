@@ -402,3 +402,21 @@ func TestMigrateS3PrefixIsFedFromTheFleet(t *testing.T) {
 		require.ErrorIs(t, err, client.ErrInvalid, "%+v", bad)
 	}
 }
+
+// A windowed migration run again without a window is refused: its completed uploads were
+// compacted, and writing its items into Redis would upload them again.
+func TestFedMigrationIsNotRerunWithoutAWindow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	req := client.MigrateRequest{Bucket: "dst-bucket", SourcePrefix: "s3://src-bucket/data/", Window: 40}
+	res, err := b.pf.Migrate(b.ctx, req)
+	require.NoError(t, err)
+	require.True(t, res.Fed)
+	_, err = b.pf.Migrate(b.ctx, client.MigrateRequest{ID: res.ID, Bucket: "dst-bucket", Source: res.Listing,
+		Items: client.ItemsOf(client.MigrationItem{Source: "https://files.example.com/a", Key: "a"})})
+	require.ErrorIs(t, err, client.ErrInvalid)
+	require.Contains(t, err.Error(), "is windowed")
+	m, err := b.store.GetMigration(b.ctx, res.ID)
+	require.NoError(t, err)
+	require.Zero(t, m.Total, "nothing was written into Redis")
+}
