@@ -118,23 +118,10 @@ type result struct {
 	stdout, stderr string
 }
 
-// enqueuer runs the enqueuer command to its end.
+// enqueuer runs the enqueuer command to its end (up to five minutes), without stdin.
 func (s *stack) enqueuer(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "enqueuer"), args...)
-	cmd.Env = s.env()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if exit, ok := err.(*exec.ExitError); ok {
-		code = exit.ExitCode()
-	} else {
-		require.NoError(t, err, "running enqueuer %v", args)
-	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return s.run(t, nil, args...)
 }
 
 // writeFile writes size pseudo-random bytes into the volume and returns their SHA-256.
