@@ -467,7 +467,7 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 		}
 	}
 	begin := time.Now()
-	created, err := c.openMigration(ctx, &r)
+	created, fed, err := c.openMigration(ctx, &r)
 	if err != nil {
 		return MigrateResult{}, err
 	}
@@ -478,17 +478,11 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 		if res, handled, err := c.migrateFed(ctx, &r, created, begin); handled || err != nil {
 			return res, err
 		}
-	} else if !created {
+	} else if fed {
 		// A windowed migration's completed uploads are compacted (no record left to find):
 		// writing its items into Redis would create and upload them again.
-		m, err := c.store.GetMigration(ctx, r.ID)
-		if err != nil {
-			return MigrateResult{}, err
-		}
-		if m.Fed {
-			return MigrateResult{}, fmt.Errorf("%w: migration %s is windowed (fed from its listing by the fleet): "+
-				"run it again with a window (--window), or give another ID", ErrInvalid, r.ID)
-		}
+		return MigrateResult{}, fmt.Errorf("%w: migration %s is windowed (fed from its listing by the fleet): "+
+			"run it again with a window (--window), or give another ID", ErrInvalid, r.ID)
 	}
 	run := &migrateRun{c: c, r: &r, created: created, begin: begin}
 	run.ctx, run.cancel = context.WithCancelCause(ctx)
@@ -505,32 +499,34 @@ func (c *Client) migrate(ctx context.Context, r MigrateRequest) (MigrateResult, 
 }
 
 // openMigration creates r's migration, or checks that the existing one has r's destination,
-// and applies r's controls. It reports whether it created the migration.
-func (c *Client) openMigration(ctx context.Context, r *MigrateRequest) (bool, error) {
+// and applies r's controls. It reports whether it created the migration, and whether the
+// existing one is fed (windowed).
+func (c *Client) openMigration(ctx context.Context, r *MigrateRequest) (created, fed bool, err error) {
 	queue, _ := r.Priority.queue()
-	created, err := c.store.CreateMigration(ctx, state.NewMigration{ID: r.ID, Bucket: r.Bucket, Prefix: r.Prefix,
+	created, err = c.store.CreateMigration(ctx, state.NewMigration{ID: r.ID, Bucket: r.Bucket, Prefix: r.Prefix,
 		Source: r.Source, Queue: queue})
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if !created {
 		m, err := c.store.GetMigration(ctx, r.ID)
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		// An ID names one destination. (The source may differ: carrying on a migration whose
 		// manifest grew, under its ID, is fine.)
 		if m.Bucket != r.Bucket || m.Prefix != r.Prefix {
-			return false, fmt.Errorf("%w: migration %s exists for %s/%s (from %s), not %s/%s; give another ID",
+			return false, false, fmt.Errorf("%w: migration %s exists for %s/%s (from %s), not %s/%s; give another ID",
 				ErrInvalid, r.ID, m.Bucket, m.Prefix, m.Source, r.Bucket, r.Prefix)
 		}
+		fed = m.Fed
 	}
 	if r.Controls != (MigrationControls{}) {
 		if err := c.store.Configure(ctx, r.ID, r.Controls.state()); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
-	return created, nil
+	return created, fed, nil
 }
 
 // requeue gives an upload that exists already its start task, only while it is still

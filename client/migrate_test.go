@@ -413,7 +413,7 @@ func TestFedMigrationIsNotRerunWithoutAWindow(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Fed)
 	_, err = b.pf.Migrate(b.ctx, client.MigrateRequest{ID: res.ID, Bucket: "dst-bucket", Source: res.Listing,
-		Items: client.ItemsOf(client.MigrationItem{Source: "https://files.example.com/a", Key: "a"})})
+		Items: client.ItemsOf(client.MigrationItem{Source: "s3://src-bucket/data/a", Key: "a"})})
 	require.ErrorIs(t, err, client.ErrInvalid)
 	require.Contains(t, err.Error(), "is windowed")
 	m, err := b.store.GetMigration(b.ctx, res.ID)
