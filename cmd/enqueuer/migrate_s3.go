@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -57,19 +58,11 @@ type sourceStoreFlags struct {
 	endpoint, region, bucketLookup, caBundle *string
 }
 
-// The source store's credentials, as the workers read them: never the destination's AWS_*.
-const (
-	envSourceAccessKey    = "PARTFLOW_SOURCE_AWS_ACCESS_KEY_ID"
-	envSourceSecretKey    = "PARTFLOW_SOURCE_AWS_SECRET_ACCESS_KEY"
-	envSourceSessionToken = "PARTFLOW_SOURCE_AWS_SESSION_TOKEN"
-	envSourceProfile      = "PARTFLOW_SOURCE_AWS_PROFILE"
-)
-
 func defineSourceStoreFlags(fs *cli.Flags) sourceStoreFlags {
 	return sourceStoreFlags{
 		endpoint: fs.StringEnv("source-s3-endpoint", "PARTFLOW_SOURCE_S3_ENDPOINT", "",
 			"with --dry-run of --source s3://bucket/prefix/: the source store to list it from here (credentials from "+
-				envSourceAccessKey+"/"+envSourceSecretKey+" or "+envSourceProfile+")"),
+				s3source.EnvAccessKey+"/"+s3source.EnvSecretKey+" or "+s3source.EnvProfile+")"),
 		region: fs.StringEnv("source-s3-region", "PARTFLOW_SOURCE_S3_REGION", "us-east-1", "region of the source store (with --source-s3-endpoint)"),
 		bucketLookup: fs.ChoiceEnv("source-s3-bucket-lookup", "PARTFLOW_SOURCE_S3_BUCKET_LOOKUP", "auto", []string{"auto", "path", "dns"},
 			"how the source store's buckets are addressed (with --source-s3-endpoint)"),
@@ -80,21 +73,14 @@ func defineSourceStoreFlags(fs *cli.Flags) sourceStoreFlags {
 
 // config is the source store's storage configuration; errors name the variable.
 func (f sourceStoreFlags) config() (storage.Config, error) {
-	ak, sk, token, profile := os.Getenv(envSourceAccessKey), os.Getenv(envSourceSecretKey),
-		os.Getenv(envSourceSessionToken), os.Getenv(envSourceProfile)
 	cfg := storage.Config{Endpoint: *f.endpoint, Region: *f.region, BucketLookup: *f.bucketLookup, CABundle: *f.caBundle}
-	switch {
-	case (ak == "") != (sk == ""):
-		return cfg, fmt.Errorf("%s and %s go together", envSourceAccessKey, envSourceSecretKey)
-	case ak != "" && profile != "":
-		return cfg, fmt.Errorf("give %s/%s or %s, not both", envSourceAccessKey, envSourceSecretKey, envSourceProfile)
-	case ak != "":
-		cfg.AccessKey, cfg.SecretKey, cfg.SessionToken = ak, sk, token
-	case profile != "":
-		cfg.Profile, cfg.ProfileOnly = profile, true
-	default:
+	err := s3source.Credentials(os.Getenv, &cfg)
+	if errors.Is(err, s3source.ErrNoCredentials) {
 		return cfg, fmt.Errorf("--source-s3-endpoint (PARTFLOW_SOURCE_S3_ENDPOINT) needs the source store's credentials: %s and %s, or %s",
-			envSourceAccessKey, envSourceSecretKey, envSourceProfile)
+			s3source.EnvAccessKey, s3source.EnvSecretKey, s3source.EnvProfile)
+	}
+	if err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

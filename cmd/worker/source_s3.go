@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/partflow/partflow/internal/cli"
+	"github.com/partflow/partflow/internal/s3source"
 	"github.com/partflow/partflow/storage"
 )
 
@@ -22,14 +23,6 @@ type sourceS3Flags struct {
 	copyTags     *bool
 }
 
-// The source store's credentials, read only here: never the destination's AWS_* variables.
-const (
-	envSourceAccessKey    = "PARTFLOW_SOURCE_AWS_ACCESS_KEY_ID"
-	envSourceSecretKey    = "PARTFLOW_SOURCE_AWS_SECRET_ACCESS_KEY"
-	envSourceSessionToken = "PARTFLOW_SOURCE_AWS_SESSION_TOKEN"
-	envSourceProfile      = "PARTFLOW_SOURCE_AWS_PROFILE"
-)
-
 func defineSourceS3Flags(fs *cli.Flags) sourceS3Flags {
 	return sourceS3Flags{
 		endpoint: fs.StringEnv("source-s3-endpoint", "PARTFLOW_SOURCE_S3_ENDPOINT", "",
@@ -40,8 +33,8 @@ func defineSourceS3Flags(fs *cli.Flags) sourceS3Flags {
 		caBundle: fs.StringEnv("source-s3-ca-bundle", "PARTFLOW_SOURCE_S3_CA_BUNDLE", "",
 			"PEM file of CA certificates to trust for an https source store, besides the system's"),
 		credentials: fs.ChoiceEnv("source-s3-credentials", "PARTFLOW_SOURCE_S3_CREDENTIALS", "own", []string{"own", "destination"},
-			"own: the source store's keys from "+envSourceAccessKey+"/"+envSourceSecretKey+" (and "+envSourceSessionToken+
-				") or the shared-files profile "+envSourceProfile+"; destination: the destination's credentials, on purpose"),
+			"own: the source store's keys from "+s3source.EnvAccessKey+"/"+s3source.EnvSecretKey+" (and "+s3source.EnvSessionToken+
+				") or the shared-files profile "+s3source.EnvProfile+"; destination: the destination's credentials, on purpose"),
 		copy: fs.ChoiceEnv("source-s3-copy", "PARTFLOW_SOURCE_S3_COPY", "auto", []string{"auto", "always", "never"},
 			"server-side copies (UploadPartCopy, CopyObject) of s3:// sources: auto when the source endpoint is the destination's "+
 				"and --source-s3-credentials=destination; always (the destination's credentials can read the source buckets); never"),
@@ -60,36 +53,27 @@ type sourceStore struct {
 // config checks the flags and the PARTFLOW_SOURCE_AWS_* variables against the destination's
 // storage configuration dst. Errors name the flag or variable.
 func (f sourceS3Flags) config(dst storage.Config) (sourceStore, error) {
-	ak, sk, token, profile := os.Getenv(envSourceAccessKey), os.Getenv(envSourceSecretKey),
-		os.Getenv(envSourceSessionToken), os.Getenv(envSourceProfile)
+	anyCreds := s3source.AnyCredentials(os.Getenv)
 	if *f.endpoint == "" {
-		if ak != "" || sk != "" || profile != "" || *f.copy == "always" || *f.copyTags {
+		if anyCreds || *f.copy == "always" || *f.copyTags {
 			return sourceStore{}, errors.New("--source-s3-copy=always, --source-s3-copy-tags and the PARTFLOW_SOURCE_AWS_* " +
 				"variables need --source-s3-endpoint (PARTFLOW_SOURCE_S3_ENDPOINT)")
 		}
 		return sourceStore{}, nil
 	}
 	cfg := storage.Config{Endpoint: *f.endpoint, Region: *f.region, BucketLookup: *f.bucketLookup, CABundle: *f.caBundle}
-	switch own := *f.credentials == "own"; {
-	case own && (ak != "" || sk != ""):
-		if ak == "" || sk == "" {
-			return sourceStore{}, fmt.Errorf("%s and %s go together", envSourceAccessKey, envSourceSecretKey)
+	if *f.credentials == "own" {
+		err := s3source.Credentials(os.Getenv, &cfg)
+		if errors.Is(err, s3source.ErrNoCredentials) {
+			return sourceStore{}, fmt.Errorf("--source-s3-endpoint (PARTFLOW_SOURCE_S3_ENDPOINT) needs the source store's credentials: "+
+				"%s and %s, or %s; or --source-s3-credentials=destination (PARTFLOW_SOURCE_S3_CREDENTIALS) to use the destination's",
+				s3source.EnvAccessKey, s3source.EnvSecretKey, s3source.EnvProfile)
 		}
-		if profile != "" {
-			return sourceStore{}, fmt.Errorf("give %s/%s or %s, not both", envSourceAccessKey, envSourceSecretKey, envSourceProfile)
+		if err != nil {
+			return sourceStore{}, err
 		}
-		cfg.AccessKey, cfg.SecretKey, cfg.SessionToken = ak, sk, token
-	case own && profile != "":
-		if token != "" {
-			return sourceStore{}, fmt.Errorf("%s needs %s and %s", envSourceSessionToken, envSourceAccessKey, envSourceSecretKey)
-		}
-		cfg.Profile, cfg.ProfileOnly = profile, true
-	case own:
-		return sourceStore{}, fmt.Errorf("--source-s3-endpoint (PARTFLOW_SOURCE_S3_ENDPOINT) needs the source store's credentials: "+
-			"%s and %s, or %s; or --source-s3-credentials=destination (PARTFLOW_SOURCE_S3_CREDENTIALS) to use the destination's",
-			envSourceAccessKey, envSourceSecretKey, envSourceProfile)
-	default: // destination, on purpose
-		if ak != "" || sk != "" || token != "" || profile != "" {
+	} else { // destination, on purpose
+		if anyCreds {
 			return sourceStore{}, errors.New("--source-s3-credentials=destination (PARTFLOW_SOURCE_S3_CREDENTIALS) " +
 				"and the PARTFLOW_SOURCE_AWS_* variables contradict each other")
 		}
