@@ -53,7 +53,7 @@ var extraEnv = map[string]string{
 // binaries maps a container name to the Go source directories (relative to the repository
 // root) whose string literals are the environment variables that binary reads.
 var binaries = map[string][]string{
-	"worker":  {"cmd/worker", "internal/cli"},
+	"worker":  {"cmd/worker", "internal/cli", "internal/s3source"}, // s3source names the source store's credential variables
 	"monitor": {"cmd/monitor", "internal/cli"},
 }
 
